@@ -1,0 +1,97 @@
+/* vecattn: attention on CPUs, one SIMD path per instruction set.
+ * The contract this header implements is documented in README.md. */
+#ifndef VECATTN_H
+#define VECATTN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  define VECATTN_API
+#else
+#  define VECATTN_API __attribute__((visibility("default")))
+#endif
+
+#define VECATTN_VERSION_MAJOR 0
+#define VECATTN_VERSION_MINOR 1
+#define VECATTN_VERSION_PATCH 0
+
+/* ---- status codes ---- */
+typedef enum {
+  VECATTN_OK = 0,
+  VECATTN_EINVAL = -1,       /* NULL where data is required, bad shape, stride, option */
+  VECATTN_ENOMEM = -2,       /* workspace could not be allocated */
+  VECATTN_EUNSUPPORTED = -3, /* ISA not compiled in or not supported by this CPU/OS */
+  VECATTN_EOVERFLOW = -4     /* sizes whose products overflow int64/size_t */
+} vecattn_status;
+
+/* Never NULL; unknown codes get a generic message. */
+VECATTN_API const char *vecattn_strerror(vecattn_status s);
+
+/* ---- instruction-set paths ---- */
+typedef enum {
+  VECATTN_ISA_AUTO = 0, /* best supported (the default) */
+  VECATTN_ISA_SCALAR,
+  VECATTN_ISA_SSE2,
+  VECATTN_ISA_AVX2,   /* AVX2 + FMA */
+  VECATTN_ISA_AVX512, /* F + BW + DQ + VL, ZMM state enabled by the OS */
+  VECATTN_ISA_NEON
+} vecattn_isa;
+#define VECATTN_ISA_COUNT 6 /* number of enumerators above, AUTO included */
+
+VECATTN_API vecattn_isa vecattn_active_isa(void);          /* what calls use now */
+VECATTN_API int vecattn_isa_supported(vecattn_isa isa);     /* compiled in AND CPU+OS support it */
+VECATTN_API int vecattn_isa_compiled(vecattn_isa isa);      /* compiled into this build */
+VECATTN_API vecattn_status vecattn_set_isa(vecattn_isa isa); /* AUTO restores the best */
+VECATTN_API const char *vecattn_isa_name(vecattn_isa isa);   /* "scalar", ..., "auto"; "unknown" otherwise */
+/* Parses a name as accepted by VECATTN_ISA; returns 0 and sets *isa, or -1. */
+VECATTN_API int vecattn_isa_from_name(const char *name, vecattn_isa *isa);
+/* Space-separated CPU features the dispatcher saw, e.g. "sse2 avx2 fma avx512f ...
+ * os-ymm os-zmm" on x86 or "asimd" on aarch64. Static storage, never NULL. */
+VECATTN_API const char *vecattn_cpu_features(void);
+
+/* ---- tensors ---- */
+typedef struct {
+  float *data;
+  int64_t shape[4];  /* [batch, heads, seq, dim] */
+  int64_t stride[4]; /* in elements; stride[3] must be 1 */
+} vecattn_tensor;
+
+/* contiguous [b][h][s][d] */
+VECATTN_API vecattn_tensor vecattn_tensor_bhsd(float *data, int64_t b, int64_t h, int64_t s, int64_t d);
+/* contiguous [b][s][h][d], as QKV projections produce */
+VECATTN_API vecattn_tensor vecattn_tensor_bshd(float *data, int64_t b, int64_t s, int64_t h, int64_t d);
+
+/* ---- scaled dot-product attention ---- */
+typedef struct {
+  float scale;                /* 0 -> 1/sqrt(head_dim) */
+  int causal;                 /* query i sees key j only if j <= i + (Nk - Nq) (bottom-right aligned) */
+  int64_t window;             /* > 0: query i also sees only keys j > i + (Nk - Nq) - window; 0 = off */
+  const int32_t *kv_len;      /* optional [batch]: keys j >= kv_len[b] are masked (padding) */
+  const vecattn_tensor *bias; /* optional additive bias, logical shape [B,Hq,Nq,Nk]; stride 0 broadcasts; -INFINITY masks */
+  const float *alibi_slopes;  /* optional [Hq]: adds slope[h] * (j - (i + Nk - Nq)) */
+  float *lse;                 /* optional out [B,Hq,Nq]: natural-log sum of exp of the scaled, masked scores */
+  int num_threads;            /* 0 -> OpenMP default; 1 -> serial */
+} vecattn_sdpa_opts;          /* zero-initialised = plain non-causal attention */
+
+VECATTN_API vecattn_status vecattn_sdpa(const vecattn_tensor *q, /* [B, Hq,  Nq, D ] */
+                                        const vecattn_tensor *k, /* [B, Hkv, Nk, D ] */
+                                        const vecattn_tensor *v, /* [B, Hkv, Nk, Dv] */
+                                        vecattn_tensor *out,     /* [B, Hq,  Nq, Dv] */
+                                        const vecattn_sdpa_opts *opts); /* NULL = defaults */
+
+/* Writes the softmax probabilities vecattn_sdpa uses (same masks, same scale). */
+VECATTN_API vecattn_status vecattn_attention_weights(const vecattn_tensor *q, const vecattn_tensor *k,
+                                                     vecattn_tensor *weights, /* [B, Hq, Nq, Nk] */
+                                                     const vecattn_sdpa_opts *opts);
+
+/* ---- version ---- */
+VECATTN_API const char *vecattn_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VECATTN_H */
