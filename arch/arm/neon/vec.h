@@ -1,0 +1,37 @@
+/* NEON (AArch64 Advanced SIMD) vector layer: 4 lanes, SLEEF's expf4_u10advsimd. */
+#ifndef VECATTN_VEC_NEON_H
+#define VECATTN_VEC_NEON_H
+#include <arm_neon.h>
+#include <string.h>
+#include <sleef.h>
+
+#define VEC_ISA neon
+#define VEC_ISA_ENUM VECATTN_ISA_NEON
+#define VF_LANES 4
+#define VF_MR 6
+#define VF_NR 4 /* 24 accumulators + 4 B vectors + 1 broadcast of 32 q registers */
+
+typedef float32x4_t vf;
+static inline vf vf_zero(void) { return vdupq_n_f32(0.0f); }
+static inline vf vf_set1(float x) { return vdupq_n_f32(x); }
+static inline vf vf_load(const float *p) { return vld1q_f32(p); }
+static inline void vf_store(float *p, vf v) { vst1q_f32(p, v); }
+static inline vf vf_load_n(const float *p, int n) {
+  float t[4] = {0, 0, 0, 0};
+  memcpy(t, p, (size_t)n * sizeof(float));
+  return vld1q_f32(t);
+}
+static inline void vf_store_n(float *p, vf v, int n) {
+  float t[4];
+  vst1q_f32(t, v);
+  memcpy(p, t, (size_t)n * sizeof(float));
+}
+static inline vf vf_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
+static inline vf vf_mul(vf a, vf b) { return vmulq_f32(a, b); }
+static inline vf vf_add(vf a, vf b) { return vaddq_f32(a, b); }
+static inline vf vf_sub(vf a, vf b) { return vsubq_f32(a, b); }
+static inline vf vf_max(vf a, vf b) { return vmaxq_f32(a, b); }
+static inline float vf_hmax(vf v) { return vmaxvq_f32(v); }
+static inline float vf_hsum(vf v) { return vaddvq_f32(v); }
+static inline vf vf_exp(vf v) { return Sleef_expf4_u10advsimd(v); }
+#endif

@@ -1,0 +1,6 @@
+/* The avx2 kernel table: the generic bodies compiled with only this ISA's flags. */
+#include "kernels.h"
+#include "vec.h"
+#include "generic/gemm.h"
+#include "generic/softmax.h"
+#include "generic/kernel_table.h"

@@ -1,0 +1,142 @@
+/* Tiling, workspace layout and the score block shared by sdpa and weights. */
+#include "attn_plan.h"
+
+#include <math.h>
+#include <string.h>
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+/* 64-byte aligned sub-buffers keep every vector load inside one cache line. */
+static size_t align16(int64_t floats) { return (size_t)round_up(floats, 16); }
+
+void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_kernels *kern) {
+  memset(pl, 0, sizeof *pl);
+  pl->p = p;
+  pl->kern = kern;
+  pl->group = p->Hq / p->Hkv;
+  pl->heads_per_tile = pl->group < kern->block_q ? pl->group : kern->block_q;
+  pl->head_subtiles = ceil_div(pl->group, pl->heads_per_tile);
+  int64_t q_per_tile = kern->block_q / pl->heads_per_tile;
+  if (q_per_tile > p->Nq) q_per_tile = p->Nq;
+  pl->q_per_tile = q_per_tile;
+  pl->q_blocks = ceil_div(p->Nq, q_per_tile);
+  pl->tiles = p->B * p->Hkv * pl->head_subtiles * pl->q_blocks;
+  pl->rows_max = (int)(pl->heads_per_tile * q_per_tile);
+  pl->block_k = kern->block_k;
+  pl->dv_pad = (int)round_up(p->Dv, kern->lanes);
+  pl->pack_v = p->v && pl->dv_pad != p->Dv;
+
+  const int64_t rows = pl->rows_max;
+  pl->workspace_floats = align16(rows * p->D) + align16(p->D * pl->block_k) +
+                         (pl->pack_v ? align16((int64_t)pl->block_k * pl->dv_pad) : 0) +
+                         align16(rows * pl->block_k) + (pl->p->v ? align16(rows * pl->dv_pad) : 0) +
+                         3 * align16(rows);
+}
+
+attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
+  const int64_t rows = pl->rows_max;
+  attn_workspace ws;
+  ws.q_packed = mem, mem += align16(rows * pl->p->D);
+  ws.k_packed = mem, mem += align16(pl->p->D * pl->block_k);
+  ws.v_packed = NULL;
+  if (pl->pack_v) ws.v_packed = mem, mem += align16((int64_t)pl->block_k * pl->dv_pad);
+  ws.scores = mem, mem += align16(rows * pl->block_k);
+  ws.acc = NULL;
+  if (pl->p->v) ws.acc = mem, mem += align16(rows * pl->dv_pad);
+  ws.row_max = mem, mem += align16(rows);
+  ws.row_sum = mem, mem += align16(rows);
+  ws.row_alpha = mem;
+  return ws;
+}
+
+attn_tile attn_plan_tile(const attn_plan *pl, int64_t index) {
+  attn_tile t;
+  /* Later query blocks see more causal keys: hand them out first. */
+  const int64_t qblk = pl->q_blocks - 1 - index % pl->q_blocks;
+  index /= pl->q_blocks;
+  const int64_t sub = index % pl->head_subtiles;
+  index /= pl->head_subtiles;
+  t.kv_head = index % pl->p->Hkv;
+  t.b = index / pl->p->Hkv;
+  t.head0 = t.kv_head * pl->group + sub * pl->heads_per_tile;
+  t.n_heads = pl->group - sub * pl->heads_per_tile;
+  if (t.n_heads > pl->heads_per_tile) t.n_heads = pl->heads_per_tile;
+  t.q0 = qblk * pl->q_per_tile;
+  t.n_q = pl->p->Nq - t.q0 < pl->q_per_tile ? pl->p->Nq - t.q0 : pl->q_per_tile;
+  t.rows = (int)(t.n_heads * t.n_q);
+  return t;
+}
+
+void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws) {
+  const attn_problem *p = pl->p;
+  for (int r = 0; r < t->rows; ++r) {
+    const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
+    const float *src = p->q + t->b * p->qs[0] + h * p->qs[1] + i * p->qs[2];
+    float *dst = ws->q_packed + (int64_t)r * p->D;
+    for (int64_t d = 0; d < p->D; ++d) dst[d] = src[d] * p->scale;
+  }
+}
+
+void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, int64_t *hi) {
+  const attn_problem *p = pl->p;
+  const int64_t first = attn_key_lo(p, t->q0);
+  *lo = first > 0 ? first : 0;
+  *hi = attn_key_hi(p, t->b, t->q0 + t->n_q - 1);
+}
+
+static void pack_keys_transposed(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk,
+                                 int nk_pad, float *kt) {
+  const attn_problem *p = pl->p;
+  const float *base = p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j0 * p->ks[2];
+  for (int c = 0; c < nk; ++c) {
+    const float *row = base + c * p->ks[2];
+    for (int64_t d = 0; d < p->D; ++d) kt[d * pl->block_k + c] = row[d];
+  }
+  for (int64_t d = 0; d < p->D; ++d)
+    for (int c = nk; c < nk_pad; ++c) kt[d * pl->block_k + c] = 0.0f;
+}
+
+static void add_bias_and_alibi(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk,
+                               float *scores) {
+  const attn_problem *p = pl->p;
+  for (int r = 0; r < t->rows; ++r) {
+    const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
+    float *s = scores + (int64_t)r * pl->block_k;
+    if (p->bias) {
+      const float *bias = p->bias + t->b * p->bias_stride[0] + h * p->bias_stride[1] +
+                          i * p->bias_stride[2] + j0 * p->bias_stride[3];
+      for (int c = 0; c < nk; ++c) s[c] += bias[c * p->bias_stride[3]];
+    }
+    if (p->alibi) {
+      const float slope = p->alibi[h];
+      const int64_t diagonal = i + p->Nk - p->Nq;
+      for (int c = 0; c < nk; ++c) s[c] += slope * (float)(j0 + c - diagonal);
+    }
+  }
+}
+
+static void apply_masks(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, float *scores) {
+  const attn_problem *p = pl->p;
+  const int64_t blk_end = j0 + nk;
+  /* Whole block visible to every row of the tile: nothing to do. */
+  if (j0 >= attn_key_lo(p, t->q0 + t->n_q - 1) && blk_end <= attn_key_hi(p, t->b, t->q0)) return;
+  for (int r = 0; r < t->rows; ++r) {
+    const int64_t i = t->q0 + r % t->n_q;
+    float *s = scores + (int64_t)r * pl->block_k;
+    int64_t lo = attn_key_lo(p, i) - j0, hi = attn_key_hi(p, t->b, i) - j0;
+    lo = lo < 0 ? 0 : (lo > nk ? nk : lo);
+    hi = hi < lo ? lo : (hi > nk ? nk : hi);
+    for (int64_t c = 0; c < lo; ++c) s[c] = -INFINITY;
+    for (int64_t c = hi; c < nk; ++c) s[c] = -INFINITY;
+  }
+}
+
+void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
+  const int lanes = pl->kern->lanes;
+  const int nk_pad = (nk + lanes - 1) / lanes * lanes;
+  pack_keys_transposed(pl, t, j0, nk, nk_pad, ws->k_packed);
+  pl->kern->gemm(ws->q_packed, pl->p->D, t->rows, ws->k_packed, pl->block_k, (int)pl->p->D, nk_pad,
+                 ws->scores, pl->block_k, NULL);
+  if (pl->p->bias || pl->p->alibi) add_bias_and_alibi(pl, t, j0, nk, ws->scores);
+  apply_masks(pl, t, j0, nk, ws->scores);
+}

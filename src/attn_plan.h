@@ -1,0 +1,61 @@
+/* How a validated problem is cut into tiles, and the per-thread workspace a
+ * tile needs. A tile is a block of query rows sharing one (batch, kv head):
+ * up to `heads_per_tile` query heads of one GQA group x up to `q_per_tile`
+ * queries, so grouped heads share each packed K/V block. The cut depends only
+ * on the shapes and the ISA, never on the thread count: that is what keeps
+ * results bitwise identical for any num_threads. */
+#ifndef VECATTN_ATTN_PLAN_H
+#define VECATTN_ATTN_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+#include "problem.h"
+
+typedef struct {
+  const attn_problem *p;
+  const struct vecattn_kernels *kern;
+  int64_t group;          /* Hq / Hkv */
+  int64_t heads_per_tile; /* <= group */
+  int64_t head_subtiles;  /* ceil(group / heads_per_tile) */
+  int64_t q_per_tile;
+  int64_t q_blocks; /* ceil(Nq / q_per_tile) */
+  int64_t tiles;
+  int rows_max;  /* heads_per_tile * q_per_tile */
+  int block_k;   /* keys per step */
+  int dv_pad;    /* Dv rounded up to whole vectors */
+  int pack_v;    /* V rows copied when Dv is not whole vectors */
+  size_t workspace_floats;
+} attn_plan;
+
+typedef struct {
+  int64_t b, kv_head, head0; /* first query head of the tile */
+  int64_t n_heads;
+  int64_t q0, n_q; /* queries [q0, q0 + n_q) */
+  int rows;        /* n_heads * n_q; row r is head head0 + r / n_q, query q0 + r % n_q */
+} attn_tile;
+
+typedef struct {
+  float *q_packed;  /* [rows_max][D], pre-scaled */
+  float *k_packed;  /* [D][block_k], K^T */
+  float *v_packed;  /* [block_k][dv_pad] when pack_v */
+  float *scores;    /* [rows_max][block_k] */
+  float *acc;       /* [rows_max][dv_pad] */
+  float *row_max, *row_sum, *row_alpha; /* [rows_max] each */
+} attn_workspace;
+
+void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_kernels *kern);
+attn_tile attn_plan_tile(const attn_plan *pl, int64_t index);
+/* Carves a workspace out of `mem` (workspace_floats floats, 64-byte aligned). */
+attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem);
+
+/* Packs the tile's queries, scaled, into ws->q_packed. */
+void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws);
+/* Key range [lo, hi) that any row of the tile may see. */
+void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, int64_t *hi);
+/* Scores of the tile's rows against keys [j0, j0 + nk) into ws->scores
+ * (row stride block_k): scaled q.k + bias + ALiBi, masked entries -inf. */
+void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws);
+
+#endif

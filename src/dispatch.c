@@ -1,0 +1,122 @@
+/* Runtime ISA choice: detected once (pthread_once), overridable by VECATTN_ISA at
+ * first use and by vecattn_set_isa() at any time (an atomic pointer swap, so
+ * concurrent calls see either the old or the new table, never a torn one). */
+#include "dispatch.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_features.h"
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static cpu_features features;
+static const struct vecattn_kernels *best_table;
+static _Atomic(const struct vecattn_kernels *) active_table;
+
+static const char *const isa_names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2",
+                                                         "avx2", "avx512", "neon"};
+
+static const struct vecattn_kernels *compiled_table(vecattn_isa isa) {
+  switch (isa) {
+    case VECATTN_ISA_SCALAR: return &vecattn_kernels_scalar;
+#ifdef VECATTN_HAVE_SSE2
+    case VECATTN_ISA_SSE2: return &vecattn_kernels_sse2;
+#endif
+#ifdef VECATTN_HAVE_AVX2
+    case VECATTN_ISA_AVX2: return &vecattn_kernels_avx2;
+#endif
+#ifdef VECATTN_HAVE_AVX512
+    case VECATTN_ISA_AVX512: return &vecattn_kernels_avx512;
+#endif
+#ifdef VECATTN_HAVE_NEON
+    case VECATTN_ISA_NEON: return &vecattn_kernels_neon;
+#endif
+    default: return NULL;
+  }
+}
+
+static int cpu_runs(vecattn_isa isa) {
+  const unsigned f = features.flags;
+  const unsigned avx2 = CPU_AVX | CPU_AVX2 | CPU_FMA | CPU_OS_YMM;
+  const unsigned avx512 = avx2 | CPU_AVX512F | CPU_AVX512BW | CPU_AVX512DQ | CPU_AVX512VL | CPU_OS_ZMM;
+  switch (isa) {
+    case VECATTN_ISA_SCALAR: return 1;
+    case VECATTN_ISA_SSE2: return (f & CPU_SSE2) != 0;
+    case VECATTN_ISA_AVX2: return (f & avx2) == avx2;
+    case VECATTN_ISA_AVX512: return (f & avx512) == avx512;
+    case VECATTN_ISA_NEON: return (f & CPU_ASIMD) != 0;
+    default: return 0;
+  }
+}
+
+static void dispatch_init(void) {
+  cpu_features_detect(&features);
+  static const vecattn_isa preference[] = {VECATTN_ISA_AVX512, VECATTN_ISA_AVX2, VECATTN_ISA_NEON,
+                                           VECATTN_ISA_SSE2, VECATTN_ISA_SCALAR};
+  for (size_t i = 0; i < sizeof preference / sizeof preference[0] && !best_table; ++i)
+    if (cpu_runs(preference[i])) best_table = compiled_table(preference[i]);
+
+  const struct vecattn_kernels *chosen = best_table;
+  const char *env = getenv("VECATTN_ISA");
+  if (env && *env) {
+    vecattn_isa isa;
+    const struct vecattn_kernels *t = NULL;
+    if (vecattn_isa_from_name(env, &isa) == 0)
+      t = isa == VECATTN_ISA_AUTO ? best_table : (cpu_runs(isa) ? compiled_table(isa) : NULL);
+    if (t)
+      chosen = t;
+    else
+      fprintf(stderr, "vecattn: VECATTN_ISA=%s is unknown or unsupported here; using %s\n", env,
+              best_table->name);
+  }
+  atomic_store(&active_table, chosen);
+}
+
+const struct vecattn_kernels *dispatch_active(void) {
+  pthread_once(&init_once, dispatch_init);
+  return atomic_load(&active_table);
+}
+
+const struct vecattn_kernels *dispatch_table(vecattn_isa isa) {
+  pthread_once(&init_once, dispatch_init);
+  if (isa == VECATTN_ISA_AUTO) return best_table;
+  return cpu_runs(isa) ? compiled_table(isa) : NULL;
+}
+
+vecattn_isa vecattn_active_isa(void) { return dispatch_active()->isa; }
+
+int vecattn_isa_compiled(vecattn_isa isa) {
+  return isa == VECATTN_ISA_AUTO || compiled_table(isa) != NULL;
+}
+
+int vecattn_isa_supported(vecattn_isa isa) { return dispatch_table(isa) != NULL; }
+
+vecattn_status vecattn_set_isa(vecattn_isa isa) {
+  const struct vecattn_kernels *t = dispatch_table(isa);
+  if (!t) return VECATTN_EUNSUPPORTED;
+  atomic_store(&active_table, t);
+  return VECATTN_OK;
+}
+
+const char *vecattn_isa_name(vecattn_isa isa) {
+  return (unsigned)isa < VECATTN_ISA_COUNT ? isa_names[isa] : "unknown";
+}
+
+int vecattn_isa_from_name(const char *name, vecattn_isa *isa) {
+  if (!name || !isa) return -1;
+  for (int i = 0; i < VECATTN_ISA_COUNT; ++i) {
+    if (strcmp(name, isa_names[i]) == 0) {
+      *isa = (vecattn_isa)i;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+const char *vecattn_cpu_features(void) {
+  pthread_once(&init_once, dispatch_init);
+  return features.names;
+}

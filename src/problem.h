@@ -1,0 +1,43 @@
+/* A validated attention call: dimensions, strides and options, checked once by
+ * validate.c so the drivers can trust every field. */
+#ifndef VECATTN_PROBLEM_H
+#define VECATTN_PROBLEM_H
+
+#include <stdint.h>
+
+#include "vecattn.h"
+
+#define VECATTN_MAX_HEAD_DIM (INT64_C(1) << 20)
+
+typedef struct {
+  int64_t B, Hq, Hkv, Nq, Nk, D, Dv;
+  const float *q, *k, *v; /* v is NULL for attention weights */
+  float *out;             /* [B,Hq,Nq,Dv] or the weights [B,Hq,Nq,Nk] */
+  int64_t qs[4], ks[4], vs[4], os[4];
+  float scale;
+  int causal;
+  int64_t window;
+  const int32_t *kv_len;
+  const float *bias;
+  int64_t bias_stride[4]; /* 0 on broadcast dims */
+  const float *alibi;
+  float *lse;
+  int num_threads; /* 0 = OpenMP default */
+} attn_problem;
+
+/* v == NULL: the weights variant (out is [B,Hq,Nq,Nk]). */
+vecattn_status attn_problem_init(attn_problem *p, const vecattn_tensor *q, const vecattn_tensor *k,
+                                 const vecattn_tensor *v, const vecattn_tensor *out,
+                                 const vecattn_sdpa_opts *opts);
+
+/* Keys query i may see are [key_lo, key_hi) intersected with the mask ranges. */
+static inline int64_t attn_key_lo(const attn_problem *p, int64_t i) {
+  return p->window > 0 ? i + (p->Nk - p->Nq) - p->window + 1 : 0;
+}
+static inline int64_t attn_key_hi(const attn_problem *p, int64_t b, int64_t i) {
+  int64_t hi = p->causal ? i + (p->Nk - p->Nq) + 1 : p->Nk;
+  if (p->kv_len && p->kv_len[b] < hi) hi = p->kv_len[b];
+  return hi;
+}
+
+#endif

@@ -1,0 +1,143 @@
+/* vecattn_sdpa: validate, cut into tiles, run the tiles on OpenMP threads.
+ * When there are too few tiles to feed the machine (decode: one query per head),
+ * keys are also split into chunks whose partial softmax states are merged in
+ * chunk order afterwards. The split depends only on the shapes, so the result
+ * is the same for any thread count. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "flash.h"
+#include "vecattn.h"
+
+/* Fewer tiles than this and the keys are split. A shape constant, not the
+ * thread count, or results would change with the machine. */
+enum { SPLIT_BELOW_TILES = 64, MIN_CHUNK_BLOCKS = 4 };
+
+typedef struct {
+  int64_t chunks;    /* key chunks per tile (1 = no split) */
+  int64_t chunk_len; /* keys per chunk, whole key blocks */
+} key_split;
+
+static key_split plan_key_split(const attn_plan *pl) {
+  key_split ks = {1, pl->p->Nk};
+  if (pl->tiles >= SPLIT_BELOW_TILES) return ks;
+  const int64_t want = (SPLIT_BELOW_TILES + pl->tiles - 1) / pl->tiles;
+  const int64_t blocks = (pl->p->Nk + pl->block_k - 1) / pl->block_k;
+  int64_t per_chunk = (blocks + want - 1) / want;
+  if (per_chunk < MIN_CHUNK_BLOCKS) per_chunk = MIN_CHUNK_BLOCKS;
+  ks.chunk_len = per_chunk * pl->block_k;
+  ks.chunks = (pl->p->Nk + ks.chunk_len - 1) / ks.chunk_len;
+  return ks;
+}
+
+static int thread_count(const attn_problem *p, int64_t tasks) {
+  int64_t n = p->num_threads > 0 ? p->num_threads : omp_get_max_threads();
+  if (n > tasks) n = tasks;
+  return n < 1 ? 1 : (int)n;
+}
+
+static void write_tile(const attn_plan *pl, const attn_tile *t, const float *row_max,
+                       const float *row_sum, float *acc) {
+  for (int r = 0; r < t->rows; ++r)
+    flash_write_row(pl, t->b, t->head0 + r / t->n_q, t->q0 + r % t->n_q, row_max[r], row_sum[r],
+                    acc + (int64_t)r * pl->dv_pad);
+}
+
+static void run_unsplit(const attn_plan *pl, float *ws_mem, int threads) {
+#pragma omp parallel num_threads(threads)
+  {
+    attn_workspace ws = attn_workspace_carve(pl, ws_mem + (size_t)omp_get_thread_num() * pl->workspace_floats);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < pl->tiles; ++i) {
+      const attn_tile t = attn_plan_tile(pl, i);
+      flash_tile(pl, &t, 0, pl->p->Nk, &ws);
+      write_tile(pl, &t, ws.row_max, ws.row_sum, ws.acc);
+    }
+  }
+}
+
+/* Partial state of one (tile, chunk): max and sum per row, then acc rows. */
+static size_t partial_floats(const attn_plan *pl) {
+  return (size_t)pl->rows_max * (2 + (size_t)pl->dv_pad);
+}
+
+/* Folds chunk partials of one tile into the first, in chunk order. */
+static void merge_chunks(const attn_plan *pl, const attn_tile *t, float *part, int64_t chunks) {
+  const size_t stride = partial_floats(pl);
+  const int rows = pl->rows_max;
+  float *max0 = part, *sum0 = part + rows, *acc0 = part + 2 * rows;
+  for (int r = 0; r < t->rows; ++r) {
+    float m = -INFINITY;
+    for (int64_t c = 0; c < chunks; ++c) m = fmaxf(m, part[c * stride + r]);
+    if (m == -INFINITY) {
+      max0[r] = m;
+      continue;
+    }
+    float sum = 0.0f;
+    float *acc = acc0 + (int64_t)r * pl->dv_pad;
+    for (int64_t c = 0; c < chunks; ++c) {
+      const float *pc = part + c * stride;
+      const float w = pc[r] == -INFINITY ? 0.0f : expf(pc[r] - m);
+      const float *acc_c = pc + 2 * rows + (int64_t)r * pl->dv_pad;
+      sum += w * pc[rows + r];
+      for (int64_t e = 0; e < pl->p->Dv; ++e) acc[e] = c == 0 ? w * acc_c[e] : acc[e] + w * acc_c[e];
+    }
+    max0[r] = m;
+    sum0[r] = sum;
+  }
+}
+
+static vecattn_status run_split(const attn_plan *pl, key_split ks, float *ws_mem, int threads) {
+  const size_t stride = partial_floats(pl);
+  float *parts = malloc((size_t)pl->tiles * ks.chunks * stride * sizeof(float));
+  if (!parts) return VECATTN_ENOMEM;
+  const int64_t tasks = pl->tiles * ks.chunks;
+#pragma omp parallel num_threads(threads)
+  {
+    attn_workspace ws = attn_workspace_carve(pl, ws_mem + (size_t)omp_get_thread_num() * pl->workspace_floats);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t tile = task / ks.chunks, chunk = task % ks.chunks;
+      const attn_tile t = attn_plan_tile(pl, tile);
+      const int64_t k0 = chunk * ks.chunk_len;
+      flash_tile(pl, &t, k0, k0 + ks.chunk_len, &ws);
+      float *dst = parts + (size_t)task * stride;
+      memcpy(dst, ws.row_max, (size_t)t.rows * sizeof(float));
+      memcpy(dst + pl->rows_max, ws.row_sum, (size_t)t.rows * sizeof(float));
+      memcpy(dst + 2 * pl->rows_max, ws.acc, (size_t)t.rows * pl->dv_pad * sizeof(float));
+    }
+#pragma omp for schedule(static)
+    for (int64_t tile = 0; tile < pl->tiles; ++tile) {
+      const attn_tile t = attn_plan_tile(pl, tile);
+      float *part = parts + (size_t)tile * ks.chunks * stride;
+      merge_chunks(pl, &t, part, ks.chunks);
+      write_tile(pl, &t, part, part + pl->rows_max, part + 2 * pl->rows_max);
+    }
+  }
+  free(parts);
+  return VECATTN_OK;
+}
+
+vecattn_status vecattn_sdpa(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_tensor *v,
+                            vecattn_tensor *out, const vecattn_sdpa_opts *opts) {
+  if (!v) return VECATTN_EINVAL;
+  attn_problem p;
+  vecattn_status s = attn_problem_init(&p, q, k, v, out, opts);
+  if (s != VECATTN_OK) return s;
+  attn_plan pl;
+  attn_plan_init(&pl, &p, dispatch_active());
+  const key_split ks = plan_key_split(&pl);
+  const int threads = thread_count(&p, pl.tiles * ks.chunks);
+
+  float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));
+  if (!ws_mem) return VECATTN_ENOMEM;
+  if (ks.chunks > 1)
+    s = run_split(&pl, ks, ws_mem, threads);
+  else
+    run_unsplit(&pl, ws_mem, threads);
+  free(ws_mem);
+  return s;
+}

@@ -1,0 +1,168 @@
+/* Argument checks for the attention entry points. Everything is checked before
+ * any output is touched, so a rejected call writes nothing. */
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "problem.h"
+
+typedef struct {
+  uintptr_t lo, hi; /* byte range [lo, hi) */
+} byte_span;
+
+/* Element count and byte extent of a strided tensor; EOVERFLOW when either
+ * exceeds int64 or size_t. */
+static vecattn_status tensor_span(const float *data, const int64_t shape[4], const int64_t stride[4],
+                                  byte_span *span) {
+  int64_t count = 1, last = 0;
+  for (int d = 0; d < 4; ++d) {
+    int64_t step;
+    if (__builtin_mul_overflow(count, shape[d], &count)) return VECATTN_EOVERFLOW;
+    if (__builtin_mul_overflow(shape[d] - 1, stride[d], &step)) return VECATTN_EOVERFLOW;
+    if (__builtin_add_overflow(last, step, &last)) return VECATTN_EOVERFLOW;
+  }
+  size_t bytes;
+  if ((uint64_t)last >= SIZE_MAX / sizeof(float) ||
+      __builtin_mul_overflow((size_t)last + 1, sizeof(float), &bytes) ||
+      (uint64_t)count > SIZE_MAX / sizeof(float))
+    return VECATTN_EOVERFLOW;
+  uintptr_t end;
+  if (__builtin_add_overflow((uintptr_t)data, bytes, &end)) return VECATTN_EOVERFLOW;
+  span->lo = (uintptr_t)data;
+  span->hi = end;
+  return VECATTN_OK;
+}
+
+static int spans_overlap(byte_span a, byte_span b) { return a.lo < b.hi && b.lo < a.hi; }
+
+static int dims_positive(const int64_t shape[4]) {
+  for (int d = 0; d < 4; ++d)
+    if (shape[d] <= 0) return 0;
+  return 1;
+}
+
+static int strides_valid(const vecattn_tensor *t) {
+  if (t->stride[3] != 1) return 0;
+  for (int d = 0; d < 3; ++d)
+    if (t->stride[d] < 0) return 0;
+  return 1;
+}
+
+/* An output's elements must not alias each other: ordered by stride, each
+ * dimension must step past everything the inner ones span. */
+static int layout_is_injective(const int64_t shape[4], const int64_t stride[4]) {
+  int order[4] = {0, 1, 2, 3};
+  for (int a = 1; a < 4; ++a)
+    for (int b = a; b > 0 && stride[order[b]] < stride[order[b - 1]]; --b) {
+      const int t = order[b];
+      order[b] = order[b - 1];
+      order[b - 1] = t;
+    }
+  int64_t inner_extent = 1; /* elements spanned by the inner dims */
+  for (int i = 0; i < 4; ++i) {
+    const int d = order[i];
+    if (shape[d] == 1) continue;
+    if (stride[d] < inner_extent) return 0;
+    inner_extent = stride[d] * (shape[d] - 1) + inner_extent;
+  }
+  return 1;
+}
+
+static int tensor_usable(const vecattn_tensor *t) {
+  return t && t->data && dims_positive(t->shape) && strides_valid(t);
+}
+
+static vecattn_status check_bias(attn_problem *p, const vecattn_tensor *bias) {
+  const int64_t want[4] = {p->B, p->Hq, p->Nq, p->Nk};
+  if (!bias->data) return VECATTN_EINVAL;
+  for (int d = 0; d < 4; ++d) {
+    if (bias->shape[d] != want[d] && bias->shape[d] != 1) return VECATTN_EINVAL;
+    if (bias->stride[d] < 0) return VECATTN_EINVAL;
+    p->bias_stride[d] = bias->shape[d] == 1 ? 0 : bias->stride[d];
+  }
+  byte_span unused;
+  vecattn_status s = tensor_span(bias->data, bias->shape, bias->stride, &unused);
+  if (s != VECATTN_OK) return s;
+  p->bias = bias->data;
+  return VECATTN_OK;
+}
+
+static vecattn_status check_options(attn_problem *p, const vecattn_sdpa_opts *o, byte_span out_span,
+                                    const byte_span *in_spans, int n_in) {
+  if (!o) return VECATTN_OK;
+  if (o->num_threads < 0 || o->window < 0 || !isfinite(o->scale)) return VECATTN_EINVAL;
+  p->num_threads = o->num_threads;
+  p->causal = o->causal != 0;
+  p->window = o->window;
+  if (o->scale != 0.0f) p->scale = o->scale;
+  if (o->kv_len) {
+    for (int64_t b = 0; b < p->B; ++b)
+      if (o->kv_len[b] < 0 || o->kv_len[b] > p->Nk) return VECATTN_EINVAL;
+    p->kv_len = o->kv_len;
+  }
+  if (o->bias) {
+    vecattn_status s = check_bias(p, o->bias);
+    if (s != VECATTN_OK) return s;
+  }
+  p->alibi = o->alibi_slopes;
+  if (o->lse) {
+    /* B*Hq*Nq cannot overflow: out has at least that many elements. */
+    const byte_span lse_span = {(uintptr_t)o->lse,
+                                (uintptr_t)(o->lse + p->B * p->Hq * p->Nq)};
+    if (spans_overlap(lse_span, out_span)) return VECATTN_EINVAL;
+    for (int i = 0; i < n_in; ++i)
+      if (spans_overlap(lse_span, in_spans[i])) return VECATTN_EINVAL;
+    p->lse = o->lse;
+  }
+  return VECATTN_OK;
+}
+
+vecattn_status attn_problem_init(attn_problem *p, const vecattn_tensor *q, const vecattn_tensor *k,
+                                 const vecattn_tensor *v, const vecattn_tensor *out,
+                                 const vecattn_sdpa_opts *opts) {
+  const int weights = v == NULL;
+  if (!tensor_usable(q) || !tensor_usable(k) || !tensor_usable(out) || (!weights && !tensor_usable(v)))
+    return VECATTN_EINVAL;
+
+  memset(p, 0, sizeof *p);
+  p->B = q->shape[0];
+  p->Hq = q->shape[1];
+  p->Nq = q->shape[2];
+  p->D = q->shape[3];
+  p->Hkv = k->shape[1];
+  p->Nk = k->shape[2];
+  p->Dv = weights ? p->Nk : v->shape[3];
+  if (k->shape[0] != p->B || k->shape[3] != p->D || p->Hq % p->Hkv != 0) return VECATTN_EINVAL;
+  if (!weights && (v->shape[0] != p->B || v->shape[1] != p->Hkv || v->shape[2] != p->Nk))
+    return VECATTN_EINVAL;
+  const int64_t out_shape[4] = {p->B, p->Hq, p->Nq, p->Dv};
+  for (int d = 0; d < 4; ++d)
+    if (out->shape[d] != out_shape[d]) return VECATTN_EINVAL;
+
+  byte_span in_spans[3], out_span;
+  const int n_in = weights ? 2 : 3;
+  vecattn_status s;
+  if ((s = tensor_span(q->data, q->shape, q->stride, &in_spans[0])) != VECATTN_OK) return s;
+  if ((s = tensor_span(k->data, k->shape, k->stride, &in_spans[1])) != VECATTN_OK) return s;
+  if (!weights && (s = tensor_span(v->data, v->shape, v->stride, &in_spans[2])) != VECATTN_OK)
+    return s;
+  if ((s = tensor_span(out->data, out->shape, out->stride, &out_span)) != VECATTN_OK) return s;
+  if (!layout_is_injective(out->shape, out->stride)) return VECATTN_EINVAL;
+  for (int i = 0; i < n_in; ++i)
+    if (spans_overlap(out_span, in_spans[i])) return VECATTN_EINVAL;
+
+  /* Head dims index the int-sized kernel loops. */
+  if (p->D > VECATTN_MAX_HEAD_DIM || (!weights && p->Dv > VECATTN_MAX_HEAD_DIM)) return VECATTN_EINVAL;
+
+  p->q = q->data;
+  p->k = k->data;
+  p->v = weights ? NULL : v->data;
+  p->out = out->data;
+  memcpy(p->qs, q->stride, sizeof p->qs);
+  memcpy(p->ks, k->stride, sizeof p->ks);
+  if (!weights) memcpy(p->vs, v->stride, sizeof p->vs);
+  memcpy(p->os, out->stride, sizeof p->os);
+  p->scale = 1.0f / sqrtf((float)p->D);
+  return check_options(p, opts, out_span, in_spans, n_in);
+}

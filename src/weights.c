@@ -1,0 +1,74 @@
+/* vecattn_attention_weights: the same scores as vecattn_sdpa, materialised row
+ * by row into the caller's [B,Hq,Nq,Nk] tensor, then normalised in place. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn_plan.h"
+#include "dispatch.h"
+#include "vecattn.h"
+
+static float *weights_row(const attn_plan *pl, const attn_tile *t, int r) {
+  const attn_problem *p = pl->p;
+  const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
+  return p->out + t->b * p->os[0] + h * p->os[1] + i * p->os[2];
+}
+
+static void weights_tile(const attn_plan *pl, const attn_tile *t, attn_workspace *ws) {
+  const attn_problem *p = pl->p;
+  int64_t lo, hi;
+  attn_tile_key_range(pl, t, &lo, &hi);
+  if (lo < 0) lo = 0;
+  if (hi < lo) hi = lo;
+  for (int r = 0; r < t->rows; ++r) {
+    float *row = weights_row(pl, t, r);
+    for (int64_t j = 0; j < lo; ++j) row[j] = -INFINITY;
+    for (int64_t j = hi; j < p->Nk; ++j) row[j] = -INFINITY;
+  }
+  if (lo < hi) attn_pack_queries(pl, t, ws);
+  for (int64_t j0 = lo; j0 < hi; j0 += pl->block_k) {
+    const int nk = hi - j0 < pl->block_k ? (int)(hi - j0) : pl->block_k;
+    attn_score_block(pl, t, j0, nk, ws);
+    for (int r = 0; r < t->rows; ++r)
+      memcpy(weights_row(pl, t, r) + j0, ws->scores + (int64_t)r * pl->block_k,
+             (size_t)nk * sizeof(float));
+  }
+  for (int r = 0; r < t->rows; ++r) {
+    float *row = weights_row(pl, t, r);
+    float m = -INFINITY;
+    for (int64_t j = lo; j < hi; ++j) m = row[j] > m ? row[j] : m;
+    if (m == -INFINITY) {
+      memset(row, 0, (size_t)p->Nk * sizeof(float));
+      continue;
+    }
+    const float sum = pl->kern->exp_shift_sum(row, p->Nk, m);
+    pl->kern->scale(row, p->Nk, 1.0f / sum);
+  }
+}
+
+vecattn_status vecattn_attention_weights(const vecattn_tensor *q, const vecattn_tensor *k,
+                                         vecattn_tensor *weights, const vecattn_sdpa_opts *opts) {
+  attn_problem p;
+  vecattn_status s = attn_problem_init(&p, q, k, NULL, weights, opts);
+  if (s != VECATTN_OK) return s;
+  attn_plan pl;
+  attn_plan_init(&pl, &p, dispatch_active());
+  int64_t threads = p.num_threads > 0 ? p.num_threads : omp_get_max_threads();
+  if (threads > pl.tiles) threads = pl.tiles;
+  if (threads < 1) threads = 1;
+
+  float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));
+  if (!ws_mem) return VECATTN_ENOMEM;
+#pragma omp parallel num_threads((int)threads)
+  {
+    attn_workspace ws = attn_workspace_carve(&pl, ws_mem + (size_t)omp_get_thread_num() * pl.workspace_floats);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t i = 0; i < pl.tiles; ++i) {
+      const attn_tile t = attn_plan_tile(&pl, i);
+      weights_tile(&pl, &t, &ws);
+    }
+  }
+  free(ws_mem);
+  return VECATTN_OK;
+}
