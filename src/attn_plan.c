@@ -4,6 +4,10 @@
 #include <math.h>
 #include <string.h>
 
+/* Up to this many query rows per tile, transposing each K block costs more
+ * than the score product it feeds (decode). */
+enum { KEYS_IN_PLACE_MAX_ROWS = 8 };
+
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 /* 64-byte aligned sub-buffers keep every vector load inside one cache line. */
@@ -25,6 +29,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->block_k = kern->block_k;
   pl->dv_pad = (int)round_up(p->Dv, kern->lanes);
   pl->pack_v = p->v && pl->dv_pad != p->Dv;
+  pl->keys_in_place = pl->rows_max <= KEYS_IN_PLACE_MAX_ROWS;
 
   const int64_t rows = pl->rows_max;
   pl->workspace_floats = align16(rows * p->D) + align16(p->D * pl->block_k) +
@@ -132,11 +137,18 @@ static void apply_masks(const attn_plan *pl, const attn_tile *t, int64_t j0, int
 }
 
 void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
-  const int lanes = pl->kern->lanes;
-  const int nk_pad = (nk + lanes - 1) / lanes * lanes;
-  pack_keys_transposed(pl, t, j0, nk, nk_pad, ws->k_packed);
-  pl->kern->gemm(ws->q_packed, pl->p->D, t->rows, ws->k_packed, pl->block_k, (int)pl->p->D, nk_pad,
-                 ws->scores, pl->block_k, NULL);
-  if (pl->p->bias || pl->p->alibi) add_bias_and_alibi(pl, t, j0, nk, ws->scores);
+  const attn_problem *p = pl->p;
+  if (pl->keys_in_place) {
+    const float *keys = p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j0 * p->ks[2];
+    pl->kern->gemm_nt(ws->q_packed, p->D, t->rows, keys, p->ks[2], nk, (int)p->D, ws->scores,
+                      pl->block_k);
+  } else {
+    const int lanes = pl->kern->lanes;
+    const int nk_pad = (nk + lanes - 1) / lanes * lanes;
+    pack_keys_transposed(pl, t, j0, nk, nk_pad, ws->k_packed);
+    pl->kern->gemm(ws->q_packed, p->D, t->rows, ws->k_packed, pl->block_k, (int)p->D, nk_pad,
+                   ws->scores, pl->block_k, NULL);
+  }
+  if (p->bias || p->alibi) add_bias_and_alibi(pl, t, j0, nk, ws->scores);
   apply_masks(pl, t, j0, nk, ws->scores);
 }

@@ -26,6 +26,7 @@ typedef struct {
   int block_k;   /* keys per step */
   int dv_pad;    /* Dv rounded up to whole vectors */
   int pack_v;    /* V rows copied when Dv is not whole vectors */
+  int keys_in_place; /* few rows per tile: dot against K rows instead of packing K^T */
   size_t workspace_floats;
 } attn_plan;
 

@@ -18,6 +18,10 @@ struct vecattn_kernels {
   void (*gemm)(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int k,
                int n_pad, float *c, int64_t ldc, const float *row_scale);
 
+  /* C[r][j] = sum_p A[r][p] * B[j][p] for r < m, j < n, p < k (any k). */
+  void (*gemm_nt)(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int n, int k,
+                  float *c, int64_t ldc);
+
   /* Online-softmax step over a score block S[rows][cols]:
    * m' = max(m[r], max S[r][:]); S[r][:] = exp(S[r][:] - m'); alpha[r] = exp(m[r] - m');
    * l[r] = alpha[r] * l[r] + sum S[r][:]; m[r] = m'. A row still at m' = -inf gets

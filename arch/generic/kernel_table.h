@@ -23,6 +23,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .block_q = VF_MR * ((VF_BLOCK_Q_TARGET + VF_MR - 1) / VF_MR),
     .block_k = VF_BLOCK_K,
     .gemm = gemm,
+    .gemm_nt = gemm_nt,
     .softmax_update = softmax_update,
     .exp_shift_sum = exp_shift_sum,
     .scale = scale,

@@ -2,5 +2,6 @@
 #include "kernels.h"
 #include "vec.h"
 #include "generic/gemm.h"
+#include "generic/gemm_nt.h"
 #include "generic/softmax.h"
 #include "generic/kernel_table.h"

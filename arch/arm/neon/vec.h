@@ -10,6 +10,8 @@
 #define VF_LANES 4
 #define VF_MR 6
 #define VF_NR 4 /* 24 accumulators + 4 B vectors + 1 broadcast of 32 q registers */
+#define VF_NT_MR 4
+#define VF_NT_NC 4
 
 typedef float32x4_t vf;
 static inline vf vf_zero(void) { return vdupq_n_f32(0.0f); }

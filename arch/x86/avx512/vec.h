@@ -9,6 +9,8 @@
 #define VF_LANES 16
 #define VF_MR 6
 #define VF_NR 4 /* 24 accumulators + 4 B vectors + 1 broadcast of 32 zmm */
+#define VF_NT_MR 4
+#define VF_NT_NC 4
 
 typedef __m512 vf;
 static inline __mmask16 vf_tail_mask(int n) { return (__mmask16)((1u << n) - 1u); }
