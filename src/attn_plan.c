@@ -30,26 +30,27 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->dv_pad = (int)round_up(p->Dv, kern->lanes);
   pl->pack_v = p->v && pl->dv_pad != p->Dv;
   pl->keys_in_place = pl->rows_max <= KEYS_IN_PLACE_MAX_ROWS;
+  pl->rows_pad = (int)round_up(pl->rows_max, kern->lanes);
 
-  const int64_t rows = pl->rows_max;
-  pl->workspace_floats = align16(rows * p->D) + align16(p->D * pl->block_k) +
+  const int64_t rows = pl->rows_max, rows_pad = pl->rows_pad;
+  pl->workspace_floats = align16(rows_pad * p->D) +
                          (pl->pack_v ? align16((int64_t)pl->block_k * pl->dv_pad) : 0) +
-                         align16(rows * pl->block_k) + (pl->p->v ? align16(rows * pl->dv_pad) : 0) +
-                         3 * align16(rows);
+                         align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
+                         3 * align16(rows_pad);
 }
 
 attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
-  const int64_t rows = pl->rows_max;
+  const int64_t rows = pl->rows_max, rows_pad = pl->rows_pad;
+  memset(mem, 0, pl->workspace_floats * sizeof(float));
   attn_workspace ws;
-  ws.q_packed = mem, mem += align16(rows * pl->p->D);
-  ws.k_packed = mem, mem += align16(pl->p->D * pl->block_k);
+  ws.q_packed = mem, mem += align16(rows_pad * pl->p->D);
   ws.v_packed = NULL;
   if (pl->pack_v) ws.v_packed = mem, mem += align16((int64_t)pl->block_k * pl->dv_pad);
-  ws.scores = mem, mem += align16(rows * pl->block_k);
+  ws.scores = mem, mem += align16(rows_pad * pl->block_k);
   ws.acc = NULL;
   if (pl->p->v) ws.acc = mem, mem += align16(rows * pl->dv_pad);
-  ws.row_max = mem, mem += align16(rows);
-  ws.row_sum = mem, mem += align16(rows);
+  ws.row_max = mem, mem += align16(rows_pad);
+  ws.row_sum = mem, mem += align16(rows_pad);
   ws.row_alpha = mem;
   return ws;
 }
@@ -72,14 +73,26 @@ attn_tile attn_plan_tile(const attn_plan *pl, int64_t index) {
   return t;
 }
 
+int attn_tile_lanes(const attn_plan *pl, const attn_tile *t) {
+  return (int)round_up(t->rows, pl->kern->lanes);
+}
+
 void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws) {
   const attn_problem *p = pl->p;
+  const int lanes = attn_tile_lanes(pl, t);
   for (int r = 0; r < t->rows; ++r) {
     const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
     const float *src = p->q + t->b * p->qs[0] + h * p->qs[1] + i * p->qs[2];
-    float *dst = ws->q_packed + (int64_t)r * p->D;
-    for (int64_t d = 0; d < p->D; ++d) dst[d] = src[d] * p->scale;
+    if (pl->keys_in_place) {
+      float *dst = ws->q_packed + (int64_t)r * p->D;
+      for (int64_t d = 0; d < p->D; ++d) dst[d] = src[d] * p->scale;
+    } else {
+      for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = src[d] * p->scale;
+    }
   }
+  if (!pl->keys_in_place) /* padding lanes score 0, never NaN */
+    for (int64_t d = 0; d < p->D; ++d)
+      for (int r = t->rows; r < lanes; ++r) ws->q_packed[d * lanes + r] = 0.0f;
 }
 
 void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, int64_t *hi) {
@@ -89,33 +102,21 @@ void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, i
   *hi = attn_key_hi(p, t->b, t->q0 + t->n_q - 1);
 }
 
-static void pack_keys_transposed(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk,
-                                 int nk_pad, float *kt) {
-  const attn_problem *p = pl->p;
-  const float *base = p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j0 * p->ks[2];
-  for (int c = 0; c < nk; ++c) {
-    const float *row = base + c * p->ks[2];
-    for (int64_t d = 0; d < p->D; ++d) kt[d * pl->block_k + c] = row[d];
-  }
-  for (int64_t d = 0; d < p->D; ++d)
-    for (int c = nk; c < nk_pad; ++c) kt[d * pl->block_k + c] = 0.0f;
-}
-
 static void add_bias_and_alibi(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk,
                                float *scores) {
   const attn_problem *p = pl->p;
   for (int r = 0; r < t->rows; ++r) {
     const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
-    float *s = scores + (int64_t)r * pl->block_k;
+    float *s = scores + r;
     if (p->bias) {
       const float *bias = p->bias + t->b * p->bias_stride[0] + h * p->bias_stride[1] +
                           i * p->bias_stride[2] + j0 * p->bias_stride[3];
-      for (int c = 0; c < nk; ++c) s[c] += bias[c * p->bias_stride[3]];
+      for (int c = 0; c < nk; ++c) s[c * pl->rows_pad] += bias[c * p->bias_stride[3]];
     }
     if (p->alibi) {
       const float slope = p->alibi[h];
       const int64_t diagonal = i + p->Nk - p->Nq;
-      for (int c = 0; c < nk; ++c) s[c] += slope * (float)(j0 + c - diagonal);
+      for (int c = 0; c < nk; ++c) s[c * pl->rows_pad] += slope * (float)(j0 + c - diagonal);
     }
   }
 }
@@ -127,27 +128,25 @@ static void apply_masks(const attn_plan *pl, const attn_tile *t, int64_t j0, int
   if (j0 >= attn_key_lo(p, t->q0 + t->n_q - 1) && blk_end <= attn_key_hi(p, t->b, t->q0)) return;
   for (int r = 0; r < t->rows; ++r) {
     const int64_t i = t->q0 + r % t->n_q;
-    float *s = scores + (int64_t)r * pl->block_k;
+    float *s = scores + r;
     int64_t lo = attn_key_lo(p, i) - j0, hi = attn_key_hi(p, t->b, i) - j0;
     lo = lo < 0 ? 0 : (lo > nk ? nk : lo);
     hi = hi < lo ? lo : (hi > nk ? nk : hi);
-    for (int64_t c = 0; c < lo; ++c) s[c] = -INFINITY;
-    for (int64_t c = hi; c < nk; ++c) s[c] = -INFINITY;
+    for (int64_t c = 0; c < lo; ++c) s[c * pl->rows_pad] = -INFINITY;
+    for (int64_t c = hi; c < nk; ++c) s[c * pl->rows_pad] = -INFINITY;
   }
 }
 
 void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
   const attn_problem *p = pl->p;
+  const float *keys = p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j0 * p->ks[2];
   if (pl->keys_in_place) {
-    const float *keys = p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j0 * p->ks[2];
-    pl->kern->gemm_nt(ws->q_packed, p->D, t->rows, keys, p->ks[2], nk, (int)p->D, ws->scores,
-                      pl->block_k);
+    pl->kern->gemm_nt(ws->q_packed, p->D, t->rows, keys, p->ks[2], nk, (int)p->D, ws->scores, 1,
+                      pl->rows_pad);
   } else {
-    const int lanes = pl->kern->lanes;
-    const int nk_pad = (nk + lanes - 1) / lanes * lanes;
-    pack_keys_transposed(pl, t, j0, nk, nk_pad, ws->k_packed);
-    pl->kern->gemm(ws->q_packed, p->D, t->rows, ws->k_packed, pl->block_k, (int)p->D, nk_pad,
-                   ws->scores, pl->block_k, NULL);
+    const int lanes = attn_tile_lanes(pl, t);
+    pl->kern->gemm(keys, p->ks[2], 1, nk, ws->q_packed, lanes, (int)p->D, lanes, ws->scores,
+                   pl->rows_pad, NULL);
   }
   if (p->bias || p->alibi) add_bias_and_alibi(pl, t, j0, nk, ws->scores);
   apply_masks(pl, t, j0, nk, ws->scores);

@@ -23,6 +23,7 @@ typedef struct {
   int64_t q_blocks; /* ceil(Nq / q_per_tile) */
   int64_t tiles;
   int rows_max;  /* heads_per_tile * q_per_tile */
+  int rows_pad;  /* rows_max rounded up to whole vectors: the row stride of S^T */
   int block_k;   /* keys per step */
   int dv_pad;    /* Dv rounded up to whole vectors */
   int pack_v;    /* V rows copied when Dv is not whole vectors */
@@ -38,25 +39,27 @@ typedef struct {
 } attn_tile;
 
 typedef struct {
-  float *q_packed;  /* [rows_max][D], pre-scaled */
-  float *k_packed;  /* [D][block_k], K^T */
+  float *q_packed;  /* pre-scaled: Q^T [D][rows_pad], or Q [rows_max][D] when keys_in_place */
   float *v_packed;  /* [block_k][dv_pad] when pack_v */
-  float *scores;    /* [rows_max][block_k] */
+  float *scores;    /* S^T [block_k][rows_pad] */
   float *acc;       /* [rows_max][dv_pad] */
-  float *row_max, *row_sum, *row_alpha; /* [rows_max] each */
+  float *row_max, *row_sum, *row_alpha; /* [rows_pad] each */
 } attn_workspace;
 
 void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_kernels *kern);
 attn_tile attn_plan_tile(const attn_plan *pl, int64_t index);
-/* Carves a workspace out of `mem` (workspace_floats floats, 64-byte aligned). */
+/* Carves a workspace out of `mem` (workspace_floats floats, 64-byte aligned)
+ * and clears it, so padding lanes never hold garbage. */
 attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem);
 
 /* Packs the tile's queries, scaled, into ws->q_packed. */
 void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws);
 /* Key range [lo, hi) that any row of the tile may see. */
 void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, int64_t *hi);
-/* Scores of the tile's rows against keys [j0, j0 + nk) into ws->scores
- * (row stride block_k): scaled q.k + bias + ALiBi, masked entries -inf. */
+/* Scores of the tile's rows against keys [j0, j0 + nk) into ws->scores as
+ * S^T[c][r] (row stride rows_pad): scaled q.k + bias + ALiBi, masked -inf. */
+/* The tile's rows rounded up to whole vectors: the lanes kernels process. */
+int attn_tile_lanes(const attn_plan *pl, const attn_tile *t);
 void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws);
 
 #endif

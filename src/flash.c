@@ -17,7 +17,7 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
                 attn_workspace *ws) {
   const attn_problem *p = pl->p;
   const struct vecattn_kernels *kern = pl->kern;
-  for (int r = 0; r < t->rows; ++r) {
+  for (int r = 0; r < pl->rows_pad; ++r) {
     ws->row_max[r] = -INFINITY;
     ws->row_sum[r] = 0.0f;
   }
@@ -33,8 +33,8 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
   for (int64_t j0 = lo; j0 < hi; j0 += pl->block_k) {
     const int nk = hi - j0 < pl->block_k ? (int)(hi - j0) : pl->block_k;
     attn_score_block(pl, t, j0, nk, ws);
-    kern->softmax_update(ws->scores, pl->block_k, t->rows, nk, ws->row_max, ws->row_sum,
-                         ws->row_alpha);
+    kern->softmax_update(ws->scores, pl->rows_pad, nk, attn_tile_lanes(pl, t), ws->row_max,
+                         ws->row_sum, ws->row_alpha);
     const float *vb;
     int64_t ldv;
     if (pl->pack_v) {
@@ -43,7 +43,7 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
     } else {
       vb = p->v + t->b * p->vs[0] + t->kv_head * p->vs[1] + j0 * p->vs[2], ldv = p->vs[2];
     }
-    kern->gemm(ws->scores, pl->block_k, t->rows, vb, ldv, nk, pl->dv_pad, ws->acc, pl->dv_pad,
+    kern->gemm(ws->scores, 1, pl->rows_pad, t->rows, vb, ldv, nk, pl->dv_pad, ws->acc, pl->dv_pad,
                ws->row_alpha);
   }
 }

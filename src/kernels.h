@@ -1,5 +1,9 @@
 /* The seam between the portable driver and the per-ISA code: every ISA
- * directory fills one of these tables; the driver never sees intrinsics. */
+ * directory fills one of these tables; the driver never sees intrinsics.
+ *
+ * Scores live transposed, S^T[key][query row], so a tile's query rows sit in
+ * vector lanes: the online softmax is then lane-wise (no horizontal reductions)
+ * and K is read in its own layout by broadcast, never repacked. */
 #ifndef VECATTN_KERNELS_H
 #define VECATTN_KERNELS_H
 
@@ -9,24 +13,26 @@
 struct vecattn_kernels {
   vecattn_isa isa;
   const char *name;
-  int lanes;   /* floats per vector: column counts given to gemm are padded to this */
-  int block_q; /* query rows per tile, a multiple of the gemm row block */
-  int block_k; /* keys per tile, a multiple of lanes */
+  int lanes;   /* floats per vector: row and column counts below are padded to it */
+  int block_q; /* query rows per tile: whole gemm column blocks */
+  int block_k; /* keys per step: whole gemm row blocks */
 
   /* C[r][:n_pad] = (row_scale ? row_scale[r] * C[r][:] : 0) + sum_p A[r][p] * B[p][:n_pad]
-   * for r < m, p < k. n_pad is a multiple of lanes; B and C rows hold n_pad floats. */
-  void (*gemm)(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int k,
-               int n_pad, float *c, int64_t ldc, const float *row_scale);
+   * for r < m, p < k, where A[r][p] = a[r * a_row + p * a_col] (read by broadcast, so
+   * either operand order works). n_pad is a multiple of lanes. */
+  void (*gemm)(const float *a, int64_t a_row, int64_t a_col, int m, const float *b, int64_t ldb,
+               int k, int n_pad, float *c, int64_t ldc, const float *row_scale);
 
-  /* C[r][j] = sum_p A[r][p] * B[j][p] for r < m, j < n, p < k (any k). */
+  /* C[r * c_row + j * c_col] = sum_p A[r][p] * B[j][p] for r < m, j < n, p < k (any k):
+   * dot products along contiguous rows, for tiles too short to fill vector lanes. */
   void (*gemm_nt)(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int n, int k,
-                  float *c, int64_t ldc);
+                  float *c, int64_t c_row, int64_t c_col);
 
-  /* Online-softmax step over a score block S[rows][cols]:
-   * m' = max(m[r], max S[r][:]); S[r][:] = exp(S[r][:] - m'); alpha[r] = exp(m[r] - m');
-   * l[r] = alpha[r] * l[r] + sum S[r][:]; m[r] = m'. A row still at m' = -inf gets
-   * S = 0 and alpha = 1 (nothing seen yet, nothing to rescale). */
-  void (*softmax_update)(float *s, int64_t lds, int rows, int cols, float *m, float *l,
+  /* Online-softmax step over S^T[nk][rows_pad], lane-wise per query row r:
+   * m' = max(m[r], max_c S^T[c][r]); S^T[c][r] = exp(S^T[c][r] - m');
+   * alpha[r] = exp(m[r] - m'); l[r] = alpha[r] * l[r] + sum_c S^T[c][r]; m[r] = m'.
+   * Rows that have seen only -inf stay at m = -inf with zero weights. */
+  void (*softmax_update)(float *st, int64_t ld, int nk, int rows_pad, float *m, float *l,
                          float *alpha);
 
   /* x[:n] = exp(x[:n] - shift); returns the sum of the new x. */

@@ -1,6 +1,7 @@
 /* Register-blocked f32 GEMM over one ISA's vector layer (vec.h included first).
- * A is read by broadcast (row-major), B and C by full vectors (row-major, n padded
- * to whole vectors), so the same body serves Q*K^T (B = packed K^T) and P*V. */
+ * A is read by broadcast through two strides, B and C by full vectors (row-major,
+ * n padded to whole vectors): the same body serves S^T = K * Q^T (A = K as it
+ * lies in memory) and O = P * V (A = the transposed scores). */
 #ifndef VECATTN_GENERIC_GEMM_H
 #define VECATTN_GENERIC_GEMM_H
 
@@ -10,11 +11,11 @@
 /* One VF_MR x nv-vector block of C. Rows past `rows` alias row 0 so the unrolled
  * body stays branch-free; their results are never stored. */
 static inline __attribute__((always_inline)) void gemm_block(
-    const float *a, int64_t lda, int rows, const float *b, int64_t ldb, int k, float *c,
-    int64_t ldc, const float *row_scale, const int nv) {
+    const float *a, int64_t a_row, int64_t a_col, int rows, const float *b, int64_t ldb, int k,
+    float *c, int64_t ldc, const float *row_scale, const int nv) {
   vf acc[VF_MR][VF_NR];
   const float *arow[VF_MR];
-  for (int r = 0; r < VF_MR; ++r) arow[r] = a + (r < rows ? r : 0) * lda;
+  for (int r = 0; r < VF_MR; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
 
   if (row_scale) {
     for (int r = 0; r < VF_MR; ++r) {
@@ -31,7 +32,7 @@ static inline __attribute__((always_inline)) void gemm_block(
     vf bv[VF_NR];
     for (int j = 0; j < nv; ++j) bv[j] = vf_load(b + p * ldb + j * VF_LANES);
     for (int r = 0; r < VF_MR; ++r) {
-      const vf av = vf_set1(arow[r][p]);
+      const vf av = vf_set1(arow[r][p * a_col]);
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
     }
   }
@@ -42,19 +43,19 @@ static inline __attribute__((always_inline)) void gemm_block(
   }
 }
 
-static void gemm(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int k,
-                 int n_pad, float *c, int64_t ldc, const float *row_scale) {
+static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const float *b,
+                 int64_t ldb, int k, int n_pad, float *c, int64_t ldc, const float *row_scale) {
   const int nvec = n_pad / VF_LANES;
   for (int r0 = 0; r0 < m; r0 += VF_MR) {
     const int rows = m - r0 < VF_MR ? m - r0 : VF_MR;
-    const float *ar = a + r0 * lda;
+    const float *ar = a + r0 * a_row;
     float *cr = c + r0 * ldc;
     const float *rs = row_scale ? row_scale + r0 : NULL;
     int j = 0;
     for (; j + VF_NR <= nvec; j += VF_NR)
-      gemm_block(ar, lda, rows, b + j * VF_LANES, ldb, k, cr + j * VF_LANES, ldc, rs, VF_NR);
+      gemm_block(ar, a_row, a_col, rows, b + j * VF_LANES, ldb, k, cr + j * VF_LANES, ldc, rs, VF_NR);
     for (; j < nvec; ++j)
-      gemm_block(ar, lda, rows, b + j * VF_LANES, ldb, k, cr + j * VF_LANES, ldc, rs, 1);
+      gemm_block(ar, a_row, a_col, rows, b + j * VF_LANES, ldb, k, cr + j * VF_LANES, ldc, rs, 1);
   }
 }
 

@@ -16,7 +16,7 @@
 
 static inline __attribute__((always_inline)) void gemm_nt_block(
     const float *a, int64_t lda, int rows, const float *b, int64_t ldb, int k, float *c,
-    int64_t ldc, const int nc) {
+    int64_t c_row, int64_t c_col, const int nc) {
   vf acc[VF_NT_MR][VF_NT_NC];
   const float *arow[VF_NT_MR];
   for (int r = 0; r < VF_NT_MR; ++r) {
@@ -43,20 +43,20 @@ static inline __attribute__((always_inline)) void gemm_nt_block(
   }
   for (int r = 0; r < VF_NT_MR; ++r) {
     if (r >= rows) break;
-    for (int j = 0; j < nc; ++j) c[r * ldc + j] = vf_hsum(acc[r][j]);
+    for (int j = 0; j < nc; ++j) c[r * c_row + j * c_col] = vf_hsum(acc[r][j]);
   }
 }
 
 static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int n, int k,
-                    float *c, int64_t ldc) {
+                    float *c, int64_t c_row, int64_t c_col) {
   for (int r0 = 0; r0 < m; r0 += VF_NT_MR) {
     const int rows = m - r0 < VF_NT_MR ? m - r0 : VF_NT_MR;
     const float *ar = a + r0 * lda;
-    float *cr = c + r0 * ldc;
+    float *cr = c + r0 * c_row;
     int j = 0;
     for (; j + VF_NT_NC <= n; j += VF_NT_NC)
-      gemm_nt_block(ar, lda, rows, b + j * ldb, ldb, k, cr + j, ldc, VF_NT_NC);
-    for (; j < n; ++j) gemm_nt_block(ar, lda, rows, b + j * ldb, ldb, k, cr + j, ldc, 1);
+      gemm_nt_block(ar, lda, rows, b + j * ldb, ldb, k, cr + j * c_col, c_row, c_col, VF_NT_NC);
+    for (; j < n; ++j) gemm_nt_block(ar, lda, rows, b + j * ldb, ldb, k, cr + j * c_col, c_row, c_col, 1);
   }
 }
 

@@ -7,21 +7,19 @@
 #define VEC_STR_(a) #a
 #define VEC_STR(a) VEC_STR_(a)
 
-#ifndef VF_BLOCK_Q_TARGET
-#define VF_BLOCK_Q_TARGET 64
+/* Tiles of about 64 query rows x 64 keys keep Q^T, the scores and the
+ * accumulators of a tile within L1/L2; rounded to whole register blocks. */
+#ifndef VF_BLOCK_TARGET
+#define VF_BLOCK_TARGET 64
 #endif
-#ifndef VF_BLOCK_K
-#define VF_BLOCK_K 64
-#endif
-
-_Static_assert(VF_BLOCK_K % VF_LANES == 0, "key block must be whole vectors");
+#define VF_COL_BLOCK (VF_LANES * VF_NR)
 
 const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .isa = VEC_ISA_ENUM,
     .name = VEC_STR(VEC_ISA),
     .lanes = VF_LANES,
-    .block_q = VF_MR * ((VF_BLOCK_Q_TARGET + VF_MR - 1) / VF_MR),
-    .block_k = VF_BLOCK_K,
+    .block_q = VF_COL_BLOCK * ((VF_BLOCK_TARGET + VF_COL_BLOCK - 1) / VF_COL_BLOCK),
+    .block_k = VF_MR * ((VF_BLOCK_TARGET + VF_MR - 1) / VF_MR),
     .gemm = gemm,
     .gemm_nt = gemm_nt,
     .softmax_update = softmax_update,

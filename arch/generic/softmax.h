@@ -1,19 +1,11 @@
-/* Softmax pieces over one ISA's vector layer (vec.h included first): row max,
+/* Softmax pieces over one ISA's vector layer (vec.h included first):
  * exp(x - shift) with its sum, scaling, and the online-softmax block update. */
 #ifndef VECATTN_GENERIC_SOFTMAX_H
 #define VECATTN_GENERIC_SOFTMAX_H
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
-
-static float row_max(const float *x, int64_t n) {
-  vf vmax = vf_set1(-INFINITY);
-  int64_t i = 0;
-  for (; i + VF_LANES <= n; i += VF_LANES) vmax = vf_max(vmax, vf_load(x + i));
-  float mx = vf_hmax(vmax);
-  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  return mx;
-}
 
 static float exp_shift_sum(float *x, int64_t n, float shift) {
   const vf vs = vf_set1(shift);
@@ -40,21 +32,25 @@ static void scale(float *x, int64_t n, float a) {
   if (i < n) vf_store_n(x + i, vf_mul(vf_load_n(x + i, (int)(n - i)), va), (int)(n - i));
 }
 
-static void softmax_update(float *s, int64_t lds, int rows, int cols, float *m, float *l,
+static void softmax_update(float *st, int64_t ld, int nk, int rows_pad, float *m, float *l,
                            float *alpha) {
-  for (int r = 0; r < rows; ++r) {
-    float *x = s + r * lds;
-    const float block_max = row_max(x, cols);
-    const float m_new = block_max > m[r] ? block_max : m[r];
-    if (m_new == -INFINITY) { /* every key so far masked */
-      for (int c = 0; c < cols; ++c) x[c] = 0.0f;
-      alpha[r] = 1.0f;
-      continue;
+  /* Shifting by at least -FLT_MAX keeps rows that saw only -inf at exp(-inf) = 0
+   * with alpha = 0 (their sums and outputs are still zero) instead of NaN. */
+  const vf floor = vf_set1(-FLT_MAX);
+  for (int r = 0; r < rows_pad; r += VF_LANES) {
+    vf vmax = vf_load(m + r);
+    for (int c = 0; c < nk; ++c) vmax = vf_max(vmax, vf_load(st + c * ld + r));
+    const vf shift = vf_max(vmax, floor);
+    vf vsum = vf_zero();
+    for (int c = 0; c < nk; ++c) {
+      const vf e = vf_exp(vf_sub(vf_load(st + c * ld + r), shift));
+      vf_store(st + c * ld + r, e);
+      vsum = vf_add(vsum, e);
     }
-    const float sum = exp_shift_sum(x, cols, m_new);
-    alpha[r] = expf(m[r] - m_new);
-    l[r] = alpha[r] * l[r] + sum;
-    m[r] = m_new;
+    const vf va = vf_exp(vf_sub(vf_load(m + r), shift));
+    vf_store(alpha + r, va);
+    vf_store(l + r, vf_fma(va, vf_load(l + r), vsum));
+    vf_store(m + r, vmax);
   }
 }
 
