@@ -8,39 +8,53 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One VF_MR x nv-vector block of C. Rows past `rows` alias row 0 so the unrolled
- * body stays branch-free; their results are never stored. */
+/* One mr x nv-vector block of C (both compile-time after inlining). Rows past
+ * `rows` alias row 0 so the unrolled body stays branch-free; their results are
+ * never stored. */
 static inline __attribute__((always_inline)) void gemm_block(
     const float *a, int64_t a_row, int64_t a_col, int rows, const float *b, int64_t ldb, int k,
-    float *c, int64_t ldc, const float *row_scale, const int nv) {
+    float *c, int64_t ldc, const float *row_scale, const int mr, const int nv) {
   vf acc[VF_MR][VF_NR];
   const float *arow[VF_MR];
-  for (int r = 0; r < VF_MR; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
+  for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
 
   if (row_scale) {
-    for (int r = 0; r < VF_MR; ++r) {
+    for (int r = 0; r < mr; ++r) {
       const int rr = r < rows ? r : 0;
       const vf s = vf_set1(row_scale[rr]);
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_mul(s, vf_load(c + rr * ldc + j * VF_LANES));
     }
   } else {
-    for (int r = 0; r < VF_MR; ++r)
+    for (int r = 0; r < mr; ++r)
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_zero();
   }
 
   for (int p = 0; p < k; ++p) {
     vf bv[VF_NR];
     for (int j = 0; j < nv; ++j) bv[j] = vf_load(b + p * ldb + j * VF_LANES);
-    for (int r = 0; r < VF_MR; ++r) {
+    for (int r = 0; r < mr; ++r) {
       const vf av = vf_set1(arow[r][p * a_col]);
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
     }
   }
 
-  for (int r = 0; r < VF_MR; ++r) {
+  for (int r = 0; r < mr; ++r) {
     if (r >= rows) break;
     for (int j = 0; j < nv; ++j) vf_store(c + r * ldc + j * VF_LANES, acc[r][j]);
   }
+}
+
+/* All column blocks of one row block, with mr rows of registers. */
+static inline __attribute__((always_inline)) void gemm_rows(
+    const float *a, int64_t a_row, int64_t a_col, int rows, const float *b, int64_t ldb, int k,
+    int nvec, float *c, int64_t ldc, const float *row_scale, const int mr) {
+  int j = 0;
+  for (; j + VF_NR <= nvec; j += VF_NR)
+    gemm_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k, c + j * VF_LANES, ldc, row_scale,
+               mr, VF_NR);
+  for (; j < nvec; ++j)
+    gemm_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k, c + j * VF_LANES, ldc, row_scale,
+               mr, 1);
 }
 
 static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const float *b,
@@ -51,11 +65,13 @@ static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const floa
     const float *ar = a + r0 * a_row;
     float *cr = c + r0 * ldc;
     const float *rs = row_scale ? row_scale + r0 : NULL;
-    int j = 0;
-    for (; j + VF_NR <= nvec; j += VF_NR)
-      gemm_block(ar, a_row, a_col, rows, b + j * VF_LANES, ldb, k, cr + j * VF_LANES, ldc, rs, VF_NR);
-    for (; j < nvec; ++j)
-      gemm_block(ar, a_row, a_col, rows, b + j * VF_LANES, ldb, k, cr + j * VF_LANES, ldc, rs, 1);
+    /* Short last blocks (decode: a handful of rows) use fewer registers rows. */
+    if (rows > VF_MR / 2 || VF_MR <= 2)
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, VF_MR);
+    else if (rows > 1)
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, VF_MR / 2);
+    else
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, 1);
   }
 }
 
