@@ -83,7 +83,8 @@ VECATTN_API vecattn_status vecattn_sdpa(const vecattn_tensor *q, /* [B, Hq,  Nq,
                                         vecattn_tensor *out,     /* [B, Hq,  Nq, Dv] */
                                         const vecattn_sdpa_opts *opts); /* NULL = defaults */
 
-/* Writes the softmax probabilities vecattn_sdpa uses (same masks, same scale). */
+/* Writes the softmax probabilities vecattn_sdpa uses (same masks, same scale);
+ * opts->lse, if set, receives the same log-sum-exp as vecattn_sdpa writes. */
 VECATTN_API vecattn_status vecattn_attention_weights(const vecattn_tensor *q, const vecattn_tensor *k,
                                                      vecattn_tensor *weights, /* [B, Hq, Nq, Nk] */
                                                      const vecattn_sdpa_opts *opts);

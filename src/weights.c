@@ -39,12 +39,16 @@ static void weights_tile(const attn_plan *pl, const attn_tile *t, attn_workspace
     float *row = weights_row(pl, t, r);
     float m = -INFINITY;
     for (int64_t j = lo; j < hi; ++j) m = row[j] > m ? row[j] : m;
+    float *lse = p->lse ? p->lse + (t->b * p->Hq + t->head0 + r / t->n_q) * p->Nq + t->q0 + r % t->n_q
+                        : NULL;
     if (m == -INFINITY) {
       memset(row, 0, (size_t)p->Nk * sizeof(float));
+      if (lse) *lse = -INFINITY;
       continue;
     }
     const float sum = pl->kern->exp_shift_sum(row, p->Nk, m);
     pl->kern->scale(row, p->Nk, 1.0f / sum);
+    if (lse) *lse = m + logf(sum);
   }
 }
 
