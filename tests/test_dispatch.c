@@ -1,0 +1,347 @@
+/* ISA selection and the small API: names, parsing, supported/compiled,
+ * active ISA, set_isa, the VECATTN_ISA environment variable (checked in
+ * fresh child processes), version, cpu features, tensor constructors. */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static const char *const names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2", "avx2", "avx512", "neon"};
+
+/* Highest-priority supported path: what AUTO should pick. */
+static vecattn_isa best_isa(void) {
+  static const vecattn_isa order[] = {VECATTN_ISA_AVX512, VECATTN_ISA_AVX2, VECATTN_ISA_SSE2, VECATTN_ISA_NEON,
+                                      VECATTN_ISA_SCALAR};
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+    if (vecattn_isa_supported(order[i])) return order[i];
+  return VECATTN_ISA_SCALAR;
+}
+
+/* ------------------------------------------------------------------ */
+/* VECATTN_ISA probes: run in main() before this process touches the
+ * library, each in a child: fork + exec of this binary (a fresh process,
+ * the variable set before it starts); where exec is impossible (e.g. user
+ * emulation without binfmt) the forked child calls the library itself,
+ * which is still its first use there. */
+
+typedef struct {
+  const char *value; /* NULL: variable unset */
+  int ok;            /* child reported an ISA */
+  char isa[32];
+  char mode[8]; /* "exec" or "fork" */
+  int stderr_lines;
+  char err[512];
+} probe;
+
+static probe probes[] = {
+    {NULL, 0, "", "", 0, ""},        {"auto", 0, "", "", 0, ""}, {"scalar", 0, "", "", 0, ""},
+    {"sse2", 0, "", "", 0, ""},      {"avx2", 0, "", "", 0, ""}, {"avx512", 0, "", "", 0, ""},
+    {"neon", 0, "", "", 0, ""},      {"bogus-isa", 0, "", "", 0, ""},
+};
+#define NPROBES ((int)(sizeof probes / sizeof probes[0]))
+
+static void child_report(const char *mode) {
+  printf("ISA=%s\nMODE=%s\n", vecattn_isa_name(vecattn_active_isa()), mode);
+  fflush(stdout);
+}
+
+static void read_all(int fd, char *buf, size_t cap) {
+  size_t n = 0;
+  for (;;) {
+    char tmp[256];
+    ssize_t r = read(fd, tmp, sizeof tmp);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    for (ssize_t i = 0; i < r; i++)
+      if (n + 1 < cap) buf[n++] = tmp[i];
+  }
+  buf[n] = '\0';
+}
+
+static void run_probe(probe *p, int try_exec) {
+  int outp[2], errp[2];
+  if (pipe(outp) != 0 || pipe(errp) != 0) return;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) return;
+  if (pid == 0) {
+    dup2(outp[1], 1);
+    dup2(errp[1], 2);
+    close(outp[0]), close(outp[1]), close(errp[0]), close(errp[1]);
+    if (p->value)
+      setenv("VECATTN_ISA", p->value, 1);
+    else
+      unsetenv("VECATTN_ISA");
+    if (try_exec) execl("/proc/self/exe", "test_dispatch", "--print-active-isa", (char *)NULL);
+    child_report("fork");
+    _exit(0);
+  }
+  close(outp[1]), close(errp[1]);
+  char out[1024];
+  read_all(outp[0], out, sizeof out);
+  read_all(errp[0], p->err, sizeof p->err);
+  close(outp[0]), close(errp[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const char *a = strstr(out, "ISA="), *m = strstr(out, "MODE=");
+  if (!a || !m || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return;
+  sscanf(a, "ISA=%31s", p->isa);
+  sscanf(m, "MODE=%7s", p->mode);
+  p->ok = 1;
+  int lines = 0;
+  size_t len = strlen(p->err);
+  for (size_t i = 0; i < len; i++) lines += p->err[i] == '\n';
+  if (len && p->err[len - 1] != '\n') lines++;
+  p->stderr_lines = lines;
+}
+
+static void run_probes(void) {
+  for (int i = 0; i < NPROBES; i++) {
+    run_probe(&probes[i], 1);
+    if (!probes[i].ok) run_probe(&probes[i], 0);
+  }
+}
+
+static probe *find_probe(const char *value) {
+  for (int i = 0; i < NPROBES; i++)
+    if ((value == NULL && probes[i].value == NULL) ||
+        (value && probes[i].value && strcmp(value, probes[i].value) == 0))
+      return &probes[i];
+  return NULL;
+}
+
+static void check_probe(const char *value, const char *want_isa, int want_lines) {
+  probe *p = find_probe(value);
+  ck_assert(p != NULL);
+  ck_assert_msg(p->ok, "VECATTN_ISA=%s: child process did not report an ISA (stderr: %s)", value ? value : "(unset)",
+                p->err);
+  ck_assert_msg(strcmp(p->isa, want_isa) == 0, "VECATTN_ISA=%s: active ISA at first use is %s, want %s (%s child)",
+                value ? value : "(unset)", p->isa, want_isa, p->mode);
+  ck_assert_msg(p->stderr_lines == want_lines, "VECATTN_ISA=%s: %d lines on stderr, want %d: \"%s\"",
+                value ? value : "(unset)", p->stderr_lines, want_lines, p->err);
+}
+
+START_TEST(test_env_unset) { check_probe(NULL, vecattn_isa_name(best_isa()), 0); }
+END_TEST
+
+START_TEST(test_env_scalar) { check_probe("scalar", "scalar", 0); }
+END_TEST
+
+START_TEST(test_env_auto) { check_probe("auto", vecattn_isa_name(best_isa()), 0); }
+END_TEST
+
+START_TEST(test_env_each_isa) {
+  for (int i = 0; i < 5; i++) {
+    vecattn_isa isa = tu_all_isas[i];
+    if (vecattn_isa_supported(isa))
+      check_probe(vecattn_isa_name(isa), vecattn_isa_name(isa), 0);
+    else /* known name, unsupported here: falls back to auto with one warning */
+      check_probe(names[isa], vecattn_isa_name(best_isa()), 1);
+  }
+}
+END_TEST
+
+START_TEST(test_env_unknown) { check_probe("bogus-isa", vecattn_isa_name(best_isa()), 1); }
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(test_isa_names) {
+  for (int i = 0; i < VECATTN_ISA_COUNT; i++) {
+    const char *n = vecattn_isa_name((vecattn_isa)i);
+    ck_assert_msg(n != NULL, "vecattn_isa_name(%d) is NULL", i);
+    ck_assert_str_eq(n, names[i]);
+  }
+  ck_assert_str_eq(vecattn_isa_name((vecattn_isa)VECATTN_ISA_COUNT), "unknown");
+  ck_assert_str_eq(vecattn_isa_name((vecattn_isa)-1), "unknown");
+  ck_assert_str_eq(vecattn_isa_name((vecattn_isa)1000), "unknown");
+}
+END_TEST
+
+START_TEST(test_isa_from_name) {
+  for (int i = 0; i < VECATTN_ISA_COUNT; i++) {
+    vecattn_isa got = (vecattn_isa)-7;
+    int rc = vecattn_isa_from_name(vecattn_isa_name((vecattn_isa)i), &got);
+    ck_assert_msg(rc == 0, "vecattn_isa_from_name(\"%s\") = %d", names[i], rc);
+    ck_assert_msg(got == (vecattn_isa)i, "vecattn_isa_from_name(\"%s\") gave %d, want %d", names[i], (int)got, i);
+  }
+  const char *bad[] = {"", "bogus", "avx3", "scalarx", "unknown"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    vecattn_isa got = VECATTN_ISA_SCALAR;
+    ck_assert_msg(vecattn_isa_from_name(bad[i], &got) == -1, "vecattn_isa_from_name(\"%s\") accepted", bad[i]);
+  }
+}
+END_TEST
+
+START_TEST(test_supported_basics) {
+  ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_SCALAR), "scalar must always be supported");
+  ck_assert_msg(vecattn_isa_compiled(VECATTN_ISA_SCALAR), "scalar must always be compiled");
+  ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_AUTO), "AUTO must be supported");
+  for (int i = 0; i < 5; i++) {
+    vecattn_isa isa = tu_all_isas[i];
+    if (vecattn_isa_supported(isa))
+      ck_assert_msg(vecattn_isa_compiled(isa), "%s supported but not compiled", vecattn_isa_name(isa));
+  }
+  ck_assert_msg(!vecattn_isa_supported((vecattn_isa)VECATTN_ISA_COUNT) && !vecattn_isa_supported((vecattn_isa)-1),
+                "out-of-range ISA reported supported");
+#if defined(__x86_64__)
+  if (vecattn_isa_compiled(VECATTN_ISA_SSE2))
+    ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_SSE2), "sse2 compiled but not supported on x86-64");
+  ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_NEON), "neon supported on x86-64");
+  if (vecattn_isa_supported(VECATTN_ISA_AVX512))
+    ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_AVX2), "avx512 supported but avx2 not");
+#elif defined(__aarch64__)
+  if (vecattn_isa_compiled(VECATTN_ISA_NEON))
+    ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_NEON), "neon compiled but not supported on aarch64");
+  ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_AVX2), "avx2 supported on aarch64");
+#endif
+}
+END_TEST
+
+START_TEST(test_active_isa) {
+  vecattn_isa a = vecattn_active_isa();
+  ck_assert_msg(a != VECATTN_ISA_AUTO, "vecattn_active_isa() returned AUTO");
+  ck_assert_msg(vecattn_isa_supported(a), "active ISA %s not supported", vecattn_isa_name(a));
+  ck_assert_msg(a == best_isa(), "default active ISA is %s, want the best supported (%s)", vecattn_isa_name(a),
+                vecattn_isa_name(best_isa()));
+}
+END_TEST
+
+START_TEST(test_set_each_isa) {
+  vecattn_isa best = best_isa();
+  for (int i = 0; i < 5; i++) {
+    vecattn_isa isa = tu_all_isas[i];
+    if (!vecattn_isa_supported(isa)) continue;
+    ck_assert_int_eq(vecattn_set_isa(isa), VECATTN_OK);
+    ck_assert_msg(vecattn_active_isa() == isa, "set_isa(%s) then active is %s", vecattn_isa_name(isa),
+                  vecattn_isa_name(vecattn_active_isa()));
+    ck_assert_int_eq(vecattn_set_isa(VECATTN_ISA_AUTO), VECATTN_OK);
+    ck_assert_msg(vecattn_active_isa() == best, "set_isa(AUTO) after %s gives %s, want %s", vecattn_isa_name(isa),
+                  vecattn_isa_name(vecattn_active_isa()), vecattn_isa_name(best));
+  }
+}
+END_TEST
+
+static void *thread_active(void *arg) {
+  *(vecattn_isa *)arg = vecattn_active_isa();
+  return NULL;
+}
+
+/* Concurrent first use from several threads agrees; a choice made with
+ * set_isa is seen by other threads. */
+START_TEST(test_threads_see_same_isa) {
+  enum { NT = 8 };
+  pthread_t th[NT];
+  vecattn_isa got[NT];
+  for (int i = 0; i < NT; i++) ck_assert_int_eq(pthread_create(&th[i], NULL, thread_active, &got[i]), 0);
+  for (int i = 0; i < NT; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < NT; i++)
+    ck_assert_msg(got[i] == got[0] && got[i] != VECATTN_ISA_AUTO, "threads disagree on the active ISA");
+  ck_assert_int_eq(vecattn_set_isa(VECATTN_ISA_SCALAR), VECATTN_OK);
+  vecattn_isa other = VECATTN_ISA_AUTO;
+  ck_assert_int_eq(pthread_create(&th[0], NULL, thread_active, &other), 0);
+  pthread_join(th[0], NULL);
+  ck_assert_msg(other == VECATTN_ISA_SCALAR, "another thread sees %s after set_isa(scalar)", vecattn_isa_name(other));
+  ck_assert_int_eq(vecattn_set_isa(VECATTN_ISA_AUTO), VECATTN_OK);
+}
+END_TEST
+
+START_TEST(test_version) {
+  const char *v = vecattn_version();
+  ck_assert_msg(v != NULL, "vecattn_version() is NULL");
+  char want[64];
+  int n = snprintf(want, sizeof want, "%d.%d.%d", VECATTN_VERSION_MAJOR, VECATTN_VERSION_MINOR,
+                   VECATTN_VERSION_PATCH);
+  ck_assert_msg(strncmp(v, want, (size_t)n) == 0, "vecattn_version() = \"%s\", want it to start with \"%s\"", v, want);
+  ck_assert_msg(v[n] < '0' || v[n] > '9', "vecattn_version() = \"%s\" continues the patch number", v);
+}
+END_TEST
+
+static int has_token(const char *list, const char *tok) {
+  size_t n = strlen(tok);
+  for (const char *p = list; (p = strstr(p, tok)) != NULL; p += n)
+    if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ')) return 1;
+  return 0;
+}
+
+START_TEST(test_cpu_features) {
+  const char *f = vecattn_cpu_features();
+  ck_assert_msg(f != NULL, "vecattn_cpu_features() is NULL");
+  ck_assert_msg(f == vecattn_cpu_features() || strcmp(f, vecattn_cpu_features()) == 0,
+                "vecattn_cpu_features() changes between calls");
+  printf("cpu features: %s\n", f);
+#if defined(__x86_64__)
+  ck_assert_msg(has_token(f, "sse2"), "x86-64 cpu features \"%s\" lack sse2", f);
+  if (vecattn_isa_supported(VECATTN_ISA_AVX2))
+    ck_assert_msg(has_token(f, "avx2") && has_token(f, "fma"), "avx2 path supported but features \"%s\" lack avx2/fma",
+                  f);
+  if (vecattn_isa_supported(VECATTN_ISA_AVX512))
+    ck_assert_msg(has_token(f, "avx512f"), "avx512 path supported but features \"%s\" lack avx512f", f);
+#endif
+}
+END_TEST
+
+START_TEST(test_tensor_constructors) {
+  float buf[4];
+  vecattn_tensor t = vecattn_tensor_bhsd(buf, 2, 3, 5, 7);
+  ck_assert_ptr_eq(t.data, buf);
+  ck_assert(t.shape[0] == 2 && t.shape[1] == 3 && t.shape[2] == 5 && t.shape[3] == 7);
+  ck_assert(t.stride[0] == 3 * 5 * 7 && t.stride[1] == 5 * 7 && t.stride[2] == 7 && t.stride[3] == 1);
+  t = vecattn_tensor_bshd(buf, 2, 5, 3, 7); /* (b, s, h, d) */
+  ck_assert_ptr_eq(t.data, buf);
+  ck_assert_msg(t.shape[0] == 2 && t.shape[1] == 3 && t.shape[2] == 5 && t.shape[3] == 7,
+                "bshd shape must be logical [b,h,s,d], got [%lld,%lld,%lld,%lld]", (long long)t.shape[0],
+                (long long)t.shape[1], (long long)t.shape[2], (long long)t.shape[3]);
+  ck_assert_msg(t.stride[0] == 5 * 3 * 7 && t.stride[1] == 7 && t.stride[2] == 3 * 7 && t.stride[3] == 1,
+                "bshd strides [%lld,%lld,%lld,%lld]", (long long)t.stride[0], (long long)t.stride[1],
+                (long long)t.stride[2], (long long)t.stride[3]);
+}
+END_TEST
+
+static Suite *make_suite(void) {
+  Suite *s = suite_create("dispatch");
+  TCase *tc = tcase_create("dispatch");
+  tcase_add_test(tc, test_isa_names);
+  tcase_add_test(tc, test_isa_from_name);
+  tcase_add_test(tc, test_supported_basics);
+  tcase_add_test(tc, test_active_isa);
+  tcase_add_test(tc, test_set_each_isa);
+  tcase_add_test(tc, test_threads_see_same_isa);
+  tcase_add_test(tc, test_version);
+  tcase_add_test(tc, test_cpu_features);
+  tcase_add_test(tc, test_tensor_constructors);
+  suite_add_tcase(s, tc);
+  TCase *te = tcase_create("env");
+  tcase_add_test(te, test_env_unset);
+  tcase_add_test(te, test_env_scalar);
+  tcase_add_test(te, test_env_auto);
+  tcase_add_test(te, test_env_each_isa);
+  tcase_add_test(te, test_env_unknown);
+  suite_add_tcase(s, te);
+  return s;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--print-active-isa") == 0) {
+    child_report("exec");
+    return 0;
+  }
+  /* the test process itself must not have chosen an ISA from the
+   * environment: the probes set it themselves */
+  unsetenv("VECATTN_ISA");
+  run_probes();
+  tu_init("dispatch");
+  for (int i = 0; i < NPROBES; i++)
+    printf("probe VECATTN_ISA=%s -> %s (%s child, %d stderr lines)\n", probes[i].value ? probes[i].value : "(unset)",
+           probes[i].ok ? probes[i].isa : "?", probes[i].ok ? probes[i].mode : "failed", probes[i].stderr_lines);
+  fflush(stdout);
+  return tu_run_suite(make_suite());
+}

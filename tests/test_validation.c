@@ -1,0 +1,466 @@
+/* Argument checking: every bad input gets the documented status, a
+ * non-empty vecattn_strerror, and nothing is written (out, lse and inputs
+ * unchanged, guard bytes intact). Also EOVERFLOW for sizes that overflow
+ * int64/size_t (rejected before any data is touched), set_isa's
+ * EUNSUPPORTED, and strerror for every code. */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* baseline problem */
+#define B 2
+#define HQ 4
+#define HKV 2
+#define NQ 5
+#define NK 7
+#define D 8
+#define DV 8
+
+#define QN (B * HQ * NQ * D)
+#define KN (B * HKV * NK * D)
+#define VN (B * HKV * NK * DV)
+#define ON (B * HQ * NQ * DV)
+#define WN (B * HQ * NQ * NK)
+#define ROWS (B * HQ * NQ)
+#define ARENA (QN + KN + VN + 2048)
+
+typedef struct {
+  float *arena; /* q, k, v, then slack; guarded */
+  float *outbuf; /* guarded */
+  float *lse;    /* guarded */
+  vecattn_tensor q, k, v, out, w, bias;
+  int32_t kv_len[B];
+  vecattn_sdpa_opts opts;
+} fixture;
+
+static fixture F;
+
+static void setup(void) {
+  tu_reseed(0x7A11D);
+  memset(&F, 0, sizeof F);
+  F.arena = tu_guarded_alloc(ARENA * sizeof(float), 4);
+  F.outbuf = tu_guarded_alloc((WN > ON ? WN : ON) * sizeof(float), 0);
+  F.lse = tu_guarded_alloc(ROWS * sizeof(float), 12);
+  tu_fill_normal(F.arena, ARENA);
+  F.q = vecattn_tensor_bhsd(F.arena, B, HQ, NQ, D);
+  F.k = vecattn_tensor_bhsd(F.arena + QN, B, HKV, NK, D);
+  F.v = vecattn_tensor_bhsd(F.arena + QN + KN, B, HKV, NK, DV);
+  F.out = vecattn_tensor_bhsd(F.outbuf, B, HQ, NQ, DV);
+  F.w = vecattn_tensor_bhsd(F.outbuf, B, HQ, NQ, NK);
+  F.bias = vecattn_tensor_bhsd(F.arena + QN + KN + VN, B, HQ, NQ, NK); /* WN = 280 floats of slack */
+  F.kv_len[0] = NK, F.kv_len[1] = 3;
+  F.opts.lse = F.lse;
+}
+
+static void teardown(void) {
+  tu_guarded_free(F.arena);
+  tu_guarded_free(F.outbuf);
+  tu_guarded_free(F.lse);
+}
+
+static void check_strerror(vecattn_status st) {
+  const char *m = vecattn_strerror(st);
+  ck_assert_msg(m != NULL, "vecattn_strerror(%d) returned NULL", (int)st);
+  ck_assert_msg(m[0] != '\0', "vecattn_strerror(%d) returned an empty string", (int)st);
+}
+
+typedef enum { CALL_SDPA, CALL_WEIGHTS } call_kind;
+
+/* Calls the library with the given (possibly mutated) arguments and checks
+ * the status and that nothing was written anywhere. */
+static void expect_kind(call_kind kind, const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_tensor *v,
+                        vecattn_tensor *out, const vecattn_sdpa_opts *opts, vecattn_status want, const char *what) {
+  tu_poison(F.outbuf, WN > ON ? WN : ON);
+  tu_poison(F.lse, ROWS);
+  void *a0 = tu_snapshot(F.arena, ARENA * sizeof(float));
+  vecattn_status st =
+      kind == CALL_SDPA ? vecattn_sdpa(q, k, v, out, opts) : vecattn_attention_weights(q, k, out, opts);
+  const char *fn = kind == CALL_SDPA ? "vecattn_sdpa" : "vecattn_attention_weights";
+  ck_assert_msg(st == want, "%s with %s: status %d (%s), want %d (%s)", fn, what, (int)st, vecattn_strerror(st),
+                (int)want, vecattn_strerror(want));
+  check_strerror(st);
+  if (want != VECATTN_OK) {
+    for (int i = 0; i < (WN > ON ? WN : ON); i++)
+      ck_assert_msg(tu_is_poison(F.outbuf[i]), "%s with %s: failed but wrote out[%d]", fn, what, i);
+    for (int i = 0; i < ROWS; i++)
+      ck_assert_msg(tu_is_poison(F.lse[i]), "%s with %s: failed but wrote lse[%d]", fn, what, i);
+  }
+  /* on success out may legitimately sit in the arena's slack after v */
+  size_t cmp = want == VECATTN_OK ? (size_t)(QN + KN + VN) : (size_t)ARENA;
+  ck_assert_msg(memcmp(a0, F.arena, cmp * sizeof(float)) == 0, "%s with %s: wrote into the inputs", fn, what);
+  ck_assert_msg(tu_guard_ok(F.arena), "%s with %s: write outside the input arena", fn, what);
+  ck_assert_msg(tu_guard_ok(F.outbuf), "%s with %s: write outside the out buffer", fn, what);
+  ck_assert_msg(tu_guard_ok(F.lse), "%s with %s: write outside the lse buffer", fn, what);
+  free(a0);
+}
+
+static void expect(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_tensor *v, vecattn_tensor *out,
+                   const vecattn_sdpa_opts *opts, vecattn_status want, const char *what) {
+  expect_kind(CALL_SDPA, q, k, v, out, opts, want, what);
+}
+
+/* ---------------------------------------------------------------- */
+
+START_TEST(test_baseline_ok) {
+  expect(&F.q, &F.k, &F.v, &F.out, &F.opts, VECATTN_OK, "valid arguments");
+  expect(&F.q, &F.k, &F.v, &F.out, NULL, VECATTN_OK, "opts=NULL");
+  F.opts.kv_len = F.kv_len;
+  F.kv_len[0] = 0, F.kv_len[1] = NK;
+  expect(&F.q, &F.k, &F.v, &F.out, &F.opts, VECATTN_OK, "kv_len={0,Nk} (valid)");
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &F.w, &F.opts, VECATTN_OK, "valid weights arguments");
+}
+END_TEST
+
+START_TEST(test_null_pointers) {
+  expect(NULL, &F.k, &F.v, &F.out, &F.opts, VECATTN_EINVAL, "q=NULL");
+  expect(&F.q, NULL, &F.v, &F.out, &F.opts, VECATTN_EINVAL, "k=NULL");
+  expect(&F.q, &F.k, NULL, &F.out, &F.opts, VECATTN_EINVAL, "v=NULL");
+  expect(&F.q, &F.k, &F.v, NULL, &F.opts, VECATTN_EINVAL, "out=NULL");
+  vecattn_tensor t;
+  t = F.q, t.data = NULL;
+  expect(&t, &F.k, &F.v, &F.out, &F.opts, VECATTN_EINVAL, "q.data=NULL");
+  t = F.k, t.data = NULL;
+  expect(&F.q, &t, &F.v, &F.out, &F.opts, VECATTN_EINVAL, "k.data=NULL");
+  t = F.v, t.data = NULL;
+  expect(&F.q, &F.k, &t, &F.out, &F.opts, VECATTN_EINVAL, "v.data=NULL");
+  t = F.out, t.data = NULL;
+  expect(&F.q, &F.k, &F.v, &t, &F.opts, VECATTN_EINVAL, "out.data=NULL");
+}
+END_TEST
+
+static vecattn_tensor *pick(int which, vecattn_tensor *q, vecattn_tensor *k, vecattn_tensor *v,
+                            vecattn_tensor *out) {
+  return which == 0 ? q : which == 1 ? k : which == 2 ? v : out;
+}
+static const char *tname[4] = {"q", "k", "v", "out"};
+
+START_TEST(test_nonpositive_dims) {
+  static const int64_t bad[] = {0, -1, INT64_MIN};
+  char what[96];
+  for (int which = 0; which < 4; which++)
+    for (int dim = 0; dim < 4; dim++)
+      for (int b = 0; b < 3; b++) {
+        vecattn_tensor q = F.q, k = F.k, v = F.v, out = F.out;
+        pick(which, &q, &k, &v, &out)->shape[dim] = bad[b];
+        snprintf(what, sizeof what, "%s.shape[%d]=%lld", tname[which], dim, (long long)bad[b]);
+        expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, what);
+      }
+}
+END_TEST
+
+START_TEST(test_bad_strides) {
+  char what[96];
+  for (int which = 0; which < 4; which++) {
+    static const int64_t bad3[] = {2, 0, -1};
+    for (int b = 0; b < 3; b++) {
+      vecattn_tensor q = F.q, k = F.k, v = F.v, out = F.out;
+      pick(which, &q, &k, &v, &out)->stride[3] = bad3[b];
+      snprintf(what, sizeof what, "%s.stride[3]=%lld", tname[which], (long long)bad3[b]);
+      expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, what);
+    }
+    for (int dim = 0; dim < 3; dim++) {
+      vecattn_tensor q = F.q, k = F.k, v = F.v, out = F.out;
+      vecattn_tensor *t = pick(which, &q, &k, &v, &out);
+      t->stride[dim] = -t->stride[dim];
+      snprintf(what, sizeof what, "%s.stride[%d]=%lld (negative)", tname[which], dim, (long long)t->stride[dim]);
+      expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, what);
+    }
+  }
+}
+END_TEST
+
+START_TEST(test_head_mismatch) {
+  /* Hq % Hkv != 0: Hkv = 3 (strides still describe valid memory) */
+  vecattn_tensor k = vecattn_tensor_bhsd(F.arena + QN, 1, 3, NK, D);
+  vecattn_tensor v = vecattn_tensor_bhsd(F.arena + QN + KN, 1, 3, NK, DV);
+  vecattn_tensor q = vecattn_tensor_bhsd(F.arena, 1, HQ, NQ, D);
+  vecattn_tensor out = vecattn_tensor_bhsd(F.outbuf, 1, HQ, NQ, DV);
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "Hq=4, Hkv=3");
+  /* more kv heads than query heads */
+  k = vecattn_tensor_bhsd(F.arena + QN, 1, 8, NK, D);
+  v = vecattn_tensor_bhsd(F.arena + QN + KN, 1, 8, NK, DV);
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "Hq=4, Hkv=8");
+  /* k and v disagree on heads */
+  k = F.k, v = F.v;
+  v.shape[1] = 1;
+  expect(&F.q, &k, &v, &F.out, &F.opts, VECATTN_EINVAL, "k heads 2, v heads 1");
+  /* out heads != Hq */
+  out = F.out;
+  out.shape[1] = HKV;
+  expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out heads 2 != Hq 4");
+}
+END_TEST
+
+START_TEST(test_shape_mismatch) {
+  vecattn_tensor q, k, v, out;
+#define RESET() (q = F.q, k = F.k, v = F.v, out = F.out)
+  RESET();
+  k.shape[0] = 1, v.shape[0] = 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "k,v batch 1 != q batch 2");
+  RESET();
+  v.shape[0] = 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "v batch 1 != 2");
+  RESET();
+  out.shape[0] = 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "out batch 1 != 2");
+  RESET();
+  k.shape[3] = D - 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "k head_dim 7 != q head_dim 8");
+  RESET();
+  q.shape[3] = D - 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "q head_dim 7 != k head_dim 8");
+  RESET();
+  v.shape[2] = NK - 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "v Nk 6 != k Nk 7");
+  RESET();
+  k.shape[2] = NK - 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "k Nk 6 != v Nk 7");
+  RESET();
+  out.shape[3] = DV - 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "out Dv 7 != v Dv 8");
+  RESET();
+  v.shape[3] = DV - 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "v Dv 7 != out Dv 8");
+  RESET();
+  out.shape[2] = NQ - 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "out Nq 4 != q Nq 5");
+  RESET();
+  out.shape[2] = NQ + 1;
+  expect(&q, &k, &v, &out, &F.opts, VECATTN_EINVAL, "out Nq 6 != q Nq 5");
+#undef RESET
+}
+END_TEST
+
+START_TEST(test_bad_options) {
+  vecattn_sdpa_opts o = F.opts;
+  int32_t kv[B];
+  o.kv_len = kv;
+  kv[0] = -1, kv[1] = NK;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "kv_len[0]=-1");
+  kv[0] = NK, kv[1] = NK + 1;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "kv_len[1]=Nk+1");
+  kv[0] = INT32_MIN, kv[1] = 0;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "kv_len[0]=INT32_MIN");
+  kv[0] = 0, kv[1] = INT32_MAX;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "kv_len[1]=INT32_MAX");
+  o = F.opts;
+  o.window = -1;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "window=-1");
+  o.window = INT64_MIN;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "window=INT64_MIN");
+  o = F.opts;
+  o.num_threads = -1;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "num_threads=-1");
+  o.num_threads = INT_MIN;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "num_threads=INT_MIN");
+}
+END_TEST
+
+START_TEST(test_overlap) {
+  vecattn_tensor out;
+  out = F.out, out.data = F.q.data;
+  expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out == q (same buffer)");
+  out = F.out, out.data = F.arena + QN - 1; /* out's first element is q's last */
+  expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out overlapping q's last element");
+  out = F.out, out.data = F.k.data + 3;
+  expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out inside k");
+  out = F.out, out.data = F.v.data;
+  expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out at v");
+  out = F.out, out.data = F.v.data + VN - 1;
+  expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out overlapping v's last element");
+  /* out ending on q's first element */
+  vecattn_tensor q = vecattn_tensor_bhsd(F.arena + ON - 1, B, HQ, NQ, D);
+  out = F.out, out.data = F.arena;
+  expect(&q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out's last element is q's first");
+  /* adjacent but disjoint is fine: out right after v */
+  out = F.out, out.data = F.v.data + VN;
+  expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_OK, "out adjacent to v (disjoint, valid)");
+  /* weights overlapping q or k */
+  vecattn_tensor w = F.w;
+  w.data = F.q.data + 1;
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &w, &F.opts, VECATTN_EINVAL, "weights overlapping q");
+  w.data = F.k.data;
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &w, &F.opts, VECATTN_EINVAL, "weights overlapping k");
+}
+END_TEST
+
+START_TEST(test_bad_bias) {
+  vecattn_sdpa_opts o = F.opts;
+  vecattn_tensor bias;
+  o.bias = &bias;
+  bias = F.bias;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_OK, "bias [B,Hq,Nq,Nk] (valid)");
+  char what[96];
+  static const int64_t wrong[4] = {B + 1, HQ + 1, NQ + 2, NK + 1};
+  for (int dim = 0; dim < 4; dim++) {
+    bias = F.bias;
+    bias.shape[dim] = wrong[dim];
+    snprintf(what, sizeof what, "bias.shape[%d]=%lld (wrong)", dim, (long long)wrong[dim]);
+    expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, what);
+  }
+  bias = F.bias;
+  bias.shape[3] = NK - 1;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "bias.shape[3]=Nk-1");
+  bias = F.bias;
+  bias.data = NULL;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "bias.data=NULL");
+  bias = F.bias;
+  bias.shape[2] = 0;
+  expect(&F.q, &F.k, &F.v, &F.out, &o, VECATTN_EINVAL, "bias.shape[2]=0");
+}
+END_TEST
+
+START_TEST(test_weights_validation) {
+  vecattn_tensor w;
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, NULL, &F.opts, VECATTN_EINVAL, "weights=NULL");
+  w = F.w, w.data = NULL;
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &w, &F.opts, VECATTN_EINVAL, "weights.data=NULL");
+  expect_kind(CALL_WEIGHTS, NULL, &F.k, NULL, &F.w, &F.opts, VECATTN_EINVAL, "q=NULL");
+  expect_kind(CALL_WEIGHTS, &F.q, NULL, NULL, &F.w, &F.opts, VECATTN_EINVAL, "k=NULL");
+  w = F.w, w.shape[3] = NK + 1;
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &w, &F.opts, VECATTN_EINVAL, "weights Nk+1");
+  w = F.w, w.shape[2] = NQ - 1;
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &w, &F.opts, VECATTN_EINVAL, "weights Nq-1");
+  w = F.w, w.shape[1] = HKV;
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &w, &F.opts, VECATTN_EINVAL, "weights heads=Hkv");
+  w = F.w, w.stride[3] = 2;
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &w, &F.opts, VECATTN_EINVAL, "weights stride[3]=2");
+  vecattn_sdpa_opts o = F.opts;
+  o.window = -3;
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &F.w, &o, VECATTN_EINVAL, "window=-3");
+  int32_t kv[B] = {NK, NK + 1};
+  o = F.opts, o.kv_len = kv;
+  expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &F.w, &o, VECATTN_EINVAL, "kv_len[1]=Nk+1");
+}
+END_TEST
+
+/* ---- EOVERFLOW: data pointers are real but tiny; the library must reject
+ * from the shapes alone, before touching memory. ---- */
+
+static vecattn_tensor mk(float *data, int64_t b, int64_t h, int64_t s, int64_t d, int64_t s0, int64_t s1,
+                         int64_t s2) {
+  vecattn_tensor t;
+  t.data = data;
+  t.shape[0] = b, t.shape[1] = h, t.shape[2] = s, t.shape[3] = d;
+  t.stride[0] = s0, t.stride[1] = s1, t.stride[2] = s2, t.stride[3] = 1;
+  return t;
+}
+
+#define P40 ((int64_t)1 << 40)
+#define P22 ((int64_t)1 << 22)
+#define P31 ((int64_t)1 << 31)
+
+START_TEST(test_overflow) {
+  float *qd = F.arena, *kd = F.arena + 64, *vd = F.arena + 128;
+  vecattn_tensor q, k, v, out;
+  vecattn_sdpa_opts o = F.opts;
+  o.lse = F.lse;
+  /* q [1,1,2^40,2^40]: 2^80 elements */
+  q = mk(qd, 1, 1, P40, P40, P40, P40, P40);
+  k = mk(kd, 1, 1, 1, P40, P40, P40, P40);
+  v = mk(vd, 1, 1, 1, 1, 1, 1, 1);
+  out = mk(F.outbuf, 1, 1, P40, 1, P40, P40, 1);
+  expect(&q, &k, &v, &out, &o, VECATTN_EOVERFLOW, "q [1,1,2^40,2^40]");
+  /* k [1,1,2^40,2^40] */
+  q = mk(qd, 1, 1, 1, P40, P40, P40, P40);
+  k = mk(kd, 1, 1, P40, P40, P40, P40, P40);
+  v = mk(vd, 1, 1, P40, 1, P40, P40, 1);
+  out = mk(F.outbuf, 1, 1, 1, 1, 1, 1, 1);
+  expect(&q, &k, &v, &out, &o, VECATTN_EOVERFLOW, "k [1,1,2^40,2^40]");
+  /* v and out [2^40,1,1,2^40] */
+  q = mk(qd, P40, 1, 1, 1, 1, 1, 1);
+  k = mk(kd, P40, 1, 1, 1, 1, 1, 1);
+  v = mk(vd, P40, 1, 1, P40, P40, P40, P40);
+  out = mk(F.outbuf, P40, 1, 1, P40, P40, P40, P40);
+  expect(&q, &k, &v, &out, &o, VECATTN_EOVERFLOW, "v, out [2^40,1,1,2^40]");
+  /* three dims of 2^22: 2^66 elements, no single stride overflows */
+  q = mk(qd, P22, P22, P22, 1, P22 * P22, P22, 1);
+  k = mk(kd, P22, P22, 1, 1, P22, 1, 1);
+  v = mk(vd, P22, P22, 1, 1, P22, 1, 1);
+  out = mk(F.outbuf, P22, P22, P22, 1, P22 * P22, P22, 1);
+  expect(&q, &k, &v, &out, &o, VECATTN_EOVERFLOW, "q, out [2^22,2^22,2^22,1]");
+  /* 2^62+2^31 elements: fits int64, but the byte size overflows size_t */
+  q = mk(qd, 1, 1, P31, P31 + 1, 0, 0, P31 + 1);
+  q.stride[0] = q.stride[1] = P31 * (P31 + 1);
+  k = mk(kd, 1, 1, 1, P31 + 1, P31 + 1, P31 + 1, P31 + 1);
+  v = mk(vd, 1, 1, 1, 1, 1, 1, 1);
+  out = mk(F.outbuf, 1, 1, P31, 1, P31, P31, 1);
+  expect(&q, &k, &v, &out, &o, VECATTN_EOVERFLOW, "q [1,1,2^31,2^31+1] (bytes overflow size_t)");
+  /* attention weights [1,1,2^40,2^40] from small-enough q and k */
+  q = mk(qd, 1, 1, P40, 1, P40, P40, 1);
+  k = mk(kd, 1, 1, P40, 1, P40, P40, 1);
+  vecattn_tensor w = mk(F.outbuf, 1, 1, P40, P40, P40, P40, P40);
+  o.lse = NULL;
+  expect_kind(CALL_WEIGHTS, &q, &k, NULL, &w, &o, VECATTN_EOVERFLOW, "weights [1,1,2^40,2^40]");
+}
+END_TEST
+
+/* ---- ISA selection errors and strerror ---- */
+
+START_TEST(test_set_isa_unsupported) {
+  ck_assert_int_eq(vecattn_set_isa(VECATTN_ISA_SCALAR), VECATTN_OK);
+  const vecattn_isa bad_range[] = {(vecattn_isa)VECATTN_ISA_COUNT, (vecattn_isa)99, (vecattn_isa)-1,
+                                   (vecattn_isa)INT_MAX};
+  for (size_t i = 0; i < sizeof bad_range / sizeof bad_range[0]; i++) {
+    vecattn_status st = vecattn_set_isa(bad_range[i]);
+    ck_assert_msg(st == VECATTN_EUNSUPPORTED, "vecattn_set_isa(%d) = %d, want EUNSUPPORTED", (int)bad_range[i],
+                  (int)st);
+    check_strerror(st);
+    ck_assert_msg(vecattn_active_isa() == VECATTN_ISA_SCALAR, "active ISA changed by a failed set_isa(%d)",
+                  (int)bad_range[i]);
+  }
+  int unsupported = 0;
+  for (int i = 0; i < 5; i++) {
+    vecattn_isa isa = tu_all_isas[i];
+    if (vecattn_isa_supported(isa)) continue;
+    unsupported++;
+    vecattn_status st = vecattn_set_isa(isa);
+    ck_assert_msg(st == VECATTN_EUNSUPPORTED, "vecattn_set_isa(%s) (unsupported) = %d, want EUNSUPPORTED",
+                  vecattn_isa_name(isa), (int)st);
+    ck_assert_msg(vecattn_active_isa() == VECATTN_ISA_SCALAR, "active ISA changed by a failed set_isa(%s)",
+                  vecattn_isa_name(isa));
+  }
+  /* on any one machine at least one of {neon} / {sse2,avx2,avx512} is foreign */
+  ck_assert_msg(unsupported > 0, "every ISA reported supported, including another architecture's");
+  ck_assert_int_eq(vecattn_set_isa(VECATTN_ISA_AUTO), VECATTN_OK);
+}
+END_TEST
+
+START_TEST(test_strerror) {
+  const vecattn_status codes[] = {VECATTN_OK, VECATTN_EINVAL, VECATTN_ENOMEM, VECATTN_EUNSUPPORTED,
+                                  VECATTN_EOVERFLOW};
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) check_strerror(codes[i]);
+  const int unknown[] = {1, -5, 12345, -12345, INT_MAX, INT_MIN};
+  for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) check_strerror((vecattn_status)unknown[i]);
+}
+END_TEST
+
+static Suite *make_suite(void) {
+  Suite *s = suite_create("validation");
+  TCase *tc = tcase_create("validation");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_baseline_ok);
+  tcase_add_test(tc, test_null_pointers);
+  tcase_add_test(tc, test_nonpositive_dims);
+  tcase_add_test(tc, test_bad_strides);
+  tcase_add_test(tc, test_head_mismatch);
+  tcase_add_test(tc, test_shape_mismatch);
+  tcase_add_test(tc, test_bad_options);
+  tcase_add_test(tc, test_overlap);
+  tcase_add_test(tc, test_bad_bias);
+  tcase_add_test(tc, test_weights_validation);
+  tcase_add_test(tc, test_overflow);
+  tcase_add_test(tc, test_set_isa_unsupported);
+  tcase_add_test(tc, test_strerror);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  tu_init("validation");
+  return tu_run_suite(make_suite());
+}
