@@ -89,6 +89,56 @@ VECATTN_API vecattn_status vecattn_attention_weights(const vecattn_tensor *q, co
                                                      vecattn_tensor *weights, /* [B, Hq, Nq, Nk] */
                                                      const vecattn_sdpa_opts *opts);
 
+/* ---- classic score functions (encoder-decoder attention) ---- */
+typedef enum {
+  VECATTN_SCORE_DOT,        /* s = q.k */
+  VECATTN_SCORE_SCALED_DOT, /* s = q.k / sqrt(D), or opts->scale */
+  VECATTN_SCORE_GENERAL,    /* Luong: s = q^T W k */
+  VECATTN_SCORE_ADDITIVE    /* Bahdanau: s = v^T tanh(W_q q + W_k k) */
+} vecattn_score;
+
+typedef struct {
+  vecattn_score kind;
+  const float *w;   /* GENERAL: W [Dq x Dk] row-major, score = q^T W k.
+                       ADDITIVE: W_q [Da x Dq] */
+  const float *u;   /* ADDITIVE: W_k [Da x Dk] */
+  const float *v_a; /* ADDITIVE: v [Da]; score = v^T tanh(W_q q + W_k k) */
+  int64_t attn_dim; /* ADDITIVE: Da */
+} vecattn_score_fn;
+
+/* Same masks, threads and guarantees as vecattn_sdpa; for GENERAL/ADDITIVE,
+ * opts->scale is ignored unless non-zero and Dq may differ from Dk. */
+VECATTN_API vecattn_status vecattn_attend(const vecattn_score_fn *fn, const vecattn_tensor *q,
+                                          const vecattn_tensor *k, const vecattn_tensor *v,
+                                          vecattn_tensor *out, const vecattn_sdpa_opts *opts);
+
+/* ---- multi-head attention layer and KV cache ---- */
+typedef struct {
+  int64_t d_model, n_heads, n_kv_heads, head_dim; /* n_kv_heads 0 -> n_heads */
+  const float *wq, *wk, *wv, *wo; /* row-major [out x in]: wq [n_heads*head_dim x d_model],
+                                     wk/wv [n_kv_heads*head_dim x d_model], wo [d_model x n_heads*head_dim] */
+  const float *bq, *bk, *bv, *bo; /* optional biases */
+  int rope;                       /* 0 none, 1 rotary embeddings on q and k (half-split, GPT-NeoX/Llama) */
+  float rope_theta;               /* 0 -> 10000 */
+} vecattn_mha_weights;
+
+typedef struct vecattn_kv_cache vecattn_kv_cache; /* opaque */
+VECATTN_API vecattn_status vecattn_kv_cache_create(vecattn_kv_cache **c, int64_t batch, int64_t n_kv_heads,
+                                                   int64_t head_dim, int64_t max_seq);
+VECATTN_API void vecattn_kv_cache_destroy(vecattn_kv_cache *c);
+VECATTN_API int64_t vecattn_kv_cache_len(const vecattn_kv_cache *c);
+VECATTN_API vecattn_status vecattn_kv_cache_reset(vecattn_kv_cache *c);
+
+/* x: [batch, seq, d_model] row-major; y: same shape. With a cache, the new keys/values
+ * are appended (positions continue from the cache length) and attention covers
+ * cache + new tokens; without one (NULL), plain self-attention over x. */
+VECATTN_API vecattn_status vecattn_mha_forward(const vecattn_mha_weights *w, const float *x, int64_t batch,
+                                               int64_t seq, vecattn_kv_cache *cache, float *y,
+                                               const vecattn_sdpa_opts *opts);
+VECATTN_API vecattn_status vecattn_mha_cross(const vecattn_mha_weights *w, const float *x, int64_t batch,
+                                             int64_t seq_q, const float *memory, int64_t seq_kv, float *y,
+                                             const vecattn_sdpa_opts *opts);
+
 /* ---- version ---- */
 VECATTN_API const char *vecattn_version(void);
 
