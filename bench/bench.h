@@ -1,0 +1,132 @@
+/* Declarations shared by the files of vecattn-bench. */
+#ifndef VB_BENCH_H
+#define VB_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vecattn.h"
+
+#define VB_MAX_THREAD_COUNTS 8
+#define VB_CHECK_TOL 1e-4
+
+/* ---- shapes.c: named problem sizes and their exact work ---- */
+typedef enum { VB_METRIC_FLOPS, VB_METRIC_BYTES } vb_metric;
+
+typedef struct {
+  char name[32];
+  int64_t b, hq, hkv, nq, nk, d, dv;
+  int causal;
+  int64_t window;
+  int padded;       /* kv_len[b] set by vb_shape_kv_len */
+  vb_metric metric; /* GFLOP/s for compute-bound shapes, GB/s for decode */
+} vb_shape;
+
+const char *const *vb_shape_names(void); /* NULL-terminated, default order */
+int vb_shape_named(const char *name, int quick, vb_shape *out); /* 0 or -1 */
+int vb_shape_check(const vb_shape *s, char *why, size_t why_len); /* 0 if usable */
+void vb_shape_kv_len(const vb_shape *s, int32_t *kv_len);
+double vb_shape_pairs(const vb_shape *s, const int32_t *kv_len);
+double vb_shape_flops(const vb_shape *s, const int32_t *kv_len);
+double vb_shape_bytes(const vb_shape *s);
+size_t vb_shape_tensor_bytes(const vb_shape *s); /* Q + K + V + O */
+vb_shape vb_shape_reduced(const vb_shape *s, int64_t cap);
+void vb_shape_describe(const vb_shape *s, char *buf, size_t len);
+
+/* ---- data.c: input/output buffers of one shape, in rotating copies ---- */
+typedef struct {
+  vb_shape shape;
+  int32_t *kv_len; /* NULL unless shape.padded */
+  int copies;
+  float **q, **k, **v, **o;
+  size_t q_elems, k_elems, v_elems, o_elems;
+} vb_data;
+
+int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed);
+void vb_data_free(vb_data *d);
+vecattn_status vb_data_run(const vb_data *d, int copy, int threads);
+double vb_rel_l2(const float *x, const float *ref, size_t n);
+
+/* ---- timer.c ---- */
+double vb_now(void); /* seconds, monotonic */
+double vb_median(double *v, int n); /* sorts v */
+
+/* ---- memory.c: resident-set figures ---- */
+typedef enum { VB_MEM_NONE, VB_MEM_HWM, VB_MEM_MAXRSS } vb_mem_method;
+vb_mem_method vb_mem_probe(void);
+int vb_mem_reset_peak(void);
+size_t vb_mem_rss(void);
+size_t vb_mem_peak(void);
+void *vb_alloc_big(size_t bytes); /* free() it */
+
+/* ---- sysinfo.c ---- */
+size_t vb_llc_bytes(const char **source);
+size_t vb_phys_mem_bytes(void);
+
+/* ---- peak.c: per-ISA FMA peak ---- */
+int vb_peak_available(vecattn_isa isa);
+double vb_peak_gflops(vecattn_isa isa, int threads, double seconds);
+
+/* ---- bandwidth.c: streaming read bandwidth ---- */
+void *vb_bw_alloc(size_t bytes);
+double vb_bw_gbps(const void *buf, size_t bytes, int threads, int passes);
+
+/* ---- progress.c: one status line on stderr ---- */
+void vb_progress_begin(int total);
+void vb_progress(int index, const char *fmt, ...);
+void vb_progress_end(void);
+
+/* ---- results, filled by main.c, printed by report.c ---- */
+typedef enum { VB_CHECK_SKIPPED, VB_CHECK_OK, VB_CHECK_REF, VB_CHECK_FAIL, VB_CHECK_ERROR } vb_check;
+
+typedef struct {
+  vb_shape shape;
+  int32_t kv_len_min, kv_len_max; /* for the record; 0 when unpadded */
+  vecattn_isa isa;
+  int threads;
+  int reps, copies;
+  double t_med, t_min, t_max; /* seconds per call */
+  double flops, bytes;
+  double gflops, gbps, value; /* value: the shape's metric */
+  double pct;                 /* of the matching limit; NAN when unknown */
+  double x_scalar, x_lower;   /* NAN when not measured */
+  vecattn_isa lower_isa;
+  double peak_rss, workspace; /* bytes; NAN when unknown */
+  vb_check check;
+  double check_err;
+  int check_reduced;
+  vecattn_status status;
+} vb_result;
+
+typedef struct {
+  int count;
+  int threads[VB_MAX_THREAD_COUNTS];
+  double peak[VECATTN_ISA_COUNT][VB_MAX_THREAD_COUNTS]; /* GFLOP/s, NAN if unknown */
+  double bw[VB_MAX_THREAD_COUNTS];                      /* GB/s */
+  size_t bw_bytes;
+  size_t llc;
+  const char *llc_source;
+} vb_limits;
+
+typedef struct {
+  const char *version, *features;
+  int max_threads;
+  vecattn_isa default_isa;
+  vecattn_isa isas[VECATTN_ISA_COUNT]; /* paths measured, in order */
+  int nisas;
+  int quick;
+  double min_time;
+  int min_reps;
+  vb_mem_method mem;
+  int64_t check_cap;
+  int ok;
+} vb_info;
+
+void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l);
+void vb_report_limits(FILE *f, const vb_info *in, const vb_limits *l);
+void vb_report_table(FILE *f, const vb_info *in, const vb_limits *l, const vb_result *r, int n);
+int vb_report_json(const char *path, const vb_info *in, const vb_limits *l, const vb_result *r, int n);
+int vb_report_csv(const char *path, const vb_result *r, int n);
+
+#endif

@@ -1,0 +1,109 @@
+/* Inputs and outputs of one shape, allocated as several copies so timed runs
+ * can rotate through more memory than the last-level cache holds. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static float *alloc_floats(size_t n) { return vb_alloc_big(n * sizeof(float)); }
+
+/* xorshift64*: fast, deterministic, good enough for attention inputs. */
+static void fill_uniform(float *p, size_t n, uint64_t *state) {
+  uint64_t x = *state;
+  for (size_t i = 0; i < n; i++) {
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    uint64_t r = x * 0x2545F4914F6CDD1DULL;
+    p[i] = (float)((double)(r >> 40) * (2.0 / 16777216.0) - 1.0);
+  }
+  *state = x;
+}
+
+int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed) {
+  memset(d, 0, sizeof *d);
+  d->shape = *s;
+  d->copies = copies;
+  d->q_elems = (size_t)(s->b * s->hq * s->nq * s->d);
+  d->k_elems = (size_t)(s->b * s->hkv * s->nk * s->d);
+  d->v_elems = (size_t)(s->b * s->hkv * s->nk * s->dv);
+  d->o_elems = (size_t)(s->b * s->hq * s->nq * s->dv);
+  d->q = calloc((size_t)copies, sizeof *d->q);
+  d->k = calloc((size_t)copies, sizeof *d->k);
+  d->v = calloc((size_t)copies, sizeof *d->v);
+  d->o = calloc((size_t)copies, sizeof *d->o);
+  if (!d->q || !d->k || !d->v || !d->o) goto fail;
+  if (s->padded) {
+    d->kv_len = malloc((size_t)s->b * sizeof *d->kv_len);
+    if (!d->kv_len) goto fail;
+    vb_shape_kv_len(s, d->kv_len);
+  }
+  uint64_t state = seed ? seed : 0x9E3779B97F4A7C15ULL;
+  for (int c = 0; c < copies; c++) {
+    d->q[c] = alloc_floats(d->q_elems);
+    d->k[c] = alloc_floats(d->k_elems);
+    d->v[c] = alloc_floats(d->v_elems);
+    d->o[c] = alloc_floats(d->o_elems);
+    if (!d->q[c] || !d->k[c] || !d->v[c] || !d->o[c]) goto fail;
+    /* Copies only have to live at other addresses; identical contents
+     * keep every rotation doing the same work. */
+    if (c == 0) {
+      fill_uniform(d->q[0], d->q_elems, &state);
+      fill_uniform(d->k[0], d->k_elems, &state);
+      fill_uniform(d->v[0], d->v_elems, &state);
+    } else {
+      memcpy(d->q[c], d->q[0], d->q_elems * sizeof(float));
+      memcpy(d->k[c], d->k[0], d->k_elems * sizeof(float));
+      memcpy(d->v[c], d->v[0], d->v_elems * sizeof(float));
+    }
+    /* Resident before timing; non-zero so no calloc-style shortcut skips it. */
+    memset(d->o[c], 0xff, d->o_elems * sizeof(float));
+  }
+  return 0;
+fail:
+  vb_data_free(d);
+  return -1;
+}
+
+void vb_data_free(vb_data *d) {
+  for (int c = 0; c < d->copies; c++) {
+    if (d->q) free(d->q[c]);
+    if (d->k) free(d->k[c]);
+    if (d->v) free(d->v[c]);
+    if (d->o) free(d->o[c]);
+  }
+  free(d->q);
+  free(d->k);
+  free(d->v);
+  free(d->o);
+  free(d->kv_len);
+  memset(d, 0, sizeof *d);
+}
+
+vecattn_status vb_data_run(const vb_data *d, int copy, int threads) {
+  const vb_shape *s = &d->shape;
+  vecattn_tensor q = vecattn_tensor_bhsd(d->q[copy], s->b, s->hq, s->nq, s->d);
+  vecattn_tensor k = vecattn_tensor_bhsd(d->k[copy], s->b, s->hkv, s->nk, s->d);
+  vecattn_tensor v = vecattn_tensor_bhsd(d->v[copy], s->b, s->hkv, s->nk, s->dv);
+  vecattn_tensor o = vecattn_tensor_bhsd(d->o[copy], s->b, s->hq, s->nq, s->dv);
+  vecattn_sdpa_opts opts;
+  memset(&opts, 0, sizeof opts);
+  opts.causal = s->causal;
+  opts.window = s->window;
+  opts.kv_len = d->kv_len;
+  opts.num_threads = threads;
+  return vecattn_sdpa(&q, &k, &v, &o, &opts);
+}
+
+/* ||x - ref|| / ||ref|| in double; NaN anywhere gives NaN (a mismatch). */
+double vb_rel_l2(const float *x, const float *ref, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    double e = (double)x[i] - (double)ref[i];
+    num += e * e;
+    den += (double)ref[i] * (double)ref[i];
+  }
+  if (den == 0) return sqrt(num);
+  return sqrt(num / den);
+}

@@ -1,0 +1,648 @@
+/* vecattn-bench: command line and orchestration. Every ISA path the CPU
+ * supports runs every chosen shape at every chosen thread count, checked
+ * against the scalar path first, and set against the FMA peak and read
+ * bandwidth measured in the same run. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define MAX_SHAPES 16
+#define REDUCED_CAP 512
+/* Above this much work a scalar reference is computed on a reduced copy,
+ * unless the scalar path is being timed anyway (then its output is used). */
+#define FULL_REF_MAX_FLOPS 8e9
+#define MAX_REPS 100000
+
+typedef struct {
+  int quick;
+  const char *json, *csv;
+  char shapes[MAX_SHAPES][32];
+  int nshapes;
+  vecattn_isa isas[VECATTN_ISA_COUNT];
+  int nisas;
+  int threads[VB_MAX_THREAD_COUNTS];
+  int nthreads;
+  vb_shape custom;
+  int has_custom;
+  double min_time;
+  int min_reps;
+  double llc_mib;
+} options;
+
+static void usage(FILE *f) {
+  fputs("Usage: vecattn-bench [options]\n"
+        "Times vecattn_sdpa on every ISA path this CPU supports, for named shapes, at\n"
+        "1 thread and all threads, next to the FMA peak and read bandwidth measured\n"
+        "in the same run. Each path is checked against the scalar path first.\n"
+        "\n"
+        "Shapes:\n"
+        "  --shape NAME     run this shape (repeatable, or a comma list); default: all\n"
+        "                   llama-prefill  B=1 Hq=32 Hkv=8 N=2048 D=128 causal\n"
+        "                   bert           B=8 H=12 N=512 D=64, kv_len padding 384..512\n"
+        "                   decode         B=1 Hq=32 Hkv=8 Nq=1 Nk=8192 D=128\n"
+        "                   decode-b16     B=16 Hq=32 Hkv=8 Nq=1 Nk=2048 D=128\n"
+        "                   long           B=1 H=8 N=16384 D=64 causal\n"
+        "                   custom         the shape given by the flags below\n"
+        "  --b N --hq N --hkv N --nq N --nk N --d N --dv N --causal --window N\n"
+        "                   define `custom` (defaults: B=1 Hq=8 Hkv=Hq Nq=512 Nk=Nq\n"
+        "                   D=64 Dv=D); without --shape, only `custom` runs\n"
+        "\n"
+        "Selection:\n"
+        "  --isa NAME       ISA path (repeatable, or a comma list): scalar sse2 avx2\n"
+        "                   avx512 neon; default: every one the CPU supports\n"
+        "  --threads N      thread count (repeatable, or a comma list; 'all' means\n"
+        "                   omp_get_max_threads()); default: 1 and all\n"
+        "\n"
+        "Measurement:\n"
+        "  --quick          shrunk shapes, short runs, small bandwidth buffer (CI smoke)\n"
+        "  --min-time SEC   aim for this much timed work per case (default 0.5)\n"
+        "  --min-reps N     at least N timed runs per case (default 3)\n"
+        "  --llc-mib N      last-level cache size to plan with (default: detected)\n"
+        "\n"
+        "Output:\n"
+        "  --json FILE      write everything as JSON (tools/vecattn-plot reads it)\n"
+        "  --csv FILE       write the results as CSV\n"
+        "  -h, --help       print this text\n"
+        "\n"
+        "Exit status: 0 success; 1 a path disagreed with scalar or a call failed;\n"
+        "2 bad usage.\n",
+        f);
+}
+
+static int bad(const char *msg, const char *arg) {
+  fprintf(stderr, "vecattn-bench: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+  fputs("Try 'vecattn-bench --help'.\n", stderr);
+  return -1;
+}
+
+static int parse_i64(const char *s, int64_t min, int64_t *out) {
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (!*s || *end || v < min) return -1;
+  *out = (int64_t)v;
+  return 0;
+}
+
+static int add_isa(options *o, const char *name) {
+  vecattn_isa isa;
+  if (vecattn_isa_from_name(name, &isa) || isa == VECATTN_ISA_AUTO) return bad("unknown ISA", name);
+  for (int i = 0; i < o->nisas; i++)
+    if (o->isas[i] == isa) return 0;
+  o->isas[o->nisas++] = isa;
+  return 0;
+}
+
+static int add_threads(options *o, const char *s) {
+  int64_t t;
+  if (!strcmp(s, "all") || !strcmp(s, "max")) t = omp_get_max_threads();
+  else if (parse_i64(s, 1, &t) || t > 4096) return bad("bad thread count", s);
+  for (int i = 0; i < o->nthreads; i++)
+    if (o->threads[i] == (int)t) return 0;
+  if (o->nthreads == VB_MAX_THREAD_COUNTS) return bad("too many thread counts", s);
+  o->threads[o->nthreads++] = (int)t;
+  return 0;
+}
+
+static int add_shape(options *o, const char *name) {
+  vb_shape s;
+  if (strcmp(name, "custom") && vb_shape_named(name, 0, &s)) return bad("unknown shape", name);
+  for (int i = 0; i < o->nshapes; i++)
+    if (!strcmp(o->shapes[i], name)) return 0;
+  if (o->nshapes == MAX_SHAPES) return bad("too many shapes", name);
+  snprintf(o->shapes[o->nshapes++], sizeof o->shapes[0], "%s", name);
+  return 0;
+}
+
+/* Applies fn to each element of a comma list. */
+static int each(options *o, const char *list, int (*fn)(options *, const char *)) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","))
+    if (fn(o, tok)) return -1;
+  return 0;
+}
+
+/* Returns 0 to run, 1 after --help, -1 on bad usage. */
+static int parse(int argc, char **argv, options *o) {
+  int64_t b = 1, hq = 8, hkv = 0, nq = 512, nk = 0, d = 64, dv = 0, window = 0;
+  int causal = 0;
+  for (int i = 1; i < argc; i++) {
+    char name[64];
+    const char *arg = argv[i], *val = NULL, *eq = strchr(arg, '=');
+    if (!strncmp(arg, "--", 2) && eq) { /* --opt=value */
+      snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
+      val = eq + 1;
+    } else {
+      snprintf(name, sizeof name, "%s", arg);
+    }
+    const char *flags[] = {"--quick", "--causal", "-h", "--help", NULL};
+    const char *valued[] = {"--b", "--hq", "--hkv", "--nq", "--nk", "--d", "--dv", "--window", "--shape", "--isa",
+                            "--threads", "--json", "--csv", "--min-time", "--min-reps", "--llc-mib", NULL};
+    int is_flag = 0, is_valued = 0;
+    for (int f = 0; flags[f]; f++) is_flag |= !strcmp(name, flags[f]);
+    for (int f = 0; valued[f]; f++) is_valued |= !strcmp(name, valued[f]);
+    if (!is_flag && !is_valued) return bad("unknown option", arg);
+    if (is_flag && val) return bad("option takes no value", arg);
+    if (!is_flag && !val) {
+      if (i + 1 >= argc) return bad("option needs a value", arg);
+      val = argv[++i];
+    }
+    int64_t *dims[] = {&b, &hq, &hkv, &nq, &nk, &d, &dv, &window};
+    const char *dim_names[] = {"--b", "--hq", "--hkv", "--nq", "--nk", "--d", "--dv", "--window"};
+    int dim = -1;
+    for (int k = 0; k < 8; k++)
+      if (!strcmp(name, dim_names[k])) dim = k;
+    if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
+      usage(stdout);
+      return 1;
+    } else if (!strcmp(name, "--quick")) {
+      o->quick = 1;
+    } else if (!strcmp(name, "--causal")) {
+      causal = 1;
+      o->has_custom = 1;
+    } else if (dim >= 0) {
+      if (parse_i64(val, dim == 7 ? 0 : 1, dims[dim])) return bad("bad size", arg);
+      o->has_custom = 1;
+    } else if (!strcmp(name, "--shape")) {
+      if (each(o, val, add_shape)) return -1;
+    } else if (!strcmp(name, "--isa")) {
+      if (each(o, val, add_isa)) return -1;
+    } else if (!strcmp(name, "--threads")) {
+      if (each(o, val, add_threads)) return -1;
+    } else if (!strcmp(name, "--json")) {
+      o->json = val;
+    } else if (!strcmp(name, "--csv")) {
+      o->csv = val;
+    } else if (!strcmp(name, "--min-time")) {
+      char *end;
+      o->min_time = strtod(val, &end);
+      if (*end || !(o->min_time >= 0) || o->min_time > 3600) return bad("bad --min-time", val);
+    } else if (!strcmp(name, "--min-reps")) {
+      int64_t r;
+      if (parse_i64(val, 1, &r) || r > MAX_REPS) return bad("bad --min-reps", val);
+      o->min_reps = (int)r;
+    } else if (!strcmp(name, "--llc-mib")) {
+      char *end;
+      o->llc_mib = strtod(val, &end);
+      if (*end || !(o->llc_mib > 0) || o->llc_mib > 1 << 20) return bad("bad --llc-mib", val);
+    } else {
+      return bad("unknown option", arg);
+    }
+  }
+  {
+    vb_shape *c = &o->custom; /* built always: --shape custom alone uses the defaults */
+    memset(c, 0, sizeof *c);
+    snprintf(c->name, sizeof c->name, "custom");
+    c->b = b;
+    c->hq = hq;
+    c->hkv = hkv ? hkv : hq;
+    c->nq = nq;
+    c->nk = nk ? nk : nq;
+    c->d = d;
+    c->dv = dv ? dv : d;
+    c->causal = causal;
+    c->window = window;
+    /* Few query rows per KV head: reading K and V dominates. */
+    c->metric = c->nq * (c->hq / c->hkv) <= 16 ? VB_METRIC_BYTES : VB_METRIC_FLOPS;
+    char why[128];
+    if (vb_shape_check(c, why, sizeof why)) return bad("bad custom shape", why);
+    if (o->has_custom && add_shape(o, "custom")) return -1;
+  }
+  return 0;
+}
+
+/* Rotating copies: enough that the timed runs stream >= 2x the LLC. */
+static int copies_for(size_t tensor_bytes, size_t llc, size_t budget) {
+  if (tensor_bytes >= 2 * llc) return 1;
+  size_t c = (2 * llc + tensor_bytes - 1) / tensor_bytes;
+  if (c * tensor_bytes > budget) c = budget / tensor_bytes;
+  if (c > 256) c = 256;
+  return c < 1 ? 1 : (int)c;
+}
+
+/* Output of the scalar path on `d` (all threads, copy 0), in a new buffer. */
+static float *scalar_reference(const vb_data *d, vecattn_isa restore, vecattn_status *st) {
+  float *ref = malloc(d->o_elems * sizeof *ref);
+  if (!ref) {
+    *st = VECATTN_ENOMEM;
+    return NULL;
+  }
+  *st = vecattn_set_isa(VECATTN_ISA_SCALAR);
+  if (*st == VECATTN_OK) *st = vb_data_run(d, 0, 0);
+  vecattn_set_isa(restore);
+  if (*st != VECATTN_OK) {
+    free(ref);
+    return NULL;
+  }
+  memcpy(ref, d->o[0], d->o_elems * sizeof *ref);
+  return ref;
+}
+
+static void loud(const vb_result *r, const char *what) {
+  vb_progress_end();
+  fprintf(stderr, "\n*** ERROR: %s %s t=%d: %s ***\n\n", r->shape.name, vecattn_isa_name(r->isa), r->threads,
+          what);
+}
+
+static void fail_check(vb_result *r, double err, int reduced) {
+  char msg[160];
+  r->check = VB_CHECK_FAIL;
+  r->check_err = err;
+  r->check_reduced = reduced;
+  snprintf(msg, sizeof msg, "MISMATCH vs scalar%s: relative L2 error %.3e > %.0e",
+           reduced ? " (reduced copy of the shape)" : "", err, VB_CHECK_TOL);
+  loud(r, msg);
+}
+
+static void fail_call(vb_result *r, vecattn_status st, const char *when) {
+  char msg[160];
+  r->check = VB_CHECK_ERROR;
+  r->status = st;
+  snprintf(msg, sizeof msg, "vecattn_sdpa failed during %s: %s", when, vecattn_strerror(st));
+  loud(r, msg);
+}
+
+typedef struct {
+  vb_data data;
+  float *ref;         /* full-shape scalar output, or NULL */
+  vb_data red;        /* reduced copy, when the reference is reduced */
+  float *red_ref;
+  int have_red;
+} shape_state;
+
+/* Checks path `isa` against scalar on a reduced copy of the shape. */
+static int reduced_check(shape_state *ss, vb_result *r, int threads) {
+  vecattn_status st;
+  if (!ss->have_red) {
+    vb_shape rs = vb_shape_reduced(&ss->data.shape, REDUCED_CAP);
+    if (vb_data_alloc(&ss->red, &rs, 1, 7)) {
+      fail_call(r, VECATTN_ENOMEM, "reduced check");
+      return -1;
+    }
+    ss->red_ref = scalar_reference(&ss->red, r->isa, &st);
+    if (!ss->red_ref) {
+      vb_data_free(&ss->red);
+      fail_call(r, st, "scalar reference (reduced)");
+      return -1;
+    }
+    ss->have_red = 1;
+  }
+  st = vb_data_run(&ss->red, 0, threads);
+  if (st != VECATTN_OK) {
+    fail_call(r, st, "reduced check");
+    return -1;
+  }
+  double err = vb_rel_l2(ss->red.o[0], ss->red_ref, ss->red.o_elems);
+  if (!(err <= VB_CHECK_TOL)) {
+    fail_check(r, err, 1);
+    return -1;
+  }
+  r->check = VB_CHECK_OK;
+  r->check_err = err;
+  r->check_reduced = 1;
+  return 0;
+}
+
+/* One case: check, warm up, time. Returns 0, or -1 when it failed. */
+static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_method mem) {
+  const vb_data *d = &ss->data;
+  vecattn_status st = vecattn_set_isa(r->isa);
+  if (st != VECATTN_OK) {
+    fail_call(r, st, "vecattn_set_isa");
+    return -1;
+  }
+  int make_ref = 0;
+  if (!ss->ref) {
+    if (r->isa == VECATTN_ISA_SCALAR) {
+      make_ref = 1; /* this run's output becomes the reference */
+      ss->ref = malloc(d->o_elems * sizeof *ss->ref);
+      if (!ss->ref) {
+        fail_call(r, VECATTN_ENOMEM, "reference allocation");
+        return -1;
+      }
+      /* Resident before measuring. Not zero: malloc + memset(0) may become
+       * calloc, which leaves fresh pages untouched. */
+      memset(ss->ref, 0xff, d->o_elems * sizeof *ss->ref);
+    } else if (o->quick || r->flops <= FULL_REF_MAX_FLOPS) {
+      ss->ref = scalar_reference(d, r->isa, &st);
+      if (!ss->ref) {
+        fail_call(r, st, "scalar reference");
+        return -1;
+      }
+    } else if (reduced_check(ss, r, r->threads)) {
+      return -1;
+    }
+  }
+
+  /* Everything this case owns is resident now; what grows from here on is
+   * the library's doing. */
+  size_t base = 0;
+  if (mem != VB_MEM_NONE) {
+    if (mem == VB_MEM_HWM) vb_mem_reset_peak();
+    base = vb_mem_rss();
+  }
+
+  double t0 = vb_now();
+  st = vb_data_run(d, 0, r->threads);
+  double warm = vb_now() - t0;
+  if (st != VECATTN_OK) {
+    fail_call(r, st, "warm-up");
+    return -1;
+  }
+  if (make_ref) {
+    memcpy(ss->ref, d->o[0], d->o_elems * sizeof *ss->ref);
+    r->check = VB_CHECK_REF;
+  } else if (ss->ref) {
+    double err = vb_rel_l2(d->o[0], ss->ref, d->o_elems);
+    if (!(err <= VB_CHECK_TOL)) {
+      fail_check(r, err, 0);
+      return -1;
+    }
+    r->check = VB_CHECK_OK;
+    r->check_err = err;
+    r->check_reduced = 0;
+  }
+
+  double want = o->min_time / (warm > 1e-7 ? warm : 1e-7);
+  int reps = want > MAX_REPS ? MAX_REPS : (int)ceil(want);
+  if (reps < o->min_reps) reps = o->min_reps;
+  double *t = malloc((size_t)reps * sizeof *t);
+  if (!t) {
+    fail_call(r, VECATTN_ENOMEM, "timing");
+    return -1;
+  }
+  for (int i = 0; i < reps; i++) {
+    int copy = (i + 1) % d->copies; /* the warm-up used copy 0 */
+    t0 = vb_now();
+    st = vb_data_run(d, copy, r->threads);
+    t[i] = vb_now() - t0;
+    if (st != VECATTN_OK) {
+      free(t);
+      fail_call(r, st, "timed run");
+      return -1;
+    }
+  }
+  r->reps = reps;
+  r->t_med = vb_median(t, reps); /* sorts */
+  r->t_min = t[0];
+  r->t_max = t[reps - 1];
+  free(t);
+  r->gflops = r->flops / r->t_med * 1e-9;
+  r->gbps = r->bytes / r->t_med * 1e-9;
+  r->value = r->shape.metric == VB_METRIC_BYTES ? r->gbps : r->gflops;
+  if (mem != VB_MEM_NONE) {
+    size_t peak = vb_mem_peak();
+    r->peak_rss = (double)peak;
+    r->workspace = peak > base ? (double)(peak - base) : 0.0;
+  }
+  return 0;
+}
+
+static int limit_index(const vb_limits *l, int threads) {
+  for (int i = 0; i < l->count; i++)
+    if (l->threads[i] == threads) return i;
+  return -1;
+}
+
+static int timed(const vb_result *r) { return r->reps > 0; }
+
+static const vb_result *find(const vb_result *res, int n, const vb_result *like, vecattn_isa isa) {
+  for (int i = 0; i < n; i++)
+    if (res[i].isa == isa && res[i].threads == like->threads && !strcmp(res[i].shape.name, like->shape.name) &&
+        timed(&res[i]))
+      return &res[i];
+  return NULL;
+}
+
+static vecattn_isa lower_of(vecattn_isa isa) {
+  switch (isa) {
+    case VECATTN_ISA_SSE2: return VECATTN_ISA_SCALAR;
+    case VECATTN_ISA_AVX2: return VECATTN_ISA_SSE2;
+    case VECATTN_ISA_AVX512: return VECATTN_ISA_AVX2;
+    case VECATTN_ISA_NEON: return VECATTN_ISA_SCALAR;
+    default: return VECATTN_ISA_AUTO;
+  }
+}
+
+/* Percent of limit and speed-ups, once every case has run. */
+static void derive(vb_result *res, int n, const vb_limits *l) {
+  for (int i = 0; i < n; i++) {
+    vb_result *r = &res[i];
+    if (!timed(r)) continue;
+    int ti = limit_index(l, r->threads);
+    double limit = NAN;
+    if (ti >= 0) limit = r->shape.metric == VB_METRIC_BYTES ? l->bw[ti] : l->peak[r->isa][ti];
+    r->pct = limit > 0 ? 100.0 * r->value / limit : NAN;
+    const vb_result *s = find(res, n, r, VECATTN_ISA_SCALAR);
+    r->x_scalar = s ? s->t_med / r->t_med : NAN;
+    /* next lower ISA that was measured */
+    for (vecattn_isa lo = lower_of(r->isa); lo != VECATTN_ISA_AUTO; lo = lower_of(lo)) {
+      const vb_result *q = find(res, n, r, lo);
+      if (q) {
+        r->x_lower = q->t_med / r->t_med;
+        r->lower_isa = lo;
+        break;
+      }
+    }
+  }
+}
+
+static void measure_limits(vb_limits *l, const vb_info *in) {
+  const double peak_s = in->quick ? 0.02 : 0.2;
+  for (int i = 0; i < in->nisas; i++)
+    for (int t = 0; t < l->count; t++) {
+      vb_progress(0, "limits: FMA peak %s t=%d ...", vecattn_isa_name(in->isas[i]), l->threads[t]);
+      l->peak[in->isas[i]][t] = vb_peak_gflops(in->isas[i], l->threads[t], peak_s);
+    }
+  /* Bandwidth buffer: >= 4x the LLC and >= 1 GiB, within a quarter of RAM. */
+  size_t bytes = (size_t)64 << 20;
+  if (!in->quick) {
+    bytes = 4 * l->llc;
+    if (bytes < ((size_t)1 << 30)) bytes = (size_t)1 << 30;
+    if (bytes > vb_phys_mem_bytes() / 4) bytes = vb_phys_mem_bytes() / 4;
+  }
+  bytes = bytes / (1 << 20) * (1 << 20);
+  vb_progress(0, "limits: filling %zu MiB for the bandwidth test ...", bytes >> 20);
+  void *buf = vb_bw_alloc(bytes);
+  for (int t = 0; t < l->count; t++) {
+    vb_progress(0, "limits: read bandwidth t=%d ...", l->threads[t]);
+    l->bw[t] = buf ? vb_bw_gbps(buf, bytes, l->threads[t], in->quick ? 2 : 3) : NAN;
+  }
+  l->bw_bytes = buf ? bytes : 0;
+  free(buf);
+}
+
+/* One small prefill and one small decode call per path and thread count,
+ * untimed: faults in the library's code pages and starts its threads, so
+ * the first real case's memory figure holds only its workspace. */
+static void prime_paths(const vb_info *in, const vb_limits *l) {
+  vb_shape s[2];
+  memset(s, 0, sizeof s);
+  for (int i = 0; i < 2; i++) {
+    snprintf(s[i].name, sizeof s[i].name, "prime");
+    s[i].b = 2;
+    s[i].hq = 4;
+    s[i].hkv = 2;
+    s[i].d = s[i].dv = 64;
+    s[i].padded = 1;
+  }
+  s[0].nq = s[0].nk = 256;
+  s[0].causal = 1;
+  s[1].nq = 1;
+  s[1].nk = 4096;
+  for (int k = 0; k < 2; k++) {
+    vb_data d;
+    if (vb_data_alloc(&d, &s[k], 1, 3)) return;
+    for (int i = 0; i < in->nisas; i++) {
+      if (vecattn_set_isa(in->isas[i]) != VECATTN_OK) continue;
+      for (int t = 0; t < l->count; t++) vb_data_run(&d, 0, l->threads[t]);
+    }
+    vb_data_free(&d);
+  }
+  vecattn_set_isa(VECATTN_ISA_AUTO);
+}
+
+int main(int argc, char **argv) {
+  options o;
+  memset(&o, 0, sizeof o);
+  o.min_time = -1;
+  o.min_reps = 3;
+  int pr = parse(argc, argv, &o);
+  if (pr) return pr > 0 ? 0 : 2;
+  if (o.min_time < 0) o.min_time = o.quick ? 0.03 : 0.5;
+
+  vb_info in;
+  memset(&in, 0, sizeof in);
+  in.version = vecattn_version();
+  in.features = vecattn_cpu_features();
+  in.max_threads = omp_get_max_threads();
+  in.default_isa = vecattn_active_isa();
+  in.quick = o.quick;
+  in.min_time = o.min_time;
+  in.min_reps = o.min_reps;
+  in.check_cap = REDUCED_CAP;
+  in.ok = 1;
+
+  /* ISA paths: requested ones the CPU runs, in enum order (scalar first,
+   * so its output can serve as the reference). */
+  for (int isa = VECATTN_ISA_SCALAR; isa < VECATTN_ISA_COUNT; isa++) {
+    int wanted = o.nisas == 0;
+    for (int i = 0; i < o.nisas; i++) wanted |= o.isas[i] == (vecattn_isa)isa;
+    if (!wanted) continue;
+    if (vecattn_isa_supported((vecattn_isa)isa))
+      in.isas[in.nisas++] = (vecattn_isa)isa;
+    else if (o.nisas)
+      fprintf(stderr, "vecattn-bench: ISA %s is not supported here; skipped\n", vecattn_isa_name((vecattn_isa)isa));
+  }
+  if (!in.nisas) {
+    fprintf(stderr, "vecattn-bench: no supported ISA path selected\n");
+    return 2;
+  }
+  if (!o.nthreads) {
+    o.threads[o.nthreads++] = 1;
+    if (in.max_threads > 1) o.threads[o.nthreads++] = in.max_threads;
+  }
+  if (!o.nshapes) /* custom flags alone already chose `custom` */
+    for (const char *const *n = vb_shape_names(); *n; n++) add_shape(&o, *n);
+
+  vb_limits lim;
+  memset(&lim, 0, sizeof lim);
+  lim.count = o.nthreads;
+  for (int t = 0; t < o.nthreads; t++) lim.threads[t] = o.threads[t];
+  for (int i = 0; i < VECATTN_ISA_COUNT; i++)
+    for (int t = 0; t < VB_MAX_THREAD_COUNTS; t++) lim.peak[i][t] = NAN;
+  if (o.llc_mib > 0) {
+    lim.llc = (size_t)(o.llc_mib * 1048576.0);
+    lim.llc_source = "--llc-mib";
+  } else {
+    lim.llc = vb_llc_bytes(&lim.llc_source);
+  }
+  in.mem = vb_mem_probe();
+
+  vb_report_header(stdout, &in, &lim);
+  fflush(stdout);
+
+  int total = o.nshapes * in.nisas * o.nthreads, step = 0;
+  vb_progress_begin(total);
+  measure_limits(&lim, &in);
+  vb_progress(0, "priming every path ...");
+  prime_paths(&in, &lim);
+
+  vb_result *res = calloc((size_t)total, sizeof *res);
+  if (!res) {
+    fprintf(stderr, "vecattn-bench: out of memory\n");
+    return 1;
+  }
+  int n = 0;
+  size_t budget = vb_phys_mem_bytes() / 4;
+  if (o.quick && budget > ((size_t)64 << 20)) budget = (size_t)64 << 20; /* quick: no big rotation sets */
+
+  for (int si = 0; si < o.nshapes; si++) {
+    vb_shape s;
+    if (!strcmp(o.shapes[si], "custom"))
+      s = o.custom;
+    else
+      vb_shape_named(o.shapes[si], o.quick, &s);
+    size_t tb = vb_shape_tensor_bytes(&s);
+    int copies = copies_for(tb, lim.llc, budget);
+    shape_state ss;
+    memset(&ss, 0, sizeof ss);
+    vb_progress(0, "%s: preparing %d cop%s of %.1f MiB ...", s.name, copies, copies == 1 ? "y" : "ies",
+                (double)tb / 1048576.0);
+    if (vb_data_alloc(&ss.data, &s, copies, 1)) {
+      vb_progress_end();
+      fprintf(stderr, "vecattn-bench: cannot allocate %s (%d x %.1f MiB)\n", s.name, copies, (double)tb / 1048576.0);
+      in.ok = 0;
+      continue;
+    }
+    double flops = vb_shape_flops(&s, ss.data.kv_len), bytes = vb_shape_bytes(&s);
+    for (int ii = 0; ii < in.nisas; ii++)
+      for (int ti = 0; ti < o.nthreads; ti++) {
+        vb_result *r = &res[n++];
+        r->shape = s;
+        if (ss.data.kv_len) {
+          r->kv_len_min = ss.data.kv_len[0];
+          r->kv_len_max = ss.data.kv_len[s.b - 1];
+        }
+        r->isa = in.isas[ii];
+        r->threads = o.threads[ti];
+        r->copies = copies;
+        r->flops = flops;
+        r->bytes = bytes;
+        r->t_med = r->t_min = r->t_max = NAN;
+        r->gflops = r->gbps = r->value = r->pct = r->x_scalar = r->x_lower = NAN;
+        r->peak_rss = r->workspace = r->check_err = NAN;
+        r->lower_isa = VECATTN_ISA_AUTO;
+        vb_progress(++step, "%s %s t=%d ...", s.name, vecattn_isa_name(r->isa), r->threads);
+        if (run_case(&ss, r, &o, in.mem)) in.ok = 0;
+      }
+    free(ss.ref);
+    if (ss.have_red) {
+      free(ss.red_ref);
+      vb_data_free(&ss.red);
+    }
+    vb_data_free(&ss.data);
+  }
+  vb_progress_end();
+  vecattn_set_isa(VECATTN_ISA_AUTO);
+
+  derive(res, n, &lim);
+  vb_report_limits(stdout, &in, &lim);
+  vb_report_table(stdout, &in, &lim, res, n);
+  if (o.json && vb_report_json(o.json, &in, &lim, res, n)) {
+    fprintf(stderr, "vecattn-bench: cannot write %s\n", o.json);
+    in.ok = 0;
+  }
+  if (o.csv && vb_report_csv(o.csv, res, n)) {
+    fprintf(stderr, "vecattn-bench: cannot write %s\n", o.csv);
+    in.ok = 0;
+  }
+  free(res);
+  if (!in.ok) fprintf(stderr, "vecattn-bench: FAILED (see errors above)\n");
+  return in.ok ? 0 : 1;
+}

@@ -1,0 +1,15 @@
+/* The per-ISA peak loops. Each lives in peak_<isa>.c, compiled with only that
+ * ISA's flags, and may only be called once the CPU is known to support it.
+ * Each runs `iters` rounds of independent multiply-adds (acc = acc*mul + add),
+ * stores a value derived from them in *sink and returns the flops it did. */
+#ifndef VB_PEAK_LOOPS_H
+#define VB_PEAK_LOOPS_H
+#include <stdint.h>
+
+uint64_t vb_peak_loop_scalar(uint64_t iters, float mul, float add, float *sink);
+uint64_t vb_peak_loop_sse2(uint64_t iters, float mul, float add, float *sink);
+uint64_t vb_peak_loop_avx2(uint64_t iters, float mul, float add, float *sink);
+uint64_t vb_peak_loop_avx512(uint64_t iters, float mul, float add, float *sink);
+uint64_t vb_peak_loop_neon(uint64_t iters, float mul, float add, float *sink);
+
+#endif
