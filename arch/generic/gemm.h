@@ -65,11 +65,13 @@ static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const floa
     const float *ar = a + r0 * a_row;
     float *cr = c + r0 * ldc;
     const float *rs = row_scale ? row_scale + r0 : NULL;
-    /* Short last blocks (decode: a handful of rows) use fewer registers rows. */
-    if (rows > VF_MR / 2 || VF_MR <= 2)
+    /* Short last blocks (decode: a handful of rows) use fewer register rows. */
+    if (rows > 4 || VF_MR <= 4)
       gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, VF_MR);
-    else if (rows > 1)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, VF_MR / 2);
+    else if (rows > 2)
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, 4);
+    else if (rows == 2)
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, 2);
     else
       gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, 1);
   }
