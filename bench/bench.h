@@ -63,6 +63,7 @@ void *vb_alloc_big(size_t bytes); /* free() it */
 /* ---- sysinfo.c ---- */
 size_t vb_llc_bytes(const char **source);
 size_t vb_phys_mem_bytes(void);
+double vb_loadavg(void); /* negative if unknown */
 
 /* ---- peak.c: per-ISA FMA peak ---- */
 int vb_peak_available(vecattn_isa isa);
@@ -120,6 +121,7 @@ typedef struct {
   int min_reps;
   vb_mem_method mem;
   int64_t check_cap;
+  double load_start, load_end; /* 1-minute load average */
   int ok;
 } vb_info;
 

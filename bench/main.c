@@ -50,7 +50,9 @@ static void usage(FILE *f) {
         "                   custom         the shape given by the flags below\n"
         "  --b N --hq N --hkv N --nq N --nk N --d N --dv N --causal --window N\n"
         "                   define `custom` (defaults: B=1 Hq=8 Hkv=Hq Nq=512 Nk=Nq\n"
-        "                   D=64 Dv=D); without --shape, only `custom` runs\n"
+        "                   D=64 Dv=D); without --shape, only `custom` runs. It is\n"
+        "                   reported in GB/s when Nq*Hq/Hkv <= 16 (decode-like),\n"
+        "                   else in GFLOP/s\n"
         "\n"
         "Selection:\n"
         "  --isa NAME       ISA path (repeatable, or a comma list): scalar sse2 avx2\n"
@@ -563,6 +565,7 @@ int main(int argc, char **argv) {
     lim.llc = vb_llc_bytes(&lim.llc_source);
   }
   in.mem = vb_mem_probe();
+  in.load_start = vb_loadavg();
 
   vb_report_header(stdout, &in, &lim);
   fflush(stdout);
@@ -631,6 +634,7 @@ int main(int argc, char **argv) {
   vb_progress_end();
   vecattn_set_isa(VECATTN_ISA_AUTO);
 
+  in.load_end = vb_loadavg();
   derive(res, n, &lim);
   vb_report_limits(stdout, &in, &lim);
   vb_report_table(stdout, &in, &lim, res, n);

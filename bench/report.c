@@ -28,6 +28,7 @@ static void fmt_time(char *buf, size_t len, double s) {
 
 static void fmt_mib(char *buf, size_t len, double bytes) {
   if (!isfinite(bytes)) snprintf(buf, len, "-");
+  else if (bytes < MIB) snprintf(buf, len, "%.0f KiB", bytes / 1024.0);
   else snprintf(buf, len, "%.1f MiB", bytes / MIB);
 }
 
@@ -42,6 +43,9 @@ void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l) {
           l->llc_source);
   fprintf(f, "  timing       : warm-up (checked against scalar), then >= %d runs and ~%.2f s per case\n", in->min_reps,
           in->min_time);
+  if (in->load_start >= 0)
+    fprintf(f, "  load average : %.2f at start%s\n", in->load_start,
+            in->load_start > 0.5 ? " -- other processes are busy, timings will be distorted" : "");
   fprintf(f, "  memory       : %s\n\n",
           in->mem == VB_MEM_HWM      ? "VmHWM, reset per case via /proc/self/clear_refs"
           : in->mem == VB_MEM_MAXRSS ? "ru_maxrss (cannot be reset: per-case figures are upper bounds)"
@@ -136,6 +140,9 @@ void vb_report_table(FILE *f, const vb_info *in, const vb_limits *l, const vb_re
   if (worst >= 0)
     fprintf(f, "\nlong: largest workspace %.2f MiB (target < 32 MiB): %s\n", worst / MIB,
             worst < 32 * MIB ? "met" : "NOT MET");
+  if (in->load_end >= 0)
+    fprintf(f, "\nload average: %.2f at start, %.2f at end (the bench itself adds up to %d)\n", in->load_start,
+            in->load_end, in->max_threads);
   fprintf(f, "\n%s\n", in->ok ? "All checked paths agree with scalar." : "FAILURES: see MISMATCH/ERROR rows.");
 }
 
@@ -185,7 +192,11 @@ int vb_report_json(const char *path, const vb_info *in, const vb_limits *l, cons
   for (int t = 0; t < l->count; t++) fprintf(f, "%s%d", t ? ", " : "", l->threads[t]);
   fprintf(f, "],\n  \"llc_bytes\": %zu, \"llc_source\": ", l->llc);
   jstr(f, l->llc_source);
-  fprintf(f, ", \"check_tolerance\": %g, \"check_reduced_cap\": %lld, \"memory_method\": ", VB_CHECK_TOL,
+  fputs(", \"load_avg_start\": ", f);
+  jnum(f, in->load_start);
+  fputs(", \"load_avg_end\": ", f);
+  jnum(f, in->load_end);
+  fprintf(f, ",\n  \"check_tolerance\": %g, \"check_reduced_cap\": %lld, \"memory_method\": ", VB_CHECK_TOL,
           (long long)in->check_cap);
   jstr(f, in->mem == VB_MEM_HWM ? "vmhwm" : in->mem == VB_MEM_MAXRSS ? "maxrss" : "none");
   fputs(",\n  \"limits\": {\n    \"fma_peak_gflops\": [", f);

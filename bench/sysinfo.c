@@ -70,3 +70,11 @@ size_t vb_phys_mem_bytes(void) {
   if (pages <= 0 || page <= 0) return (size_t)4 << 30;
   return (size_t)pages * (size_t)page;
 }
+
+/* 1-minute load average; other busy processes distort every timing. */
+double vb_loadavg(void) {
+  char buf[64];
+  double v = -1;
+  if (read_line("/proc/loadavg", buf, sizeof buf) == 0) sscanf(buf, "%lf", &v);
+  return v;
+}
