@@ -265,7 +265,7 @@ static void fail_call(vb_result *r, vecattn_status st, const char *when) {
   char msg[160];
   r->check = VB_CHECK_ERROR;
   r->status = st;
-  snprintf(msg, sizeof msg, "vecattn_sdpa failed during %s: %s", when, vecattn_strerror(st));
+  snprintf(msg, sizeof msg, "%s failed: %s", when, vecattn_strerror(st));
   loud(r, msg);
 }
 
@@ -283,7 +283,7 @@ static int reduced_check(shape_state *ss, vb_result *r, int threads) {
   if (!ss->have_red) {
     vb_shape rs = vb_shape_reduced(&ss->data.shape, REDUCED_CAP);
     if (vb_data_alloc(&ss->red, &rs, 1, 7)) {
-      fail_call(r, VECATTN_ENOMEM, "reduced check");
+      fail_call(r, VECATTN_ENOMEM, "allocating the reduced copy");
       return -1;
     }
     ss->red_ref = scalar_reference(&ss->red, r->isa, &st);
@@ -296,7 +296,7 @@ static int reduced_check(shape_state *ss, vb_result *r, int threads) {
   }
   st = vb_data_run(&ss->red, 0, threads);
   if (st != VECATTN_OK) {
-    fail_call(r, st, "reduced check");
+    fail_call(r, st, "vecattn_sdpa (reduced check)");
     return -1;
   }
   double err = vb_rel_l2(ss->red.o[0], ss->red_ref, ss->red.o_elems);
@@ -311,7 +311,7 @@ static int reduced_check(shape_state *ss, vb_result *r, int threads) {
 }
 
 /* One case: check, warm up, time. Returns 0, or -1 when it failed. */
-static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_method mem) {
+static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_method mem, int step) {
   const vb_data *d = &ss->data;
   vecattn_status st = vecattn_set_isa(r->isa);
   if (st != VECATTN_OK) {
@@ -324,7 +324,7 @@ static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_meth
       make_ref = 1; /* this run's output becomes the reference */
       ss->ref = malloc(d->o_elems * sizeof *ss->ref);
       if (!ss->ref) {
-        fail_call(r, VECATTN_ENOMEM, "reference allocation");
+        fail_call(r, VECATTN_ENOMEM, "allocating the reference");
         return -1;
       }
       /* Resident before measuring. Not zero: malloc + memset(0) may become
@@ -353,7 +353,11 @@ static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_meth
   st = vb_data_run(d, 0, r->threads);
   double warm = vb_now() - t0;
   if (st != VECATTN_OK) {
-    fail_call(r, st, "warm-up");
+    if (make_ref) { /* no reference after all; a later case may make one */
+      free(ss->ref);
+      ss->ref = NULL;
+    }
+    fail_call(r, st, "vecattn_sdpa (warm-up)");
     return -1;
   }
   if (make_ref) {
@@ -375,17 +379,20 @@ static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_meth
   if (reps < o->min_reps) reps = o->min_reps;
   double *t = malloc((size_t)reps * sizeof *t);
   if (!t) {
-    fail_call(r, VECATTN_ENOMEM, "timing");
+    fail_call(r, VECATTN_ENOMEM, "allocating the timing buffer");
     return -1;
   }
   for (int i = 0; i < reps; i++) {
     int copy = (i + 1) % d->copies; /* the warm-up used copy 0 */
+    if (warm > 1.0) /* slow cases: show that they move */
+      vb_progress(step, "%s %s t=%d: run %d/%d (%.1f s each) ...", r->shape.name, vecattn_isa_name(r->isa),
+                  r->threads, i + 1, reps, warm);
     t0 = vb_now();
     st = vb_data_run(d, copy, r->threads);
     t[i] = vb_now() - t0;
     if (st != VECATTN_OK) {
       free(t);
-      fail_call(r, st, "timed run");
+      fail_call(r, st, "vecattn_sdpa (timed run)");
       return -1;
     }
   }
@@ -622,7 +629,7 @@ int main(int argc, char **argv) {
         r->peak_rss = r->workspace = r->check_err = NAN;
         r->lower_isa = VECATTN_ISA_AUTO;
         vb_progress(++step, "%s %s t=%d ...", s.name, vecattn_isa_name(r->isa), r->threads);
-        if (run_case(&ss, r, &o, in.mem)) in.ok = 0;
+        if (run_case(&ss, r, &o, in.mem, step)) in.ok = 0;
       }
     free(ss.ref);
     if (ss.have_red) {
