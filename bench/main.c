@@ -343,10 +343,11 @@ static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_meth
 
   /* Everything this case owns is resident now; what grows from here on is
    * the library's doing. */
-  size_t base = 0;
+  size_t base = 0, old_peak = 0;
   if (mem != VB_MEM_NONE) {
-    if (mem == VB_MEM_HWM) vb_mem_reset_peak();
+    vb_mem_reset_peak(); /* also trims the heap, useful even if the reset is refused */
     base = vb_mem_rss();
+    old_peak = vb_mem_peak();
   }
 
   double t0 = vb_now();
@@ -404,8 +405,9 @@ static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_meth
   r->gflops = r->flops / r->t_med * 1e-9;
   r->gbps = r->bytes / r->t_med * 1e-9;
   r->value = r->shape.metric == VB_METRIC_BYTES ? r->gbps : r->gflops;
-  if (mem != VB_MEM_NONE) {
-    size_t peak = vb_mem_peak();
+  size_t peak = mem != VB_MEM_NONE ? vb_mem_peak() : 0;
+  /* A peak that cannot be reset only tells something when this case raised it. */
+  if (mem == VB_MEM_HWM || (mem == VB_MEM_MAXRSS && peak > old_peak)) {
     r->peak_rss = (double)peak;
     r->workspace = peak > base ? (double)(peak - base) : 0.0;
   }

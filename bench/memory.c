@@ -1,7 +1,7 @@
 /* Resident-set figures for the per-case workspace estimate.
  * VmHWM can be reset per case through /proc/self/clear_refs ("5", Linux >= 4.0);
- * where that is refused, ru_maxrss is the fallback: process-wide and only
- * ever growing, so per-case figures are then upper bounds.
+ * where that is refused, the peak only ever grows, so a case gets a figure
+ * only when it raised the peak.
  * Before each reset, memory freed by earlier calls is handed back to the OS
  * (malloc_trim): otherwise a workspace allocated again from those retained
  * pages would not raise the resident set and would read as zero. */

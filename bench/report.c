@@ -48,7 +48,7 @@ void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l) {
             in->load_start > 0.5 ? " -- other processes are busy, timings will be distorted" : "");
   fprintf(f, "  memory       : %s\n\n",
           in->mem == VB_MEM_HWM      ? "VmHWM, reset per case via /proc/self/clear_refs"
-          : in->mem == VB_MEM_MAXRSS ? "ru_maxrss (cannot be reset: per-case figures are upper bounds)"
+          : in->mem == VB_MEM_MAXRSS ? "VmHWM/ru_maxrss, cannot be reset here: shown only for cases that raised it"
                                      : "unavailable");
 }
 
