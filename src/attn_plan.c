@@ -79,6 +79,7 @@ int attn_tile_lanes(const attn_plan *pl, const attn_tile *t) {
 
 void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws) {
   const attn_problem *p = pl->p;
+  if (p->additive) return; /* its projected queries are read in place */
   const int lanes = attn_tile_lanes(pl, t);
   for (int r = 0; r < t->rows; ++r) {
     const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
@@ -137,7 +138,25 @@ static void apply_masks(const attn_plan *pl, const attn_tile *t, int64_t j0, int
   }
 }
 
-void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
+/* Additive scores, one call per query head of the tile (its rows are
+ * contiguous in the projected queries); padding lanes score 0 as in the dot
+ * path. */
+static void additive_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk,
+                                 float *scores) {
+  const attn_problem *p = pl->p;
+  const attn_additive *a = p->additive;
+  const float *kp = a->kp + ((t->b * p->Hkv + t->kv_head) * p->Nk + j0) * a->ld;
+  for (int64_t hh = 0; hh < t->n_heads; ++hh) {
+    const float *qp = a->qp + ((t->b * p->Hq + t->head0 + hh) * p->Nq + t->q0) * a->ld;
+    pl->kern->additive(qp, a->ld, (int)t->n_q, kp, a->ld, nk, a->v, a->ld,
+                       scores + hh * t->n_q, 1, pl->rows_pad);
+  }
+  const int lanes = attn_tile_lanes(pl, t);
+  for (int c = 0; c < nk; ++c)
+    for (int r = t->rows; r < lanes; ++r) scores[(int64_t)c * pl->rows_pad + r] = 0.0f;
+}
+
+static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
   const attn_problem *p = pl->p;
   const float *keys = p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j0 * p->ks[2];
   if (pl->keys_in_place) {
@@ -148,6 +167,14 @@ void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int n
     pl->kern->gemm(keys, p->ks[2], 1, nk, ws->q_packed, lanes, (int)p->D, lanes, ws->scores,
                    pl->rows_pad, NULL);
   }
+}
+
+void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
+  const attn_problem *p = pl->p;
+  if (p->additive)
+    additive_score_block(pl, t, j0, nk, ws->scores);
+  else
+    dot_score_block(pl, t, j0, nk, ws);
   if (p->bias || p->alibi) add_bias_and_alibi(pl, t, j0, nk, ws->scores);
   apply_masks(pl, t, j0, nk, ws->scores);
 }

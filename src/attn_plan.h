@@ -56,10 +56,11 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem);
 void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws);
 /* Key range [lo, hi) that any row of the tile may see. */
 void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, int64_t *hi);
-/* Scores of the tile's rows against keys [j0, j0 + nk) into ws->scores as
- * S^T[c][r] (row stride rows_pad): scaled q.k + bias + ALiBi, masked -inf. */
 /* The tile's rows rounded up to whole vectors: the lanes kernels process. */
 int attn_tile_lanes(const attn_plan *pl, const attn_tile *t);
+/* Scores of the tile's rows against keys [j0, j0 + nk) into ws->scores as
+ * S^T[c][r] (row stride rows_pad): scaled q.k (or the additive score) + bias
+ * + ALiBi, masked -inf. */
 void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws);
 
 #endif

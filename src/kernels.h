@@ -40,6 +40,12 @@ struct vecattn_kernels {
 
   /* x[:n] *= a */
   void (*scale)(float *x, int64_t n, float a);
+
+  /* Additive scores: C[r * c_row + j * c_col] = sum_a v[a] * tanh(qp[r][a] + kp[j][a])
+   * for r < m, j < n, a < da; rows of qp/kp at strides ldq/ldk. da is a multiple of
+   * lanes: callers pad qp, kp and v with zeros, which add tanh(0) * 0 = 0. */
+  void (*additive)(const float *qp, int64_t ldq, int m, const float *kp, int64_t ldk, int n,
+                   const float *v, int da, float *c, int64_t c_row, int64_t c_col);
 };
 
 extern const struct vecattn_kernels vecattn_kernels_scalar;

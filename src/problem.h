@@ -9,6 +9,15 @@
 
 #define VECATTN_MAX_HEAD_DIM (INT64_C(1) << 20)
 
+/* Additive (Bahdanau) scores from projections computed once per query and per
+ * key; the score block reads them in place instead of q and k. */
+typedef struct {
+  const float *qp; /* W_q q: rows [B][Hq][Nq] of ld floats */
+  const float *kp; /* W_k k: rows [B][Hkv][Nk] of ld floats */
+  const float *v;  /* [ld]: the scale folded in */
+  int ld;          /* Da rounded up to whole vectors; zeros past Da everywhere */
+} attn_additive;
+
 typedef struct {
   int64_t B, Hq, Hkv, Nq, Nk, D, Dv;
   const float *q, *k, *v; /* v is NULL for attention weights */
@@ -23,12 +32,19 @@ typedef struct {
   const float *alibi;
   float *lse;
   int num_threads; /* 0 = OpenMP default */
+  const attn_additive *additive; /* NULL: scores are scaled q.k */
 } attn_problem;
 
 /* v == NULL: the weights variant (out is [B,Hq,Nq,Nk]). */
 vecattn_status attn_problem_init(attn_problem *p, const vecattn_tensor *q, const vecattn_tensor *k,
                                  const vecattn_tensor *v, const vecattn_tensor *out,
                                  const vecattn_sdpa_opts *opts);
+
+/* Flags for attn_problem_init_ex. */
+enum { ATTN_ANY_KEY_DIM = 1 }; /* k's head dim may differ from q's (general, additive) */
+vecattn_status attn_problem_init_ex(attn_problem *p, const vecattn_tensor *q, const vecattn_tensor *k,
+                                    const vecattn_tensor *v, const vecattn_tensor *out,
+                                    const vecattn_sdpa_opts *opts, unsigned flags);
 
 /* Keys query i may see are [key_lo, key_hi) intersected with the mask ranges. */
 static inline int64_t attn_key_lo(const attn_problem *p, int64_t i) {

@@ -10,6 +10,7 @@
 
 #include "dispatch.h"
 #include "flash.h"
+#include "sdpa.h"
 #include "vecattn.h"
 
 /* Fewer tiles than this and the keys are split. A shape constant, not the
@@ -121,16 +122,12 @@ static vecattn_status run_split(const attn_plan *pl, key_split ks, float *ws_mem
   return VECATTN_OK;
 }
 
-vecattn_status vecattn_sdpa(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_tensor *v,
-                            vecattn_tensor *out, const vecattn_sdpa_opts *opts) {
-  if (!v) return VECATTN_EINVAL;
-  attn_problem p;
-  vecattn_status s = attn_problem_init(&p, q, k, v, out, opts);
-  if (s != VECATTN_OK) return s;
+vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *kern) {
   attn_plan pl;
-  attn_plan_init(&pl, &p, dispatch_active());
+  attn_plan_init(&pl, p, kern);
   const key_split ks = plan_key_split(&pl);
-  const int threads = thread_count(&p, pl.tiles * ks.chunks);
+  const int threads = thread_count(p, pl.tiles * ks.chunks);
+  vecattn_status s = VECATTN_OK;
 
   float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));
   if (!ws_mem) return VECATTN_ENOMEM;
@@ -140,4 +137,13 @@ vecattn_status vecattn_sdpa(const vecattn_tensor *q, const vecattn_tensor *k, co
     run_unsplit(&pl, ws_mem, threads);
   free(ws_mem);
   return s;
+}
+
+vecattn_status vecattn_sdpa(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_tensor *v,
+                            vecattn_tensor *out, const vecattn_sdpa_opts *opts) {
+  if (!v) return VECATTN_EINVAL;
+  attn_problem p;
+  vecattn_status s = attn_problem_init(&p, q, k, v, out, opts);
+  if (s != VECATTN_OK) return s;
+  return sdpa_run(&p, dispatch_active());
 }

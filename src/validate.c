@@ -121,6 +121,12 @@ static vecattn_status check_options(attn_problem *p, const vecattn_sdpa_opts *o,
 vecattn_status attn_problem_init(attn_problem *p, const vecattn_tensor *q, const vecattn_tensor *k,
                                  const vecattn_tensor *v, const vecattn_tensor *out,
                                  const vecattn_sdpa_opts *opts) {
+  return attn_problem_init_ex(p, q, k, v, out, opts, 0);
+}
+
+vecattn_status attn_problem_init_ex(attn_problem *p, const vecattn_tensor *q, const vecattn_tensor *k,
+                                    const vecattn_tensor *v, const vecattn_tensor *out,
+                                    const vecattn_sdpa_opts *opts, unsigned flags) {
   const int weights = v == NULL;
   if (!tensor_usable(q) || !tensor_usable(k) || !tensor_usable(out) || (!weights && !tensor_usable(v)))
     return VECATTN_EINVAL;
@@ -133,7 +139,8 @@ vecattn_status attn_problem_init(attn_problem *p, const vecattn_tensor *q, const
   p->Hkv = k->shape[1];
   p->Nk = k->shape[2];
   p->Dv = weights ? p->Nk : v->shape[3];
-  if (k->shape[0] != p->B || k->shape[3] != p->D || p->Hq % p->Hkv != 0) return VECATTN_EINVAL;
+  const int key_dim_ok = (flags & ATTN_ANY_KEY_DIM) || k->shape[3] == p->D;
+  if (k->shape[0] != p->B || !key_dim_ok || p->Hq % p->Hkv != 0) return VECATTN_EINVAL;
   if (!weights && (v->shape[0] != p->B || v->shape[1] != p->Hkv || v->shape[2] != p->Nk))
     return VECATTN_EINVAL;
   const int64_t out_shape[4] = {p->B, p->Hq, p->Nq, p->Dv};
@@ -153,7 +160,9 @@ vecattn_status attn_problem_init(attn_problem *p, const vecattn_tensor *q, const
     if (spans_overlap(out_span, in_spans[i])) return VECATTN_EINVAL;
 
   /* Head dims index the int-sized kernel loops. */
-  if (p->D > VECATTN_MAX_HEAD_DIM || (!weights && p->Dv > VECATTN_MAX_HEAD_DIM)) return VECATTN_EINVAL;
+  if (p->D > VECATTN_MAX_HEAD_DIM || k->shape[3] > VECATTN_MAX_HEAD_DIM ||
+      (!weights && p->Dv > VECATTN_MAX_HEAD_DIM))
+    return VECATTN_EINVAL;
 
   p->q = q->data;
   p->k = k->data;

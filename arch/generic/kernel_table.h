@@ -25,6 +25,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .softmax_update = softmax_update,
     .exp_shift_sum = exp_shift_sum,
     .scale = scale,
+    .additive = additive,
 };
 
 #endif

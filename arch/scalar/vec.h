@@ -24,4 +24,5 @@ static inline vf vf_max(vf a, vf b) { return a > b ? a : b; }
 static inline float vf_hmax(vf v) { return v; }
 static inline float vf_hsum(vf v) { return v; }
 static inline vf vf_exp(vf v) { return expf(v); }
+static inline vf vf_tanh(vf v) { return tanhf(v); }
 #endif

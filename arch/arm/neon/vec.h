@@ -36,4 +36,5 @@ static inline vf vf_max(vf a, vf b) { return vmaxq_f32(a, b); }
 static inline float vf_hmax(vf v) { return vmaxvq_f32(v); }
 static inline float vf_hsum(vf v) { return vaddvq_f32(v); }
 static inline vf vf_exp(vf v) { return Sleef_expf4_u10advsimd(v); }
+static inline vf vf_tanh(vf v) { return Sleef_tanhf4_u10advsimd(v); }
 #endif

@@ -38,4 +38,5 @@ static inline float vf_hsum(vf v) {
   return _mm_cvtss_f32(x);
 }
 static inline vf vf_exp(vf v) { return Sleef_expf8_u10avx2(v); }
+static inline vf vf_tanh(vf v) { return Sleef_tanhf8_u10avx2(v); }
 #endif

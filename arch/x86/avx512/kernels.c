@@ -4,4 +4,5 @@
 #include "generic/gemm.h"
 #include "generic/gemm_nt.h"
 #include "generic/softmax.h"
+#include "generic/additive.h"
 #include "generic/kernel_table.h"

@@ -28,4 +28,5 @@ static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
 static inline float vf_hmax(vf v) { return _mm512_reduce_max_ps(v); }
 static inline float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
 static inline vf vf_exp(vf v) { return Sleef_expf16_u10avx512f(v); }
+static inline vf vf_tanh(vf v) { return Sleef_tanhf16_u10avx512f(v); }
 #endif

@@ -42,4 +42,5 @@ static inline float vf_hsum(vf v) {
   return _mm_cvtss_f32(v);
 }
 static inline vf vf_exp(vf v) { return Sleef_expf4_u10sse2(v); }
+static inline vf vf_tanh(vf v) { return Sleef_tanhf4_u10sse2(v); }
 #endif
