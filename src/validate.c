@@ -73,7 +73,7 @@ static int tensor_usable(const vecattn_tensor *t) {
   return t && t->data && dims_positive(t->shape) && strides_valid(t);
 }
 
-static vecattn_status check_bias(attn_problem *p, const vecattn_tensor *bias) {
+static vecattn_status check_bias(attn_problem *p, const vecattn_tensor *bias, byte_span *span) {
   const int64_t want[4] = {p->B, p->Hq, p->Nq, p->Nk};
   if (!bias->data) return VECATTN_EINVAL;
   for (int d = 0; d < 4; ++d) {
@@ -81,35 +81,49 @@ static vecattn_status check_bias(attn_problem *p, const vecattn_tensor *bias) {
     if (bias->stride[d] < 0) return VECATTN_EINVAL;
     p->bias_stride[d] = bias->shape[d] == 1 ? 0 : bias->stride[d];
   }
-  byte_span unused;
-  vecattn_status s = tensor_span(bias->data, bias->shape, bias->stride, &unused);
+  vecattn_status s = tensor_span(bias->data, bias->shape, bias->stride, span);
   if (s != VECATTN_OK) return s;
   p->bias = bias->data;
   return VECATTN_OK;
 }
 
+static byte_span span_of(const void *data, size_t bytes) {
+  return (byte_span){(uintptr_t)data, (uintptr_t)data + bytes};
+}
+
+/* in_spans has room for the option arrays after its n_in tensors. */
 static vecattn_status check_options(attn_problem *p, const vecattn_sdpa_opts *o, byte_span out_span,
-                                    const byte_span *in_spans, int n_in) {
+                                    byte_span *in_spans, int n_in) {
   if (!o) return VECATTN_OK;
+  const int n_tensors = n_in; /* out was checked against these already */
   if (o->num_threads < 0 || o->window < 0 || !isfinite(o->scale)) return VECATTN_EINVAL;
   p->num_threads = o->num_threads;
   p->causal = o->causal != 0;
-  p->window = o->window;
+  /* A window of Nk keys already admits every key; clamping keeps the key
+   * range arithmetic (i + Nk - Nq - window) from overflowing int64. */
+  p->window = o->window < p->Nk ? o->window : p->Nk;
   if (o->scale != 0.0f) p->scale = o->scale;
   if (o->kv_len) {
     for (int64_t b = 0; b < p->B; ++b)
       if (o->kv_len[b] < 0 || o->kv_len[b] > p->Nk) return VECATTN_EINVAL;
     p->kv_len = o->kv_len;
+    in_spans[n_in++] = span_of(o->kv_len, (size_t)p->B * sizeof *o->kv_len);
   }
   if (o->bias) {
-    vecattn_status s = check_bias(p, o->bias);
+    vecattn_status s = check_bias(p, o->bias, &in_spans[n_in++]);
     if (s != VECATTN_OK) return s;
   }
-  p->alibi = o->alibi_slopes;
+  if (o->alibi_slopes) {
+    p->alibi = o->alibi_slopes;
+    in_spans[n_in++] = span_of(o->alibi_slopes, (size_t)p->Hq * sizeof *o->alibi_slopes);
+  }
+  /* Writing out over a mask input would change it mid-call: kv_len then
+   * steers reads and writes past the tensors' ends. */
+  for (int i = n_tensors; i < n_in; ++i)
+    if (spans_overlap(out_span, in_spans[i])) return VECATTN_EINVAL;
   if (o->lse) {
     /* B*Hq*Nq cannot overflow: out has at least that many elements. */
-    const byte_span lse_span = {(uintptr_t)o->lse,
-                                (uintptr_t)(o->lse + p->B * p->Hq * p->Nq)};
+    const byte_span lse_span = span_of(o->lse, (size_t)(p->B * p->Hq * p->Nq) * sizeof *o->lse);
     if (spans_overlap(lse_span, out_span)) return VECATTN_EINVAL;
     for (int i = 0; i < n_in; ++i)
       if (spans_overlap(lse_span, in_spans[i])) return VECATTN_EINVAL;
@@ -147,7 +161,7 @@ vecattn_status attn_problem_init_ex(attn_problem *p, const vecattn_tensor *q, co
   for (int d = 0; d < 4; ++d)
     if (out->shape[d] != out_shape[d]) return VECATTN_EINVAL;
 
-  byte_span in_spans[3], out_span;
+  byte_span in_spans[3 + 3], out_span; /* q, k, v, then kv_len, bias, alibi */
   const int n_in = weights ? 2 : 3;
   vecattn_status s;
   if ((s = tensor_span(q->data, q->shape, q->stride, &in_spans[0])) != VECATTN_OK) return s;

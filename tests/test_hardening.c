@@ -1,0 +1,567 @@
+/* Hostile arguments, beyond test_validation: every tensor and option of
+ * vecattn_sdpa, vecattn_attention_weights and vecattn_attend is broken in
+ * turn. A server passes client-chosen shapes and options straight through,
+ * so each bad call must return its documented status and leave every byte
+ * alone. All buffers, inputs and outputs alike, live in one guarded arena
+ * that must be byte-identical after a rejected call. */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+enum { B = 2, HQ = 4, HKV = 2, NQ = 5, NK = 7, D = 8, DV = 6, DA = 4 };
+
+/* Arena layout, in floats. kv_len (int32) shares the float-sized slots. The
+ * lead slack lets an overlapping output start before q and still be inside. */
+enum {
+  LEAD = 320,
+  OFF_Q = LEAD,
+  OFF_K = OFF_Q + B * HQ * NQ * D,
+  OFF_V = OFF_K + B * HKV * NK * D,
+  OFF_BIAS = OFF_V + B * HKV * NK * DV,
+  OFF_ALIBI = OFF_BIAS + B * HQ * NQ * NK,
+  OFF_KVLEN = OFF_ALIBI + HQ,
+  OFF_FW = OFF_KVLEN + B,   /* attend: W [D x D] (general) or W_q [DA x D] */
+  OFF_FU = OFF_FW + D * D,  /* attend: W_k [DA x D] */
+  OFF_FV = OFF_FU + DA * D, /* attend: v [DA] */
+  OFF_OUT = OFF_FV + DA,
+  OFF_W = OFF_OUT + B * HQ * NQ * DV,
+  OFF_LSE = OFF_W + B * HQ * NQ * NK,
+  OFF_END = OFF_LSE + B * HQ * NQ,
+  ARENA = OFF_END + 64
+};
+
+static float *arena;
+
+typedef enum { CALL_SDPA, CALL_WEIGHTS, CALL_ATTEND } call_kind;
+static const char *const call_name[] = {"vecattn_sdpa", "vecattn_attention_weights", "vecattn_attend"};
+
+/* One call's arguments: pointers so that NULL can be passed for any. */
+typedef struct {
+  vecattn_tensor q, k, v, out, w, bias;
+  vecattn_sdpa_opts o;
+  vecattn_score_fn fn;
+  const vecattn_tensor *qp, *kp, *vp;
+  vecattn_tensor *outp; /* out for sdpa/attend, w for weights */
+  const vecattn_sdpa_opts *op;
+  const vecattn_score_fn *fnp;
+} call_args;
+
+static int32_t *kv_len_slots(void) { return (int32_t *)(void *)(arena + OFF_KVLEN); }
+
+/* After copying a call_args, its pointers must follow the copy. */
+static void repoint(call_args *a, const call_args *from) {
+#define FOLLOW(ptr, field) \
+  if (from->ptr == &from->field) a->ptr = &a->field
+  FOLLOW(qp, q);
+  FOLLOW(kp, k);
+  FOLLOW(vp, v);
+  FOLLOW(outp, out);
+  FOLLOW(outp, w);
+  FOLLOW(op, o);
+  FOLLOW(fnp, fn);
+#undef FOLLOW
+  if (from->o.bias == &from->bias) a->o.bias = &a->bias;
+}
+
+/* Fills *p with a valid call of the given kind using every option. */
+static void valid_args(call_args *p, call_kind kind) {
+  call_args a;
+  memset(&a, 0, sizeof a);
+  a.q = vecattn_tensor_bhsd(arena + OFF_Q, B, HQ, NQ, D);
+  a.k = vecattn_tensor_bhsd(arena + OFF_K, B, HKV, NK, D);
+  a.v = vecattn_tensor_bhsd(arena + OFF_V, B, HKV, NK, DV);
+  a.out = vecattn_tensor_bhsd(arena + OFF_OUT, B, HQ, NQ, DV);
+  a.w = vecattn_tensor_bhsd(arena + OFF_W, B, HQ, NQ, NK);
+  a.bias = vecattn_tensor_bhsd(arena + OFF_BIAS, B, HQ, NQ, NK);
+  a.o.causal = 1;
+  a.o.window = 4;
+  a.o.kv_len = kv_len_slots();
+  a.o.bias = &a.bias;
+  a.o.alibi_slopes = arena + OFF_ALIBI;
+  a.o.lse = arena + OFF_LSE;
+  a.o.num_threads = 2;
+  a.fn.kind = VECATTN_SCORE_ADDITIVE;
+  a.fn.w = arena + OFF_FW;
+  a.fn.u = arena + OFF_FU;
+  a.fn.v_a = arena + OFF_FV;
+  a.fn.attn_dim = DA;
+  a.qp = &a.q, a.kp = &a.k, a.vp = kind == CALL_WEIGHTS ? NULL : &a.v;
+  a.outp = kind == CALL_WEIGHTS ? &a.w : &a.out;
+  a.op = &a.o;
+  a.fnp = &a.fn;
+  *p = a;
+  repoint(p, &a);
+}
+
+static void setup(void) {
+  tu_reseed(0x4A5D);
+  arena = tu_guarded_alloc(ARENA * sizeof(float), 8);
+  tu_fill_normal(arena, ARENA);
+  tu_poison(arena + OFF_OUT, OFF_END - OFF_OUT);
+  for (int h = 0; h < HQ; ++h) arena[OFF_ALIBI + h] = -0.25f * (float)(h + 1);
+  kv_len_slots()[0] = NK, kv_len_slots()[1] = NK - 2;
+}
+
+static void teardown(void) { tu_guarded_free(arena); }
+
+static vecattn_status call(call_kind kind, const call_args *a) {
+  switch (kind) {
+  case CALL_SDPA: return vecattn_sdpa(a->qp, a->kp, a->vp, a->outp, a->op);
+  case CALL_WEIGHTS: return vecattn_attention_weights(a->qp, a->kp, a->outp, a->op);
+  default: return vecattn_attend(a->fnp, a->qp, a->kp, a->vp, a->outp, a->op);
+  }
+}
+
+static int status_known(vecattn_status s) {
+  return s == VECATTN_OK || s == VECATTN_EINVAL || s == VECATTN_ENOMEM || s == VECATTN_EUNSUPPORTED ||
+         s == VECATTN_EOVERFLOW;
+}
+
+/* Runs the call; on failure the whole arena must be unchanged, on success
+ * everything but out, weights and lse. */
+static void expect(call_kind kind, const call_args *a, vecattn_status want, const char *what) {
+  float *before = tu_snapshot(arena, ARENA * sizeof(float));
+  const vecattn_status got = call(kind, a);
+  const char *msg = vecattn_strerror(got);
+  ck_assert_msg(msg && msg[0], "%s(%s): vecattn_strerror(%d) is empty", call_name[kind], what, (int)got);
+  ck_assert_msg(status_known(got), "%s(%s): status %d is not a vecattn_status", call_name[kind], what, (int)got);
+  ck_assert_msg(got == want, "%s(%s): status %d (%s), want %d (%s)", call_name[kind], what, (int)got, msg,
+                (int)want, vecattn_strerror(want));
+  ck_assert_msg(tu_guard_ok(arena), "%s(%s): wrote outside the arena", call_name[kind], what);
+  const size_t writable_lo = want == VECATTN_OK ? OFF_OUT : OFF_END;
+  ck_assert_msg(memcmp(before, arena, writable_lo * sizeof(float)) == 0 &&
+                    memcmp(before + OFF_END, arena + OFF_END, (ARENA - OFF_END) * sizeof(float)) == 0,
+                "%s(%s): %s", call_name[kind], what,
+                want == VECATTN_OK ? "wrote outside out/weights/lse" : "failed but wrote into the arena");
+  free(before);
+}
+
+#define EACH_CALL(kind) for (call_kind kind = CALL_SDPA; kind <= CALL_ATTEND; kind = (call_kind)(kind + 1))
+
+/* The tensor a test mutates: 0 q, 1 k, 2 v (sdpa/attend only), 3 the output. */
+static vecattn_tensor *tensor_of(call_args *a, call_kind kind, int which) {
+  switch (which) {
+  case 0: return &a->q;
+  case 1: return &a->k;
+  case 2: return kind == CALL_WEIGHTS ? NULL : &a->v;
+  default: return kind == CALL_WEIGHTS ? &a->w : &a->out;
+  }
+}
+static const char *const tensor_name[] = {"q", "k", "v", "out"};
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(test_valid_baseline) {
+  char what[64];
+  EACH_CALL(kind) {
+    call_args a;
+    valid_args(&a, kind);
+    expect(kind, &a, VECATTN_OK, "all options");
+    a.op = NULL;
+    expect(kind, &a, VECATTN_OK, "opts NULL");
+    valid_args(&a, kind);
+    a.o.num_threads = INT_MAX; /* capped by the work, not an error */
+    snprintf(what, sizeof what, "num_threads INT_MAX");
+    expect(kind, &a, VECATTN_OK, what);
+  }
+}
+END_TEST
+
+START_TEST(test_null_pointers) {
+  EACH_CALL(kind) {
+    call_args a0, a;
+    valid_args(&a0, kind);
+#define CASE(mutation, label)              \
+  do {                                     \
+    a = a0;                                \
+    repoint(&a, &a0);                      \
+    mutation;                              \
+    expect(kind, &a, VECATTN_EINVAL, label); \
+  } while (0)
+    CASE(a.qp = NULL, "q NULL");
+    CASE(a.kp = NULL, "k NULL");
+    CASE(a.outp = NULL, "out NULL");
+    CASE(a.q.data = NULL, "q.data NULL");
+    CASE(a.k.data = NULL, "k.data NULL");
+    CASE(a.outp->data = NULL, "out.data NULL");
+    CASE(a.bias.data = NULL, "bias.data NULL");
+    if (kind != CALL_WEIGHTS) {
+      CASE(a.vp = NULL, "v NULL");
+      CASE(a.v.data = NULL, "v.data NULL");
+    }
+    if (kind == CALL_ATTEND) {
+      CASE(a.fnp = NULL, "fn NULL");
+      CASE(a.fn.w = NULL, "fn.w NULL (additive)");
+      CASE(a.fn.u = NULL, "fn.u NULL (additive)");
+      CASE(a.fn.v_a = NULL, "fn.v_a NULL (additive)");
+      CASE((a.fn.kind = VECATTN_SCORE_GENERAL, a.fn.w = NULL), "fn.w NULL (general)");
+    }
+    /* A zeroed tensor: NULL data and zero dims. */
+    CASE(memset(&a.q, 0, sizeof a.q), "q all zero");
+    CASE(memset(a.outp, 0, sizeof *a.outp), "out all zero");
+#undef CASE
+  }
+}
+END_TEST
+
+START_TEST(test_nonpositive_dims) {
+  static const int64_t bad[] = {0, -1, -(int64_t)NK, INT64_MIN};
+  char what[96];
+  EACH_CALL(kind) for (int which = 0; which < 5; ++which) for (int dim = 0; dim < 4; ++dim)
+      for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    call_args a0, a;
+    valid_args(&a0, kind);
+    a = a0;
+    repoint(&a, &a0);
+    vecattn_tensor *t = which == 4 ? &a.bias : tensor_of(&a, kind, which);
+    if (!t) continue;
+    t->shape[dim] = bad[i];
+    snprintf(what, sizeof what, "%s.shape[%d]=%lld", which == 4 ? "bias" : tensor_name[which], dim,
+             (long long)bad[i]);
+    expect(kind, &a, VECATTN_EINVAL, what);
+  }
+}
+END_TEST
+
+START_TEST(test_shape_mismatch) {
+  EACH_CALL(kind) {
+    call_args a0, a;
+    valid_args(&a0, kind);
+#define CASE(mutation, label)              \
+  do {                                     \
+    a = a0;                                \
+    repoint(&a, &a0);                      \
+    mutation;                              \
+    expect(kind, &a, VECATTN_EINVAL, label); \
+  } while (0)
+    CASE(a.k.shape[0] = 1, "k batch 1 != q batch 2");
+    CASE(a.outp->shape[0] = 1, "out batch 1");
+    CASE(a.outp->shape[1] = HKV, "out heads = Hkv");
+    CASE(a.outp->shape[2] = NQ + 1, "out Nq+1");
+    CASE(a.outp->shape[3] += 1, "out last dim +1");
+    CASE((a.k = vecattn_tensor_bhsd(arena + OFF_K, B, 3, 4, D), a.v = vecattn_tensor_bhsd(arena + OFF_V, B, 3, 4, DV),
+          a.out.shape[1] = a.w.shape[1] = HQ, a.w.shape[3] = 4, a.bias.shape[3] = 1, a.o.kv_len = NULL),
+         "Hq 4 % Hkv 3 != 0");
+    CASE((a.k.shape[1] = HQ * 2, a.v.shape[1] = HQ * 2, a.k.stride[0] = a.v.stride[0] = 0), "Hkv 8 > Hq 4");
+    CASE((a.k.shape[2] = NK - 1, a.v.shape[2] = NK - 1), "Nk shrunk under bias and weights");
+    if (kind != CALL_WEIGHTS) {
+      CASE(a.v.shape[0] = 1, "v batch 1");
+      CASE(a.v.shape[1] = 1, "v heads 1 != k heads 2");
+      CASE(a.v.shape[2] = NK - 1, "v Nk-1");
+      CASE(a.v.shape[3] = DV - 1, "v Dv-1 != out Dv");
+    }
+    if (kind != CALL_ATTEND) /* attend's general/additive scores allow Dk != Dq */
+      CASE(a.k.shape[3] = D / 2, "k head dim != q head dim");
+    CASE(a.bias.shape[0] = B + 1, "bias batch B+1");
+    CASE(a.bias.shape[2] = 2, "bias Nq 2 (neither Nq nor 1)");
+    CASE(a.bias.shape[3] = NK + 1, "bias Nk+1");
+#undef CASE
+  }
+}
+END_TEST
+
+START_TEST(test_bad_strides) {
+  static const int64_t bad3[] = {0, 2, -1, INT64_MAX, INT64_MIN};
+  char what[96];
+  EACH_CALL(kind) for (int which = 0; which < 4; ++which) {
+    for (size_t i = 0; i < sizeof bad3 / sizeof bad3[0]; ++i) {
+      call_args a0, a;
+      valid_args(&a0, kind);
+      a = a0;
+      repoint(&a, &a0);
+      vecattn_tensor *t = tensor_of(&a, kind, which);
+      if (!t) continue;
+      t->stride[3] = bad3[i];
+      snprintf(what, sizeof what, "%s.stride[3]=%lld", tensor_name[which], (long long)bad3[i]);
+      expect(kind, &a, VECATTN_EINVAL, what);
+    }
+    for (int dim = 0; dim < 3; ++dim) {
+      static const int64_t neg[] = {-1, INT64_MIN};
+      for (size_t i = 0; i < 2; ++i) {
+        call_args a0, a;
+        valid_args(&a0, kind);
+        a = a0;
+        repoint(&a, &a0);
+        vecattn_tensor *t = tensor_of(&a, kind, which);
+        if (!t) continue;
+        t->stride[dim] = neg[i];
+        snprintf(what, sizeof what, "%s.stride[%d]=%lld", tensor_name[which], dim, (long long)neg[i]);
+        expect(kind, &a, VECATTN_EINVAL, what);
+      }
+    }
+  }
+  /* bias: negative strides on any dim, broadcast ones included */
+  EACH_CALL(kind) for (int dim = 0; dim < 4; ++dim) {
+    call_args a0, a;
+    valid_args(&a0, kind);
+    a = a0;
+    repoint(&a, &a0);
+    a.bias.stride[dim] = -1;
+    snprintf(what, sizeof what, "bias.stride[%d]=-1", dim);
+    expect(kind, &a, VECATTN_EINVAL, what);
+  }
+}
+END_TEST
+
+/* Strides whose extent overflows int64, size_t bytes, or the address space. */
+START_TEST(test_overflowing_strides) {
+  static const int64_t huge[] = {INT64_MAX, INT64_MAX / 2 + 1, (int64_t)1 << 62, ((int64_t)1 << 62) - 2};
+  char what[96];
+  EACH_CALL(kind) for (int which = 0; which < 5; ++which) for (int dim = 0; dim < 3; ++dim)
+      for (size_t i = 0; i < sizeof huge / sizeof huge[0]; ++i) {
+    call_args a0, a;
+    valid_args(&a0, kind);
+    a = a0;
+    repoint(&a, &a0);
+    vecattn_tensor *t = which == 4 ? &a.bias : tensor_of(&a, kind, which);
+    if (!t) continue;
+    t->stride[dim] = huge[i];
+    snprintf(what, sizeof what, "%s.stride[%d]=%lld", which == 4 ? "bias" : tensor_name[which], dim,
+             (long long)huge[i]);
+    expect(kind, &a, VECATTN_EOVERFLOW, what);
+  }
+}
+END_TEST
+
+/* Element counts past int64 and size_t, on each function's output. */
+START_TEST(test_overflowing_dims) {
+  const int64_t p21 = (int64_t)1 << 21, p28 = (int64_t)1 << 28, p31 = (int64_t)1 << 31;
+  EACH_CALL(kind) {
+    call_args a0, a;
+    valid_args(&a0, kind);
+    a = a0;
+    repoint(&a, &a0);
+    a.op = NULL;
+    /* Broadcast inputs (stride 0) keep their extents tiny; only the output
+     * and the counts are huge: 2^21 * 2^21 * 2^21 * DV > 2^63. */
+    a.q.shape[0] = a.k.shape[0] = a.v.shape[0] = p21;
+    a.q.shape[1] = p21, a.k.shape[1] = a.v.shape[1] = 1;
+    a.q.shape[2] = p21;
+    for (int d = 0; d < 3; ++d) a.q.stride[d] = a.k.stride[d] = a.v.stride[d] = 0;
+    vecattn_tensor *o = a.outp;
+    o->shape[0] = o->shape[1] = o->shape[2] = p21;
+    o->stride[2] = o->shape[3], o->stride[1] = o->stride[2] * p21, o->stride[0] = o->stride[1] * p21;
+    expect(kind, &a, VECATTN_EOVERFLOW, "output 2^63+ elements");
+    /* q [1, 2^31, 2^28, D]: 2^62 elements fit int64, their bytes not size_t. */
+    a = a0, repoint(&a, &a0), a.op = NULL;
+    a.q.shape[0] = a.k.shape[0] = a.v.shape[0] = 1;
+    a.q.shape[1] = p31, a.q.shape[2] = p28, a.q.stride[1] = a.q.stride[2] = 0;
+    a.k.shape[1] = a.v.shape[1] = 1;
+    o = a.outp;
+    o->shape[0] = 1, o->shape[1] = p31, o->shape[2] = p28;
+    o->stride[2] = o->shape[3], o->stride[1] = o->stride[2] * p28, o->stride[0] = 0;
+    expect(kind, &a, VECATTN_EOVERFLOW, "q [1,2^31,2^28,8]: bytes overflow size_t");
+  }
+}
+END_TEST
+
+/* Outputs whose own elements alias: later writes would clobber earlier ones. */
+START_TEST(test_output_aliases_itself) {
+  EACH_CALL(kind) {
+    call_args a0, a;
+    valid_args(&a0, kind);
+#define CASE(mutation, label, want)   \
+  do {                                \
+    a = a0;                           \
+    repoint(&a, &a0);                 \
+    mutation;                         \
+    expect(kind, &a, want, label);    \
+  } while (0)
+    CASE(a.outp->stride[2] = 0, "out rows all at one address", VECATTN_EINVAL);
+    CASE(a.outp->stride[1] = 0, "out heads at one address", VECATTN_EINVAL);
+    CASE(a.outp->stride[0] = a.outp->stride[1], "out batch 1 = head 1", VECATTN_EINVAL);
+    CASE(a.outp->stride[2] = a.outp->shape[3] - 1, "out rows overlap by one", VECATTN_EINVAL);
+    /* a permuted but injective layout is fine: [b][s][h][d] */
+    CASE((a.outp->stride[1] = a.outp->shape[3], a.outp->stride[2] = HQ * a.outp->shape[3]), "out as bshd",
+         VECATTN_OK);
+#undef CASE
+  }
+}
+END_TEST
+
+/* out and lse against every other buffer of the call, options included. */
+START_TEST(test_overlap) {
+  char what[128];
+  EACH_CALL(kind) {
+    call_args a0;
+    valid_args(&a0, kind);
+    const int64_t out_n = tu_numel(a0.outp), lse_n = B * HQ * NQ;
+    struct {
+      const char *name;
+      const void *lo;
+      int64_t floats;
+    } inputs[] = {
+        {"q", arena + OFF_Q, OFF_K - OFF_Q},           {"k", arena + OFF_K, OFF_V - OFF_K},
+        {"bias", arena + OFF_BIAS, OFF_ALIBI - OFF_BIAS}, {"alibi", arena + OFF_ALIBI, HQ},
+        {"kv_len", arena + OFF_KVLEN, B},              {"v", arena + OFF_V, OFF_BIAS - OFF_V},
+    };
+    const size_t n_inputs = kind == CALL_WEIGHTS ? 5 : 6;
+    for (size_t i = 0; i < n_inputs; ++i) {
+      const float *lo = inputs[i].lo, *last = lo + inputs[i].floats - 1;
+      /* out: starting on the input's last element, ending on its first, inside */
+      const float *starts[] = {last, lo - out_n + 1, lo};
+      static const char *const how[] = {"starts on its last element", "ends on its first element",
+                                        "starts at its start"};
+      for (int s = 0; s < 3; ++s) {
+        call_args a = a0;
+        repoint(&a, &a0);
+        a.outp->data = (float *)starts[s];
+        snprintf(what, sizeof what, "out %s of %s", how[s], inputs[i].name);
+        expect(kind, &a, VECATTN_EINVAL, what);
+      }
+      const float *lse_starts[] = {last, lo - lse_n + 1};
+      for (int s = 0; s < 2; ++s) {
+        call_args a = a0;
+        repoint(&a, &a0);
+        a.o.lse = (float *)lse_starts[s];
+        snprintf(what, sizeof what, "lse %s of %s", how[s], inputs[i].name);
+        expect(kind, &a, VECATTN_EINVAL, what);
+      }
+    }
+    /* lse and out against each other */
+    call_args a = a0;
+    repoint(&a, &a0);
+    a.o.lse = a.outp->data + out_n - 1;
+    expect(kind, &a, VECATTN_EINVAL, "lse starts on out's last element");
+    a.o.lse = a.outp->data - lse_n + 1;
+    expect(kind, &a, VECATTN_EINVAL, "lse ends on out's first element");
+    a.o.lse = a.outp->data;
+    expect(kind, &a, VECATTN_EINVAL, "lse == out");
+    /* adjacent is fine */
+    a.o.lse = a.outp->data + out_n;
+    expect(kind, &a, VECATTN_OK, "lse right after out");
+  }
+}
+END_TEST
+
+START_TEST(test_bad_options) {
+  static const float bad_scale[] = {NAN, INFINITY, -INFINITY};
+  char what[64];
+  EACH_CALL(kind) {
+    call_args a0, a;
+    valid_args(&a0, kind);
+#define CASE(mutation, label)              \
+  do {                                     \
+    a = a0;                                \
+    repoint(&a, &a0);                      \
+    mutation;                              \
+    expect(kind, &a, VECATTN_EINVAL, label); \
+  } while (0)
+    for (int i = 0; i < 3; ++i) {
+      snprintf(what, sizeof what, "scale=%g", (double)bad_scale[i]);
+      CASE(a.o.scale = bad_scale[i], what);
+    }
+    CASE(a.o.window = -1, "window -1");
+    CASE(a.o.window = INT64_MIN, "window INT64_MIN");
+    CASE(a.o.num_threads = -1, "num_threads -1");
+    CASE(a.o.num_threads = INT_MIN, "num_threads INT_MIN");
+    int32_t *kv = kv_len_slots();
+    static const int32_t bad_kv[] = {-1, NK + 1, INT32_MIN, INT32_MAX};
+    for (int i = 0; i < 4; ++i) {
+      kv[1] = bad_kv[i];
+      snprintf(what, sizeof what, "kv_len[1]=%d", (int)bad_kv[i]);
+      CASE((void)0, what);
+    }
+    kv[1] = NK - 2;
+    if (kind == CALL_ATTEND) {
+      CASE(a.fn.kind = (vecattn_score)4, "score kind 4");
+      CASE(a.fn.kind = (vecattn_score)-1, "score kind -1");
+      CASE(a.fn.kind = (vecattn_score)INT_MAX, "score kind INT_MAX");
+      CASE(a.fn.attn_dim = 0, "attn_dim 0");
+      CASE(a.fn.attn_dim = -1, "attn_dim -1");
+      CASE(a.fn.attn_dim = INT64_MIN, "attn_dim INT64_MIN");
+      CASE(a.fn.attn_dim = (int64_t)1 << 40, "attn_dim 2^40");
+    }
+#undef CASE
+  }
+}
+END_TEST
+
+/* A window far larger than the keys is no window at all; the key-range
+ * arithmetic must not overflow on the way (Nq > Nk puts the diagonal left
+ * of key 0). */
+START_TEST(test_huge_window) {
+  static const int64_t windows[] = {NK, NK + NQ, INT64_MAX / 2, INT64_MAX};
+  char what[64];
+  EACH_CALL(kind) for (int causal = 0; causal < 2; ++causal) {
+    /* Nq = 5 queries over the first 2 keys. */
+    call_args a;
+    valid_args(&a, kind);
+    a.k.shape[2] = a.v.shape[2] = 2;
+    a.w.shape[3] = 2, a.w.stride[2] = 2, a.w.stride[1] = NQ * 2, a.w.stride[0] = HQ * NQ * 2;
+    a.o.bias = NULL, a.o.kv_len = NULL, a.o.causal = causal;
+    a.o.window = 0;
+    tu_poison(arena + OFF_OUT, OFF_END - OFF_OUT);
+    expect(kind, &a, VECATTN_OK, "window 0");
+    float ref[OFF_END - OFF_OUT];
+    memcpy(ref, arena + OFF_OUT, sizeof ref);
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; ++i) {
+      a.o.window = windows[i];
+      tu_poison(arena + OFF_OUT, OFF_END - OFF_OUT);
+      snprintf(what, sizeof what, "window %lld, causal %d", (long long)windows[i], causal);
+      expect(kind, &a, VECATTN_OK, what);
+      for (int e = 0; e < OFF_END - OFF_OUT; ++e)
+        ck_assert_msg(memcmp(&ref[e], arena + OFF_OUT + e, sizeof(float)) == 0,
+                      "%s(%s): result differs from window 0 at float %d of out|weights|lse: %g vs %g",
+                      call_name[kind], what, e, (double)ref[e], (double)arena[OFF_OUT + e]);
+    }
+  }
+}
+END_TEST
+
+START_TEST(test_isa_enums) {
+  const vecattn_isa before = vecattn_active_isa();
+  const int bad[] = {-1, VECATTN_ISA_COUNT, 99, INT_MAX, INT_MIN};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    const vecattn_isa isa = (vecattn_isa)bad[i];
+    ck_assert_msg(vecattn_set_isa(isa) == VECATTN_EUNSUPPORTED, "set_isa(%d) accepted", bad[i]);
+    ck_assert_msg(!vecattn_isa_supported(isa), "isa_supported(%d) is true", bad[i]);
+    ck_assert_msg(!vecattn_isa_compiled(isa), "isa_compiled(%d) is true", bad[i]);
+    const char *name = vecattn_isa_name(isa);
+    ck_assert_msg(name && name[0], "isa_name(%d) is empty", bad[i]);
+    ck_assert_msg(vecattn_active_isa() == before, "failed set_isa(%d) changed the active ISA", bad[i]);
+  }
+  for (int i = 0; i < 5; ++i)
+    if (!vecattn_isa_supported(tu_all_isas[i])) {
+      ck_assert_int_eq(vecattn_set_isa(tu_all_isas[i]), VECATTN_EUNSUPPORTED);
+      ck_assert_msg(vecattn_active_isa() == before, "failed set_isa(%s) changed the active ISA",
+                    vecattn_isa_name(tu_all_isas[i]));
+    }
+  vecattn_isa out = VECATTN_ISA_SCALAR;
+  ck_assert_int_eq(vecattn_isa_from_name(NULL, &out), -1);
+  ck_assert_int_eq(vecattn_isa_from_name("avx2", NULL), -1);
+  ck_assert_int_eq(vecattn_isa_from_name("", &out), -1);
+  ck_assert_int_eq(vecattn_isa_from_name("AVX2 ", &out), -1);
+  ck_assert_int_eq(out, VECATTN_ISA_SCALAR);
+  const int codes[] = {1, -5, 100, INT_MAX, INT_MIN};
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; ++i) {
+    const char *m = vecattn_strerror((vecattn_status)codes[i]);
+    ck_assert_msg(m && m[0], "strerror(%d) empty", codes[i]);
+  }
+}
+END_TEST
+
+int main(void) {
+  tu_init("hardening");
+  Suite *s = suite_create("hardening");
+  TCase *tc = tcase_create("hardening");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_valid_baseline);
+  tcase_add_test(tc, test_null_pointers);
+  tcase_add_test(tc, test_nonpositive_dims);
+  tcase_add_test(tc, test_shape_mismatch);
+  tcase_add_test(tc, test_bad_strides);
+  tcase_add_test(tc, test_overflowing_strides);
+  tcase_add_test(tc, test_overflowing_dims);
+  tcase_add_test(tc, test_output_aliases_itself);
+  tcase_add_test(tc, test_overlap);
+  tcase_add_test(tc, test_bad_options);
+  tcase_add_test(tc, test_huge_window);
+  tcase_add_test(tc, test_isa_enums);
+  suite_add_tcase(s, tc);
+  return tu_run_suite(s);
+}
