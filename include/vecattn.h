@@ -129,15 +129,40 @@ VECATTN_API void vecattn_kv_cache_destroy(vecattn_kv_cache *c);
 VECATTN_API int64_t vecattn_kv_cache_len(const vecattn_kv_cache *c);
 VECATTN_API vecattn_status vecattn_kv_cache_reset(vecattn_kv_cache *c);
 
+/* A cache holds, per batch row and kv head, up to max_seq keys and values.
+ * create: all sizes > 0 (else EINVAL), EOVERFLOW/ENOMEM when it cannot be held.
+ * len(NULL) is 0; reset empties it (EINVAL on NULL); destroy(NULL) is a no-op. */
+
 /* x: [batch, seq, d_model] row-major; y: same shape. With a cache, the new keys/values
  * are appended (positions continue from the cache length) and attention covers
- * cache + new tokens; without one (NULL), plain self-attention over x. */
+ * cache + new tokens; without one (NULL), plain self-attention over x.
+ * opts apply to the attention step as in vecattn_sdpa (set causal = 1 for a decoder:
+ * the mask is bottom-right aligned, so prefill + one-token steps over a cache equal one
+ * causal call over the whole sequence; opts->lse is [batch, n_heads, seq]).
+ * EINVAL: NULL w, weight matrix, x or y; sizes <= 0; n_heads % n_kv_heads != 0; rope not
+ * 0 or 1; rope with an odd head_dim or rope_theta < 0; a cache whose batch, n_kv_heads or
+ * head_dim differ from the call's, or without room for seq more positions. EOVERFLOW: sizes
+ * whose products overflow. On any error y and the cache are unchanged. y may be x (in
+ * place). Projections and attention run on opts->num_threads threads. */
 VECATTN_API vecattn_status vecattn_mha_forward(const vecattn_mha_weights *w, const float *x, int64_t batch,
                                                int64_t seq, vecattn_kv_cache *cache, float *y,
                                                const vecattn_sdpa_opts *opts);
+/* Cross-attention: queries from x [batch, seq_q, d_model], keys and values from
+ * memory [batch, seq_kv, d_model]; y: [batch, seq_q, d_model]. No causal mask between
+ * two sequences: opts->causal != 0 is EINVAL. Rotary embeddings are not applied (memory
+ * positions are unrelated to query positions; w->rope is still validated). Other opts,
+ * errors and guarantees as vecattn_mha_forward. */
 VECATTN_API vecattn_status vecattn_mha_cross(const vecattn_mha_weights *w, const float *x, int64_t batch,
                                              int64_t seq_q, const float *memory, int64_t seq_kv, float *y,
                                              const vecattn_sdpa_opts *opts);
+
+/* ---- matrix multiply (the kernel behind the layer's projections) ----
+ * y[i][j] = sum_p x[i][p] * w[j][p] (+ bias[j]): x [m x k], w [n x k] ([out x in], as
+ * the layer's weights), y [m x n], all row-major and contiguous; bias optional [n].
+ * y must not overlap x, w or bias (EINVAL). num_threads: 0 -> OpenMP default, 1 -> serial;
+ * results are bitwise identical for any num_threads on one ISA. */
+VECATTN_API vecattn_status vecattn_matmul(const float *x, int64_t m, int64_t k, const float *w, int64_t n,
+                                          const float *bias, float *y, int num_threads);
 
 /* ---- version ---- */
 VECATTN_API const char *vecattn_version(void);

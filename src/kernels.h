@@ -16,6 +16,8 @@ struct vecattn_kernels {
   int lanes;   /* floats per vector: row and column counts below are padded to it */
   int block_q; /* query rows per tile: whole gemm column blocks */
   int block_k; /* keys per step: whole gemm row blocks */
+  int gemm_mr; /* rows of one gemm register block: packed A panels are this tall */
+  int gemm_nr; /* columns of one gemm register block (whole vectors): packed B panel width */
 
   /* C[r][:n_pad] = (row_scale ? row_scale[r] * C[r][:] : 0) + sum_p A[r][p] * B[p][:n_pad]
    * for r < m, p < k, where A[r][p] = a[r * a_row + p * a_col] (read by broadcast, so

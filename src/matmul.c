@@ -1,0 +1,227 @@
+/* Y = X * W^T (+ bias): a cache-blocked GEMM around the ISA's register block.
+ *
+ * Loop nest (as in BLIS/GotoBLAS): the columns are cut into blocks whose packed
+ * W^T panels ([k][nr] each, zero-padded) fit in the last-level cache; inside one,
+ * tasks own a block of output rows x a run of panels. A task walks K in steps
+ * of KC; for each step and panel the kernel sweeps all the task's rows, so the
+ * panel stays in cache while X is broadcast from its rows in place (reading X
+ * in place measured faster than packing it). Whole panels accumulate straight
+ * into y (row_scale = 1 after the first step). Threads split tasks only, never
+ * K, and the cut depends on the shapes alone, so every output element sees the
+ * same operations for any thread count.
+ *
+ * A handful of rows (decode) cannot repay packing W: those go straight to the
+ * dot-product kernel (gemm_nt), which streams W rows as they lie. */
+#include "matmul.h"
+
+#include <limits.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "vecattn.h"
+
+enum {
+  KC = 256,              /* K step: an A panel (kc x mr) and a B panel (kc x nr) stay in L1/L2 */
+  MC_TARGET = 192,      /* rows per task, rounded up to whole mr panels */
+  PANEL_BUDGET = 1 << 21, /* floats of packed W^T per column block (8 MiB) */
+  TASKS_TARGET = 16,    /* per column block: enough to share among threads */
+  SMALL_M = 16,         /* up to this many rows: dot products, no packing */
+  NT_COLS = 16,         /* output columns per task on the dot-product path */
+};
+
+/* Which output and which first column a global panel index maps to. */
+typedef struct {
+  int out;
+  int64_t col0;
+} panel_ref;
+
+typedef struct {
+  const struct vecattn_kernels *kern;
+  const float *x;
+  int64_t ldx, m, k;
+  const matmul_out *outs;
+  int mr, nr;
+  int64_t mc;               /* rows per task */
+  int64_t row_blocks;       /* ceil(m / mc) */
+  int64_t panels;           /* all outputs' panels */
+  int64_t block_panels;     /* panels per column block */
+  int64_t task_panels;      /* panels per task */
+  const panel_ref *panel;   /* [panels] */
+} gemm_plan;
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+static int thread_count(int requested, int64_t tasks) {
+  int64_t n = requested > 0 ? requested : omp_get_max_threads();
+  if (n > tasks) n = tasks;
+  return n < 1 ? 1 : (int)n;
+}
+
+/* W^T columns [col0, col0 + nr) of one output, as [k][nr]; columns past n are 0. */
+static void pack_w_panel(const matmul_out *o, int64_t col0, int64_t k, int nr, float *dst) {
+  const int cols = (int)min64(nr, o->n - col0);
+  enum { PB = 16 }; /* K sub-block: 16 consecutive floats of each W row per pass */
+  for (int64_t p0 = 0; p0 < k; p0 += PB) {
+    const int pn = (int)min64(PB, k - p0);
+    for (int j = 0; j < cols; ++j) {
+      const float *src = o->w + (col0 + j) * k + p0;
+      for (int p = 0; p < pn; ++p) dst[(p0 + p) * nr + j] = src[p];
+    }
+    for (int j = cols; j < nr; ++j)
+      for (int p = 0; p < pn; ++p) dst[(p0 + p) * nr + j] = 0.0f;
+  }
+}
+
+/* One task: rows [i0, i0 + rows) x panels [q0, q1) of the packed column block.
+ * X is read in place (the kernel broadcasts from mr row pointers); whole panels
+ * accumulate straight into y, a ragged last panel into cbuf [rows][nr]. */
+static void run_task(const gemm_plan *g, const float *bpack, int64_t block_p0, int64_t i0, int rows,
+                     int64_t q0, int64_t q1, const float *ones, float *cbuf) {
+  const int nr = g->nr;
+  const float *x = g->x + i0 * g->ldx;
+  for (int64_t p0 = 0; p0 < g->k; p0 += KC) {
+    const int kc = (int)min64(KC, g->k - p0);
+    for (int64_t q = q0; q < q1; ++q) {
+      const panel_ref pr = g->panel[block_p0 + q];
+      const matmul_out *o = &g->outs[pr.out];
+      const int whole = o->n - pr.col0 >= nr;
+      float *c = whole ? o->y + i0 * o->ldy + pr.col0 : cbuf;
+      g->kern->gemm(x + p0, g->ldx, 1, rows, bpack + (q * g->k + p0) * nr, nr, kc, nr, c,
+                    whole ? o->ldy : nr, p0 ? ones : NULL);
+    }
+  }
+  for (int64_t q = q0; q < q1; ++q) {
+    const panel_ref pr = g->panel[block_p0 + q];
+    const matmul_out *o = &g->outs[pr.out];
+    const int cols = (int)min64(nr, o->n - pr.col0);
+    if (cols == nr && !o->bias) continue;
+    for (int r = 0; r < rows; ++r) {
+      float *y = o->y + (i0 + r) * o->ldy + pr.col0;
+      const float *c = cols == nr ? y : cbuf + r * nr;
+      if (o->bias)
+        for (int j = 0; j < cols; ++j) y[j] = c[j] + o->bias[pr.col0 + j];
+      else
+        memcpy(y, c, (size_t)cols * sizeof(float));
+    }
+  }
+}
+
+static vecattn_status run_packed(gemm_plan *g, int num_threads) {
+  const int nr = g->nr;
+  /* Column blocks: as many panels as fit the budget, whole tasks' worth. */
+  g->block_panels = min64(g->panels, max64(1, PANEL_BUDGET / (g->k * nr)));
+  g->task_panels = min64(g->block_panels,
+                         max64(1, cdiv(g->block_panels * g->row_blocks, TASKS_TARGET)));
+  g->block_panels = g->task_panels * (g->block_panels / g->task_panels);
+
+  const size_t per_thread = (size_t)g->mc * (1 + (size_t)nr); /* ones [mc], cbuf [mc][nr] */
+  const int64_t tasks_per_block = g->row_blocks * cdiv(g->block_panels, g->task_panels);
+  const int threads = thread_count(num_threads, tasks_per_block);
+  size_t b_floats, all_floats;
+  if (__builtin_mul_overflow((size_t)g->block_panels * nr, (size_t)g->k, &b_floats) ||
+      __builtin_mul_overflow(per_thread, (size_t)threads, &all_floats) ||
+      __builtin_add_overflow(all_floats, b_floats, &all_floats) || all_floats > SIZE_MAX / sizeof(float))
+    return VECATTN_ENOMEM;
+  float *mem = aligned_alloc(64, ((all_floats * sizeof(float) + 63) / 64) * 64);
+  if (!mem) return VECATTN_ENOMEM;
+  float *bpack = mem;
+
+#pragma omp parallel num_threads(threads)
+  {
+    float *ones = mem + b_floats + (size_t)omp_get_thread_num() * per_thread;
+    float *cbuf = ones + g->mc;
+    for (int64_t i = 0; i < g->mc; ++i) ones[i] = 1.0f;
+    for (int64_t bp0 = 0; bp0 < g->panels; bp0 += g->block_panels) {
+      const int64_t nq = min64(g->block_panels, g->panels - bp0);
+#pragma omp for schedule(static)
+      for (int64_t q = 0; q < nq; ++q) {
+        const panel_ref pr = g->panel[bp0 + q];
+        pack_w_panel(&g->outs[pr.out], pr.col0, g->k, nr, bpack + q * g->k * nr);
+      }
+      const int64_t col_tasks = cdiv(nq, g->task_panels);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < g->row_blocks * col_tasks; ++t) {
+        const int64_t ib = t / col_tasks, q0 = (t % col_tasks) * g->task_panels;
+        const int64_t i0 = ib * g->mc;
+        run_task(g, bpack, bp0, i0, (int)min64(g->mc, g->m - i0), q0, min64(q0 + g->task_panels, nq),
+                 ones, cbuf);
+      }
+    }
+  }
+  free(mem);
+  return VECATTN_OK;
+}
+
+/* Few rows: y[i][j] = x[i] . w[j] straight from W's rows, NT_COLS columns a task. */
+static void run_dots(const struct vecattn_kernels *kern, const float *x, int64_t ldx, int64_t m, int64_t k,
+                     const matmul_out *outs, int n_outs, int num_threads) {
+  int64_t chunks[8] = {0}, total = 0;
+  for (int o = 0; o < n_outs; ++o) total += chunks[o] = cdiv(outs[o].n, NT_COLS);
+  const int threads = thread_count(num_threads, total);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t t = 0; t < total; ++t) {
+    int o = 0;
+    int64_t c = t;
+    while (c >= chunks[o]) c -= chunks[o++];
+    const matmul_out *out = &outs[o];
+    const int64_t j0 = c * NT_COLS;
+    const int cols = (int)min64(NT_COLS, out->n - j0);
+    kern->gemm_nt(x, ldx, (int)m, out->w + j0 * k, k, cols, (int)k, out->y + j0, out->ldy, 1);
+    if (out->bias)
+      for (int64_t i = 0; i < m; ++i)
+        for (int j = 0; j < cols; ++j) out->y[i * out->ldy + j0 + j] += out->bias[j0 + j];
+  }
+}
+
+vecattn_status matmul_run(const struct vecattn_kernels *kern, const float *x, int64_t ldx, int64_t m,
+                          int64_t k, const matmul_out *outs, int n_outs, int num_threads) {
+  if (n_outs < 1 || n_outs > 8) return VECATTN_EINVAL;
+  if (m <= SMALL_M && k <= INT_MAX) {
+    run_dots(kern, x, ldx, m, k, outs, n_outs, num_threads);
+    return VECATTN_OK;
+  }
+  gemm_plan g = {.kern = kern, .x = x, .ldx = ldx, .m = m, .k = k, .outs = outs,
+                 .mr = kern->gemm_mr, .nr = kern->gemm_nr};
+  g.mc = cdiv(MC_TARGET, g.mr) * g.mr;
+  g.row_blocks = cdiv(m, g.mc);
+  for (int o = 0; o < n_outs; ++o) g.panels += cdiv(outs[o].n, g.nr);
+  panel_ref *panel = malloc((size_t)g.panels * sizeof *panel);
+  if (!panel) return VECATTN_ENOMEM;
+  int64_t q = 0;
+  for (int o = 0; o < n_outs; ++o)
+    for (int64_t c = 0; c < outs[o].n; c += g.nr) panel[q++] = (panel_ref){o, c};
+  g.panel = panel;
+  const vecattn_status s = run_packed(&g, num_threads);
+  free(panel);
+  return s;
+}
+
+/* Byte range [lo, hi) of n floats at p, or 0 when it does not fit an address. */
+static int float_range(const float *p, int64_t n, uintptr_t *lo, uintptr_t *hi) {
+  size_t bytes;
+  if ((uint64_t)n > SIZE_MAX / sizeof(float)) return 0;
+  bytes = (size_t)n * sizeof(float);
+  *lo = (uintptr_t)p;
+  return !__builtin_add_overflow(*lo, bytes, hi);
+}
+
+vecattn_status vecattn_matmul(const float *x, int64_t m, int64_t k, const float *w, int64_t n,
+                              const float *bias, float *y, int num_threads) {
+  if (!x || !w || !y || m <= 0 || k <= 0 || n <= 0 || num_threads < 0) return VECATTN_EINVAL;
+  int64_t xn, wn, yn;
+  if (__builtin_mul_overflow(m, k, &xn) || __builtin_mul_overflow(n, k, &wn) ||
+      __builtin_mul_overflow(m, n, &yn))
+    return VECATTN_EOVERFLOW;
+  uintptr_t xlo, xhi, wlo, whi, ylo, yhi, blo = 0, bhi = 0;
+  if (!float_range(x, xn, &xlo, &xhi) || !float_range(w, wn, &wlo, &whi) ||
+      !float_range(y, yn, &ylo, &yhi) || (bias && !float_range(bias, n, &blo, &bhi)))
+    return VECATTN_EOVERFLOW;
+  if ((ylo < xhi && xlo < yhi) || (ylo < whi && wlo < yhi) || (ylo < bhi && blo < yhi))
+    return VECATTN_EINVAL;
+  const matmul_out out = {w, bias, n, y, n};
+  return matmul_run(dispatch_active(), x, k, m, k, &out, 1, num_threads);
+}
