@@ -545,6 +545,161 @@ START_TEST(test_isa_enums) {
 }
 END_TEST
 
+
+/* ---- the layer API: matmul, KV cache, MHA ---- */
+
+enum { DM = 8, NH = 2, NKV = 1, HD = 4, LB = 2, LS = 3, MAXSEQ = 4 };
+enum { WQ_N = NH * HD * DM, WKV_N = NKV * HD * DM, X_N = LB * LS * DM };
+
+static float *lw, *lx, *ly; /* weights (wq, wk, wv, wo), x, y; guarded */
+
+static void layer_setup(void) {
+  tu_reseed(0x1A7E);
+  lw = tu_guarded_alloc((2 * WQ_N + 2 * WKV_N) * sizeof(float), 0);
+  lx = tu_guarded_alloc(X_N * sizeof(float), 4);
+  ly = tu_guarded_alloc(X_N * sizeof(float), 8);
+  tu_fill_normal(lw, 2 * WQ_N + 2 * WKV_N);
+  tu_fill_normal(lx, X_N);
+}
+
+static void layer_teardown(void) { tu_guarded_free(lw), tu_guarded_free(lx), tu_guarded_free(ly); }
+
+static vecattn_mha_weights layer_weights(void) {
+  vecattn_mha_weights w;
+  memset(&w, 0, sizeof w);
+  w.d_model = DM, w.n_heads = NH, w.n_kv_heads = NKV, w.head_dim = HD;
+  w.wq = lw, w.wk = lw + WQ_N, w.wv = lw + WQ_N + WKV_N, w.wo = lw + WQ_N + 2 * WKV_N;
+  w.rope = 1;
+  return w;
+}
+
+/* A rejected layer call: status, message, y untouched, inputs unchanged. */
+static void expect_layer(vecattn_status got, vecattn_status want, const char *fn, const char *what,
+                         const float *x_before, const float *w_before) {
+  ck_assert_msg(got == want, "%s(%s): status %d (%s), want %d", fn, what, (int)got, vecattn_strerror(got), (int)want);
+  ck_assert_msg(vecattn_strerror(got)[0], "%s(%s): empty strerror", fn, what);
+  for (int i = 0; i < X_N; ++i) ck_assert_msg(tu_is_poison(ly[i]), "%s(%s): failed but wrote y[%d]", fn, what, i);
+  ck_assert_msg(memcmp(x_before, lx, X_N * sizeof(float)) == 0, "%s(%s): wrote into x", fn, what);
+  ck_assert_msg(memcmp(w_before, lw, (2 * WQ_N + 2 * WKV_N) * sizeof(float)) == 0, "%s(%s): wrote into weights",
+                fn, what);
+  ck_assert_msg(tu_guard_ok(lx) && tu_guard_ok(ly) && tu_guard_ok(lw), "%s(%s): wrote outside a buffer", fn, what);
+}
+
+START_TEST(test_matmul_args) {
+  float *xb = tu_snapshot(lx, X_N * sizeof(float)), *wb = tu_snapshot(lw, (2 * WQ_N + 2 * WKV_N) * sizeof(float));
+  const int64_t m = LB * LS, k = DM, n = DM; /* y [m x n] fills ly exactly */
+  const int64_t huge = (int64_t)1 << 40;
+#define MM(x, mm, kk, w, nn, bias, y, th, want, what)                            \
+  do {                                                                           \
+    tu_poison(ly, X_N);                                                          \
+    expect_layer(vecattn_matmul(x, mm, kk, w, nn, bias, y, th), want, "vecattn_matmul", what, xb, wb); \
+  } while (0)
+  MM(NULL, m, k, lw, n, NULL, ly, 1, VECATTN_EINVAL, "x NULL");
+  MM(lx, m, k, NULL, n, NULL, ly, 1, VECATTN_EINVAL, "w NULL");
+  MM(lx, m, k, lw, n, NULL, NULL, 1, VECATTN_EINVAL, "y NULL");
+  MM(lx, 0, k, lw, n, NULL, ly, 1, VECATTN_EINVAL, "m 0");
+  MM(lx, m, -1, lw, n, NULL, ly, 1, VECATTN_EINVAL, "k -1");
+  MM(lx, m, k, lw, INT64_MIN, NULL, ly, 1, VECATTN_EINVAL, "n INT64_MIN");
+  MM(lx, m, k, lw, n, NULL, ly, -1, VECATTN_EINVAL, "num_threads -1");
+  MM(lx, huge, huge, lw, n, NULL, ly, 1, VECATTN_EOVERFLOW, "m*k 2^80");
+  MM(lx, m, huge * 16, lw, huge * 16, NULL, ly, 1, VECATTN_EOVERFLOW, "k*n 2^88");
+  MM(lx, 1, k, lw, n, NULL, lx + DM - 1, 1, VECATTN_EINVAL, "y starts on x's last element");
+  MM(lx, 1, k, lw, n, NULL, lw + n * k - 1, 1, VECATTN_EINVAL, "y starts on w's last element");
+  MM(lx, 1, k, lw, n, ly + n - 1, ly, 1, VECATTN_EINVAL, "y ends on bias's first element");
+  ck_assert_int_eq(vecattn_matmul(lx, 1, k, lw, n, lx + 3, ly, 1), VECATTN_OK); /* inputs may overlap */
+#undef MM
+  free(xb), free(wb);
+}
+END_TEST
+
+START_TEST(test_kv_cache_args) {
+  /* On error *c is left alone or set to NULL, never to something to free. */
+  vecattn_kv_cache *c = (vecattn_kv_cache *)&c;
+  vecattn_kv_cache *const sentinel = c;
+  const int64_t huge = (int64_t)1 << 40;
+  const int64_t bad[][4] = {{0, 1, 1, 1}, {1, 0, 1, 1}, {1, 1, -1, 1}, {1, 1, 1, INT64_MIN}};
+  for (int i = 0; i < 4; ++i) {
+    ck_assert_int_eq(vecattn_kv_cache_create(&c, bad[i][0], bad[i][1], bad[i][2], bad[i][3]), VECATTN_EINVAL);
+    ck_assert_msg(c == sentinel || c == NULL, "failed create left *c = %p", (void *)c);
+  }
+  ck_assert_int_eq(vecattn_kv_cache_create(&c, huge, huge, 1, 1), VECATTN_EOVERFLOW);
+  ck_assert_int_eq(vecattn_kv_cache_create(&c, 1, 1, huge, huge), VECATTN_EOVERFLOW);
+  ck_assert_msg(c == sentinel || c == NULL, "failed create left *c = %p", (void *)c);
+  ck_assert_int_eq(vecattn_kv_cache_create(NULL, 1, 1, 1, 1), VECATTN_EINVAL);
+  ck_assert_int_eq(vecattn_kv_cache_len(NULL), 0);
+  ck_assert_int_eq(vecattn_kv_cache_reset(NULL), VECATTN_EINVAL);
+  vecattn_kv_cache_destroy(NULL);
+}
+END_TEST
+
+START_TEST(test_mha_args) {
+  float *xb = tu_snapshot(lx, X_N * sizeof(float)), *wb = tu_snapshot(lw, (2 * WQ_N + 2 * WKV_N) * sizeof(float));
+  const vecattn_mha_weights w0 = layer_weights();
+  vecattn_mha_weights w;
+  vecattn_sdpa_opts o = {0};
+  o.causal = 1;
+  vecattn_kv_cache *cache, *wrong_batch, *wrong_dim, *small;
+  ck_assert_int_eq(vecattn_kv_cache_create(&cache, LB, NKV, HD, MAXSEQ), VECATTN_OK);
+  ck_assert_int_eq(vecattn_kv_cache_create(&wrong_batch, LB + 1, NKV, HD, MAXSEQ), VECATTN_OK);
+  ck_assert_int_eq(vecattn_kv_cache_create(&wrong_dim, LB, NKV, HD + 2, MAXSEQ), VECATTN_OK);
+  ck_assert_int_eq(vecattn_kv_cache_create(&small, LB, NKV, HD, LS - 1), VECATTN_OK);
+#define FWD(mutation, xx, batch, seq, c, yy, opts, want, what)                                        \
+  do {                                                                                                 \
+    w = w0;                                                                                            \
+    mutation;                                                                                          \
+    tu_poison(ly, X_N);                                                                                \
+    expect_layer(vecattn_mha_forward(&w, xx, batch, seq, c, yy, opts), want, "vecattn_mha_forward", what, xb, wb); \
+  } while (0)
+  FWD((void)0, lx, LB, LS, NULL, NULL, &o, VECATTN_EINVAL, "y NULL");
+  FWD((void)0, NULL, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "x NULL");
+  FWD(w.wq = NULL, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "wq NULL");
+  FWD(w.wo = NULL, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "wo NULL");
+  FWD(w.d_model = 0, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "d_model 0");
+  FWD(w.n_heads = -2, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "n_heads -2");
+  FWD(w.n_kv_heads = -1, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "n_kv_heads -1");
+  FWD((w.n_heads = 3, w.n_kv_heads = 2), lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "n_heads 3 % n_kv_heads 2");
+  FWD(w.head_dim = 0, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "head_dim 0");
+  FWD(w.rope = 2, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "rope 2");
+  FWD(w.rope_theta = -1.0f, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "rope_theta -1");
+  FWD(w.rope_theta = NAN, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "rope_theta NaN");
+  FWD((void)0, lx, 0, LS, NULL, ly, &o, VECATTN_EINVAL, "batch 0");
+  FWD((void)0, lx, LB, -1, NULL, ly, &o, VECATTN_EINVAL, "seq -1");
+  FWD((void)0, lx, (int64_t)1 << 40, (int64_t)1 << 40, NULL, ly, &o, VECATTN_EOVERFLOW, "batch*seq 2^80");
+  FWD(w.d_model = (int64_t)1 << 62, lx, LB, LS, NULL, ly, &o, VECATTN_EOVERFLOW, "d_model 2^62");
+  o.num_threads = -1;
+  FWD((void)0, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "num_threads -1");
+  o.num_threads = 0;
+  FWD((void)0, lx, LB, LS, wrong_batch, ly, &o, VECATTN_EINVAL, "cache batch differs");
+  FWD((void)0, lx, LB, LS, wrong_dim, ly, &o, VECATTN_EINVAL, "cache head_dim differs");
+  FWD((void)0, lx, LB, LS, small, ly, &o, VECATTN_EINVAL, "cache without room");
+  ck_assert_int_eq(vecattn_kv_cache_len(small), 0);
+  /* fill the cache to MAXSEQ - 1, then one call too many must leave it as it is */
+  tu_poison(ly, X_N);
+  ck_assert_int_eq(vecattn_mha_forward(&w0, lx, LB, LS, cache, ly, &o), VECATTN_OK);
+  ck_assert_int_eq(vecattn_kv_cache_len(cache), LS);
+  FWD((void)0, lx, LB, 2, cache, ly, &o, VECATTN_EINVAL, "cache overflow by one");
+  ck_assert_int_eq(vecattn_kv_cache_len(cache), LS);
+#undef FWD
+  /* cross attention: memory is x itself */
+  tu_poison(ly, X_N);
+  expect_layer(vecattn_mha_cross(&w0, lx, LB, LS, lx, LS, ly, &o), VECATTN_EINVAL, "vecattn_mha_cross", "causal",
+               xb, wb);
+  o.causal = 0;
+  tu_poison(ly, X_N);
+  expect_layer(vecattn_mha_cross(&w0, lx, LB, LS, NULL, LS, ly, &o), VECATTN_EINVAL, "vecattn_mha_cross",
+               "memory NULL", xb, wb);
+  tu_poison(ly, X_N);
+  expect_layer(vecattn_mha_cross(&w0, lx, LB, LS, lx, 0, ly, &o), VECATTN_EINVAL, "vecattn_mha_cross", "seq_kv 0",
+               xb, wb);
+  tu_poison(ly, X_N);
+  expect_layer(vecattn_mha_cross(NULL, lx, LB, LS, lx, LS, ly, &o), VECATTN_EINVAL, "vecattn_mha_cross", "w NULL",
+               xb, wb);
+  vecattn_kv_cache_destroy(cache), vecattn_kv_cache_destroy(wrong_batch);
+  vecattn_kv_cache_destroy(wrong_dim), vecattn_kv_cache_destroy(small);
+  free(xb), free(wb);
+}
+END_TEST
+
 int main(void) {
   tu_init("hardening");
   Suite *s = suite_create("hardening");
@@ -563,5 +718,11 @@ int main(void) {
   tcase_add_test(tc, test_huge_window);
   tcase_add_test(tc, test_isa_enums);
   suite_add_tcase(s, tc);
+  TCase *layer = tcase_create("layer");
+  tcase_add_checked_fixture(layer, layer_setup, layer_teardown);
+  tcase_add_test(layer, test_matmul_args);
+  tcase_add_test(layer, test_kv_cache_args);
+  tcase_add_test(layer, test_mha_args);
+  suite_add_tcase(s, layer);
   return tu_run_suite(s);
 }
