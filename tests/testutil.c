@@ -76,6 +76,11 @@ void tu_fill_normal(float *p, size_t n) {
   for (size_t i = 0; i < n; i++) p[i] = (float)tu_rand_normal();
 }
 
+int tu_verbose(void) {
+  const char *e = getenv("VECATTN_TEST_VERBOSE");
+  return e && e[0] && strcmp(e, "0") != 0;
+}
+
 int tu_emulated(void) {
   const char *e = getenv("VECATTN_TEST_EMULATED");
   return e && e[0] && strcmp(e, "0") != 0;
@@ -157,6 +162,13 @@ void tu_init(const char *suite_name) {
 
 int tu_run_suite(Suite *s) {
   SRunner *sr = srunner_create(s);
+  /* fork() hangs under qemu-user here: run the tests in-process there
+   * (an explicit CK_FORK in the environment still wins). */
+  if (tu_emulated() && !getenv("CK_FORK")) {
+    srunner_set_fork_status(sr, CK_NOFORK);
+    printf("%s: emulated: running tests without fork (CK_NOFORK)\n", g_suite);
+    fflush(stdout);
+  }
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
@@ -411,11 +423,13 @@ void tu_check_sdpa_result(const char *label, vecattn_isa isa, const tu_tensor *o
         }
       }
   double err = tu_rel_l2_tensor(t, ref_out);
+  if (tu_verbose()) printf("  %s [isa %s]: out rel L2 %.2e\n", label, in, err);
   ck_assert_msg(err <= tol, "%s [isa %s, seed %llu]: out relative L2 error %.3e > %.1e", label, in, seed, err, tol);
   if (lse) {
     ck_assert_msg(tu_guard_ok(lse), "%s [isa %s, seed %llu]: write outside the lse buffer", label, in, seed);
     size_t mism = 0;
     double e2 = tu_rel_l2_lse(lse, ref_lse, (size_t)(B * H * N), &mism);
+    if (tu_verbose()) printf("  %s [isa %s]: lse rel L2 %.2e\n", label, in, e2);
     ck_assert_msg(mism == 0,
                   "%s [isa %s, seed %llu]: %zu lse entries wrong in kind (want -inf exactly for fully masked rows, "
                   "finite otherwise)",

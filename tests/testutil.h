@@ -31,6 +31,8 @@ void tu_fill_normal(float *p, size_t n); /* N(0,1), never exactly 0 */
 
 /* VECATTN_TEST_EMULATED=1: running under an emulator (qemu), keep it small. */
 int tu_emulated(void);
+/* VECATTN_TEST_VERBOSE=1: print the error of every comparison. */
+int tu_verbose(void);
 
 /* ---- poison: a quiet-NaN bit pattern outputs are filled with before calls ---- */
 void tu_poison(float *p, size_t n);
