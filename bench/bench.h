@@ -20,6 +20,7 @@ typedef struct {
   int causal;
   int64_t window;
   int padded;       /* kv_len[b] set by vb_shape_kv_len */
+  int64_t da;       /* > 0: additive scores (vecattn_attend) with this attention dim */
   vb_metric metric; /* GFLOP/s for compute-bound shapes, GB/s for decode */
 } vb_shape;
 
@@ -40,6 +41,7 @@ typedef struct {
   int32_t *kv_len; /* NULL unless shape.padded */
   int copies;
   float **q, **k, **v, **o;
+  float *w_q, *w_k, *v_a; /* additive score weights, shared by all copies */
   size_t q_elems, k_elems, v_elems, o_elems;
 } vb_data;
 

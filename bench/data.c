@@ -40,6 +40,15 @@ int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed) {
     vb_shape_kv_len(s, d->kv_len);
   }
   uint64_t state = seed ? seed : 0x9E3779B97F4A7C15ULL;
+  if (s->da > 0) {
+    d->w_q = alloc_floats((size_t)(s->da * s->d));
+    d->w_k = alloc_floats((size_t)(s->da * s->d));
+    d->v_a = alloc_floats((size_t)s->da);
+    if (!d->w_q || !d->w_k || !d->v_a) goto fail;
+    fill_uniform(d->w_q, (size_t)(s->da * s->d), &state);
+    fill_uniform(d->w_k, (size_t)(s->da * s->d), &state);
+    fill_uniform(d->v_a, (size_t)s->da, &state);
+  }
   for (int c = 0; c < copies; c++) {
     d->q[c] = alloc_floats(d->q_elems);
     d->k[c] = alloc_floats(d->k_elems);
@@ -78,6 +87,9 @@ void vb_data_free(vb_data *d) {
   free(d->v);
   free(d->o);
   free(d->kv_len);
+  free(d->w_q);
+  free(d->w_k);
+  free(d->v_a);
   memset(d, 0, sizeof *d);
 }
 
@@ -93,6 +105,10 @@ vecattn_status vb_data_run(const vb_data *d, int copy, int threads) {
   opts.window = s->window;
   opts.kv_len = d->kv_len;
   opts.num_threads = threads;
+  if (s->da > 0) {
+    const vecattn_score_fn fn = {VECATTN_SCORE_ADDITIVE, d->w_q, d->w_k, d->v_a, s->da};
+    return vecattn_attend(&fn, &q, &k, &v, &o, &opts);
+  }
   return vecattn_sdpa(&q, &k, &v, &o, &opts);
 }
 

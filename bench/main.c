@@ -47,6 +47,8 @@ static void usage(FILE *f) {
         "                   decode         B=1 Hq=32 Hkv=8 Nq=1 Nk=8192 D=128\n"
         "                   decode-b16     B=16 Hq=32 Hkv=8 Nq=1 Nk=2048 D=128\n"
         "                   long           B=1 H=8 N=16384 D=64 causal\n"
+        "                   additive       B=1 H=4 N=256 D=64, Bahdanau scores, Da=64\n"
+        "                                  (vecattn_attend; tanh counted as one FLOP)\n"
         "                   custom         the shape given by the flags below\n"
         "  --b N --hq N --hkv N --nq N --nk N --d N --dv N --causal --window N\n"
         "                   define `custom` (defaults: B=1 Hq=8 Hkv=Hq Nq=512 Nk=Nq\n"

@@ -4,7 +4,7 @@
 
 #include "bench.h"
 
-static const char *const names[] = {"llama-prefill", "bert", "decode", "decode-b16", "long", NULL};
+static const char *const names[] = {"llama-prefill", "bert", "decode", "decode-b16", "long", "additive", NULL};
 
 const char *const *vb_shape_names(void) { return names; }
 
@@ -39,6 +39,10 @@ int vb_shape_named(const char *name, int quick, vb_shape *out) {
     *out = make(name, 16, 32, 8, 1, quick ? 256 : 2048, 128, 0, 0, VB_METRIC_BYTES);
   else if (!strcmp(name, "long"))
     *out = make(name, 1, 8, 8, quick ? 1024 : 16384, quick ? 1024 : 16384, 64, 1, 0, VB_METRIC_FLOPS);
+  else if (!strcmp(name, "additive")) { /* Bahdanau attention: bound by tanh, not FMA */
+    *out = make(name, 1, 4, 4, quick ? 128 : 256, quick ? 128 : 256, 64, 0, 0, VB_METRIC_FLOPS);
+    out->da = 64;
+  }
   else
     return -1;
   return 0;
@@ -84,9 +88,14 @@ double vb_shape_pairs(const vb_shape *s, const int32_t *kv_len) {
   return pairs;
 }
 
-/* 2*D per pair for Q.K, 2*Dv per pair for P.V. */
+/* 2*D per pair for Q.K, 2*Dv per pair for P.V. Additive scores instead cost
+ * 4*Da per pair (add, tanh counted as one operation, multiply-add with v) on
+ * top of projecting every query and key once (2*D*Da each). */
 double vb_shape_flops(const vb_shape *s, const int32_t *kv_len) {
-  return vb_shape_pairs(s, kv_len) * (double)s->hq * (2.0 * (double)s->d + 2.0 * (double)s->dv);
+  const double pairs = vb_shape_pairs(s, kv_len) * (double)s->hq;
+  if (s->da <= 0) return pairs * (2.0 * (double)s->d + 2.0 * (double)s->dv);
+  const double rows = (double)s->b * (double)(s->hq * s->nq + s->hkv * s->nk);
+  return pairs * (4.0 * (double)s->da + 2.0 * (double)s->dv) + rows * 2.0 * (double)s->d * (double)s->da;
 }
 
 /* Decode is bound by reading the KV cache once. */
@@ -113,6 +122,8 @@ void vb_shape_describe(const vb_shape *s, char *buf, size_t len) {
   int n = snprintf(buf, len, "B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld Dv=%lld", (long long)s->b,
                    (long long)s->hq, (long long)s->hkv, (long long)s->nq, (long long)s->nk, (long long)s->d,
                    (long long)s->dv);
+  if (n < 0 || (size_t)n >= len) return;
+  if (s->da > 0) n += snprintf(buf + n, len - (size_t)n, " additive Da=%lld", (long long)s->da);
   if (n < 0 || (size_t)n >= len) return;
   if (s->causal) n += snprintf(buf + n, len - (size_t)n, " causal");
   if (n < 0 || (size_t)n >= len) return;
