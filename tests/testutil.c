@@ -76,6 +76,11 @@ void tu_fill_normal(float *p, size_t n) {
   for (size_t i = 0; i < n; i++) p[i] = (float)tu_rand_normal();
 }
 
+int tu_threads_ok(void) {
+  const char *e = getenv("VECATTN_TEST_EMULATED_THREADS");
+  return !tu_emulated() || (e && e[0] && strcmp(e, "0") != 0);
+}
+
 int tu_verbose(void) {
   const char *e = getenv("VECATTN_TEST_VERBOSE");
   return e && e[0] && strcmp(e, "0") != 0;

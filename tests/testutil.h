@@ -31,6 +31,9 @@ void tu_fill_normal(float *p, size_t n); /* N(0,1), never exactly 0 */
 
 /* VECATTN_TEST_EMULATED=1: running under an emulator (qemu), keep it small. */
 int tu_emulated(void);
+/* 0 under emulation (qemu-user here hangs in any second thread's creation)
+ * unless VECATTN_TEST_EMULATED_THREADS=1; 1 otherwise. */
+int tu_threads_ok(void);
 /* VECATTN_TEST_VERBOSE=1: print the error of every comparison. */
 int tu_verbose(void);
 
