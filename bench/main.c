@@ -584,6 +584,9 @@ int main(int argc, char **argv) {
   int total = o.nshapes * in.nisas * o.nthreads, step = 0;
   vb_progress_begin(total);
   measure_limits(&lim, &in);
+  vb_progress_end();
+  vb_report_limits(stdout, &in, &lim);
+  fflush(stdout);
   vb_progress(0, "priming every path ...");
   prime_paths(&in, &lim);
 
@@ -647,7 +650,6 @@ int main(int argc, char **argv) {
 
   in.load_end = vb_loadavg();
   derive(res, n, &lim);
-  vb_report_limits(stdout, &in, &lim);
   vb_report_table(stdout, &in, &lim, res, n);
   if (o.json && vb_report_json(o.json, &in, &lim, res, n)) {
     fprintf(stderr, "vecattn-bench: cannot write %s\n", o.json);

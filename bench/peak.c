@@ -49,14 +49,20 @@ double vb_peak_gflops(vecattn_isa isa, int threads, double seconds) {
     double t0 = vb_now();
     while (vb_now() - t0 < 0.25 * seconds) fn(chunk, mul, add, &sink);
 #pragma omp barrier
-    uint64_t flops = 0;
-    double el;
-    t0 = vb_now();
-    do {
-      flops += fn(chunk, mul, add, &sink);
-      el = vb_now() - t0;
-    } while (el < seconds);
-    total += (double)flops / el;
+    /* Best of several windows: a window in which the thread was preempted
+     * measures the scheduler, not the FMA units. */
+    double best = 0;
+    for (int w = 0; w < 5; w++) {
+      uint64_t flops = 0;
+      double el;
+      t0 = vb_now();
+      do {
+        flops += fn(chunk, mul, add, &sink);
+        el = vb_now() - t0;
+      } while (el < seconds / 5);
+      if ((double)flops / el > best) best = (double)flops / el;
+    }
+    total += best;
     vb_peak_sink = sink;
   }
   return total * 1e-9;

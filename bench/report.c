@@ -63,7 +63,8 @@ void vb_report_limits(FILE *f, const vb_info *in, const vb_limits *l) {
   }
   fprintf(f, "  read bandwidth    GB/s     ");
   for (int t = 0; t < l->count; t++) fprintf(f, "  %11.1f", l->bw[t]);
-  fprintf(f, "\n  (peak: 12 independent FMA chains per thread; sse2/scalar: 7+7 independent mul and add chains;\n"
+  fprintf(f, "\n  (peak: best of 5 windows of 12 independent FMA chains per thread, summed over threads;\n"
+             "   sse2/scalar: 7+7 independent mul and add chains instead;\n"
              "   bandwidth: best of several read passes over %.0f MiB%s)\n\n",
           (double)l->bw_bytes / MIB,
           in->quick ? ", smaller than 4x LLC in --quick, so partly cache" : "");

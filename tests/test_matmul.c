@@ -88,9 +88,9 @@ START_TEST(test_odd_sizes) {
 END_TEST
 
 /* Several K steps, row blocks and column tasks, ragged everywhere, and the
- * switch between the dot-product and the packed paths (m = 128 / 129). */
+ * switch between the dot-product and the packed paths (m = 16 / 17). */
 static const int64_t big[][3] = {
-    {200, 600, 300}, {128, 515, 70}, {129, 515, 70}, {97, 257, 1000}, {1, 2000, 129}, {300, 40, 2050},
+    {200, 600, 300}, {16, 515, 70}, {17, 515, 70}, {97, 257, 1000}, {1, 2000, 129}, {300, 40, 2050},
 };
 #define NBIG ((int)(sizeof big / sizeof big[0]))
 
