@@ -83,7 +83,7 @@ static void valid_args(call_args *p, call_kind kind) {
   a.o.bias = &a.bias;
   a.o.alibi_slopes = arena + OFF_ALIBI;
   a.o.lse = arena + OFF_LSE;
-  a.o.num_threads = 2;
+  a.o.num_threads = tu_threads_ok() ? 2 : 1; /* threads hang under qemu-user */
   a.fn.kind = VECATTN_SCORE_ADDITIVE;
   a.fn.w = arena + OFF_FW;
   a.fn.u = arena + OFF_FU;
@@ -156,17 +156,16 @@ static const char *const tensor_name[] = {"q", "k", "v", "out"};
 /* ------------------------------------------------------------------ */
 
 START_TEST(test_valid_baseline) {
-  char what[64];
   EACH_CALL(kind) {
     call_args a;
     valid_args(&a, kind);
     expect(kind, &a, VECATTN_OK, "all options");
     a.op = NULL;
     expect(kind, &a, VECATTN_OK, "opts NULL");
+    if (!tu_threads_ok()) continue;
     valid_args(&a, kind);
     a.o.num_threads = INT_MAX; /* capped by the work, not an error */
-    snprintf(what, sizeof what, "num_threads INT_MAX");
-    expect(kind, &a, VECATTN_OK, what);
+    expect(kind, &a, VECATTN_OK, "num_threads INT_MAX");
   }
 }
 END_TEST
