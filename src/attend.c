@@ -3,7 +3,6 @@
  * each query once, q' = W^T q, and runs the dot path on q'. ADDITIVE projects
  * queries and keys once and has the driver score every pair with the ISA's
  * tanh kernel; masks, softmax and P*V are the driver's own. */
-#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -14,10 +13,6 @@
 #include "vecattn.h"
 
 static int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
-
-static int worker_count(const attn_problem *p) {
-  return p->num_threads > 0 ? p->num_threads : omp_get_max_threads();
-}
 
 /* Floats of a [B,H,N] x ld projection buffer; 0 when its bytes overflow size_t
  * (B*H fits: the validated tensors hold at least that many elements). */
@@ -44,7 +39,7 @@ static vecattn_status attend_general(const vecattn_score_fn *fn, attn_problem *p
   float *qp = proj_alloc(n);
   vecattn_status s = VECATTN_ENOMEM;
   if (wt && qp) {
-    proj_rows(kern, q->data, q->shape, q->stride, wt, ld, qp, worker_count(p));
+    proj_rows(kern, q->data, q->shape, q->stride, wt, ld, qp, p->num_threads);
     p->q = qp;
     p->D = dk;
     set_contiguous(p->qs, p->Hq, p->Nq, ld);
@@ -66,9 +61,8 @@ static vecattn_status attend_additive(const vecattn_score_fn *fn, attn_problem *
   float *qp = proj_alloc(nq), *kp = proj_alloc(nk), *va = proj_alloc((size_t)ld);
   vecattn_status s = VECATTN_ENOMEM;
   if (wq && wk && qp && kp && va) {
-    const int threads = worker_count(p);
-    proj_rows(kern, q->data, q->shape, q->stride, wq, ld, qp, threads);
-    proj_rows(kern, k->data, k->shape, k->stride, wk, ld, kp, threads);
+    proj_rows(kern, q->data, q->shape, q->stride, wq, ld, qp, p->num_threads);
+    proj_rows(kern, k->data, k->shape, k->stride, wk, ld, kp, p->num_threads);
     /* The score is linear in v: fold the optional scale into it. */
     const float scale = opts && opts->scale != 0.0f ? opts->scale : 1.0f;
     for (int64_t a = 0; a < da; ++a) va[a] = scale * fn->v_a[a];

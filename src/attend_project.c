@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "threads.h"
+
 /* Rows per task: a few gemm row blocks, enough tasks to balance threads. */
 enum { ROWS_PER_TASK = 64 };
 
@@ -25,11 +27,10 @@ float *proj_weights(const float *w, int64_t in, int64_t out, int transposed, int
 }
 
 void proj_rows(const struct vecattn_kernels *kern, const float *x, const int64_t shape[4],
-               const int64_t stride[4], const float *wt, int64_t ld, float *y, int threads) {
+               const int64_t stride[4], const float *wt, int64_t ld, float *y, int num_threads) {
   const int64_t heads = shape[0] * shape[1], n = shape[2];
   const int64_t blocks = (n + ROWS_PER_TASK - 1) / ROWS_PER_TASK, tasks = heads * blocks;
-  if (threads > tasks) threads = (int)tasks;
-  if (threads < 1) threads = 1;
+  const int threads = vecattn_thread_count(num_threads, tasks);
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t bh = task / blocks, s0 = task % blocks * ROWS_PER_TASK;

@@ -18,10 +18,10 @@ float *proj_alloc(size_t n);
 float *proj_weights(const float *w, int64_t in, int64_t out, int transposed, int64_t ld);
 
 /* y[b][h][s][:ld] = x[b][h][s][:] * wt for every row of x (shape, stride as
- * in vecattn_tensor), rows spread over up to `threads` OpenMP threads. Each
+ * in vecattn_tensor), rows spread over OpenMP threads (num_threads as in the options). Each
  * row's result does not depend on how rows are grouped, so neither does the
  * output on the thread count. */
 void proj_rows(const struct vecattn_kernels *kern, const float *x, const int64_t shape[4],
-               const int64_t stride[4], const float *wt, int64_t ld, float *y, int threads);
+               const int64_t stride[4], const float *wt, int64_t ld, float *y, int num_threads);
 
 #endif

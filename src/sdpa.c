@@ -10,6 +10,7 @@
 
 #include "dispatch.h"
 #include "flash.h"
+#include "threads.h"
 #include "sdpa.h"
 #include "vecattn.h"
 
@@ -32,12 +33,6 @@ static key_split plan_key_split(const attn_plan *pl) {
   ks.chunk_len = per_chunk * pl->block_k;
   ks.chunks = (pl->p->Nk + ks.chunk_len - 1) / ks.chunk_len;
   return ks;
-}
-
-static int thread_count(const attn_problem *p, int64_t tasks) {
-  int64_t n = p->num_threads > 0 ? p->num_threads : omp_get_max_threads();
-  if (n > tasks) n = tasks;
-  return n < 1 ? 1 : (int)n;
 }
 
 static void write_tile(const attn_plan *pl, const attn_tile *t, const float *row_max,
@@ -126,7 +121,7 @@ vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *ker
   attn_plan pl;
   attn_plan_init(&pl, p, kern);
   const key_split ks = plan_key_split(&pl);
-  const int threads = thread_count(p, pl.tiles * ks.chunks);
+  const int threads = vecattn_thread_count(p->num_threads, pl.tiles * ks.chunks);
   vecattn_status s = VECATTN_OK;
 
   float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));

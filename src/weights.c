@@ -7,6 +7,7 @@
 
 #include "attn_plan.h"
 #include "dispatch.h"
+#include "threads.h"
 #include "vecattn.h"
 
 static float *weights_row(const attn_plan *pl, const attn_tile *t, int r) {
@@ -59,13 +60,11 @@ vecattn_status vecattn_attention_weights(const vecattn_tensor *q, const vecattn_
   if (s != VECATTN_OK) return s;
   attn_plan pl;
   attn_plan_init(&pl, &p, dispatch_active());
-  int64_t threads = p.num_threads > 0 ? p.num_threads : omp_get_max_threads();
-  if (threads > pl.tiles) threads = pl.tiles;
-  if (threads < 1) threads = 1;
+  const int threads = vecattn_thread_count(p.num_threads, pl.tiles);
 
   float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));
   if (!ws_mem) return VECATTN_ENOMEM;
-#pragma omp parallel num_threads((int)threads)
+#pragma omp parallel num_threads(threads)
   {
     attn_workspace ws = attn_workspace_carve(&pl, ws_mem + (size_t)omp_get_thread_num() * pl.workspace_floats);
 #pragma omp for schedule(dynamic, 1)

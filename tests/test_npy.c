@@ -130,7 +130,7 @@ START_TEST(test_malformed) {
   const char *good = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
 
   expect_reject((const unsigned char *)"", 0, "bad magic", "empty file");
-  expect_reject((const unsigned char *)"PK\x03\x04 not npy at all", 21, "bad magic", "a zip file");
+  expect_reject((const unsigned char *)"PK\x03\x04 not npy at all", 20, "bad magic", "a zip file");
   len = build_file(buf, sizeof buf, 1, good, 6);
   expect_reject(buf, 8, "bad magic", "cut inside the preamble");
   expect_reject(buf, 40, "truncated header", "cut inside the header");
