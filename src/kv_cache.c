@@ -1,9 +1,10 @@
 /* KV cache storage and its public lifecycle calls. */
 #include "kv_cache.h"
 
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "threads.h"
 
 vecattn_status vecattn_kv_cache_create(vecattn_kv_cache **out, int64_t batch, int64_t n_kv_heads,
                                        int64_t head_dim, int64_t max_seq) {
@@ -54,9 +55,7 @@ static int64_t row_offset(const vecattn_kv_cache *c, int64_t b, int64_t h, int64
 void kv_cache_stage(vecattn_kv_cache *c, const float *k_src, const float *v_src, int64_t ld_b,
                     int64_t ld_s, int64_t seq, int num_threads) {
   const int64_t rows = c->batch * seq, d = c->head_dim;
-  int threads = num_threads > 0 ? num_threads : omp_get_max_threads();
-  if (threads > rows) threads = (int)rows;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, rows)) schedule(static)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t b = row / seq, s = row % seq;
     for (int64_t h = 0; h < c->n_kv_heads; ++h) {

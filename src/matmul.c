@@ -10,8 +10,8 @@
  * K, and the cut depends on the shapes alone, so every output element sees the
  * same operations for any thread count.
  *
- * A handful of rows (decode) cannot repay packing W: those go straight to the
- * dot-product kernel (gemm_nt), which streams W rows as they lie. */
+ * Few rows (decode, small batches) cannot repay packing W: those go straight
+ * to the dot-product kernel (gemm_nt), which streams W rows as they lie. */
 #include "matmul.h"
 
 #include <limits.h>
@@ -20,15 +20,16 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "threads.h"
 #include "vecattn.h"
 
 enum {
-  KC = 256,              /* K step: an A panel (kc x mr) and a B panel (kc x nr) stay in L1/L2 */
-  MC_TARGET = 192,      /* rows per task, rounded up to whole mr panels */
+  KC = 256,               /* K step: the kernel sweeps all task rows over one kc x nr B panel */
+  MC_TARGET = 192,        /* rows per task, rounded up to whole mr blocks */
   PANEL_BUDGET = 1 << 21, /* floats of packed W^T per column block (8 MiB) */
-  TASKS_TARGET = 16,    /* per column block: enough to share among threads */
-  SMALL_M = 16,         /* up to this many rows: dot products, no packing */
-  NT_COLS = 16,         /* output columns per task on the dot-product path */
+  TASKS_TARGET = 16,      /* per column block: enough to share among threads */
+  SMALL_M = 128,          /* up to this many rows: dot products, no packing (measured crossover) */
+  NT_COLS = 16,           /* output columns per task on the dot-product path */
 };
 
 /* Which output and which first column a global panel index maps to. */
@@ -55,24 +56,25 @@ static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
-static int thread_count(int requested, int64_t tasks) {
-  int64_t n = requested > 0 ? requested : omp_get_max_threads();
-  if (n > tasks) n = tasks;
-  return n < 1 ? 1 : (int)n;
-}
-
-/* W^T columns [col0, col0 + nr) of one output, as [k][nr]; columns past n are 0. */
+/* W^T columns [col0, col0 + nr) of one output, as [k][nr]; columns past n are 0.
+ * Goes through a TB x TB tile on the stack: rows of W are copied in as runs
+ * and the packed rows written out as runs. Strided single-float access either
+ * way measured ~5x slower (W's rows share cache sets when k is a power of 2). */
 static void pack_w_panel(const matmul_out *o, int64_t col0, int64_t k, int nr, float *dst) {
+  enum { TB = 64 };
+  float tile[TB][TB];
   const int cols = (int)min64(nr, o->n - col0);
-  enum { PB = 16 }; /* K sub-block: 16 consecutive floats of each W row per pass */
-  for (int64_t p0 = 0; p0 < k; p0 += PB) {
-    const int pn = (int)min64(PB, k - p0);
-    for (int j = 0; j < cols; ++j) {
-      const float *src = o->w + (col0 + j) * k + p0;
-      for (int p = 0; p < pn; ++p) dst[(p0 + p) * nr + j] = src[p];
+  for (int j0 = 0; j0 < nr; j0 += TB) {
+    const int jn = (int)min64(TB, nr - j0), live = (int)max64(0, min64(jn, cols - j0));
+    for (int64_t p0 = 0; p0 < k; p0 += TB) {
+      const int pn = (int)min64(TB, k - p0);
+      for (int j = 0; j < live; ++j) memcpy(tile[j], o->w + (col0 + j0 + j) * k + p0, (size_t)pn * sizeof(float));
+      for (int p = 0; p < pn; ++p) {
+        float *d = dst + (p0 + p) * nr + j0;
+        for (int j = 0; j < live; ++j) d[j] = tile[j][p];
+        for (int j = live; j < jn; ++j) d[j] = 0.0f;
+      }
     }
-    for (int j = cols; j < nr; ++j)
-      for (int p = 0; p < pn; ++p) dst[(p0 + p) * nr + j] = 0.0f;
   }
 }
 
@@ -120,7 +122,7 @@ static vecattn_status run_packed(gemm_plan *g, int num_threads) {
 
   const size_t per_thread = (size_t)g->mc * (1 + (size_t)nr); /* ones [mc], cbuf [mc][nr] */
   const int64_t tasks_per_block = g->row_blocks * cdiv(g->block_panels, g->task_panels);
-  const int threads = thread_count(num_threads, tasks_per_block);
+  const int threads = vecattn_thread_count(num_threads, tasks_per_block);
   size_t b_floats, all_floats;
   if (__builtin_mul_overflow((size_t)g->block_panels * nr, (size_t)g->k, &b_floats) ||
       __builtin_mul_overflow(per_thread, (size_t)threads, &all_floats) ||
@@ -161,7 +163,7 @@ static void run_dots(const struct vecattn_kernels *kern, const float *x, int64_t
                      const matmul_out *outs, int n_outs, int num_threads) {
   int64_t chunks[8] = {0}, total = 0;
   for (int o = 0; o < n_outs; ++o) total += chunks[o] = cdiv(outs[o].n, NT_COLS);
-  const int threads = thread_count(num_threads, total);
+  const int threads = vecattn_thread_count(num_threads, total);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t t = 0; t < total; ++t) {
     int o = 0;

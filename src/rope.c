@@ -3,14 +3,9 @@
 #include "rope.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 
-static int thread_count(int requested, int64_t tasks) {
-  int64_t n = requested > 0 ? requested : omp_get_max_threads();
-  if (n > tasks) n = tasks;
-  return n < 1 ? 1 : (int)n;
-}
+#include "threads.h"
 
 vecattn_status rope_table_init(rope_table *t, int64_t pos0, int64_t seq, int64_t head_dim, double theta,
                                int num_threads) {
@@ -20,7 +15,7 @@ vecattn_status rope_table_init(rope_table *t, int64_t pos0, int64_t seq, int64_t
   if (!t->cos) return VECATTN_ENOMEM;
   t->sin = t->cos + seq * t->half;
   const int64_t half = t->half;
-#pragma omp parallel for num_threads(thread_count(num_threads, seq)) schedule(static)
+#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, seq)) schedule(static)
   for (int64_t s = 0; s < seq; ++s)
     for (int64_t i = 0; i < half; ++i) {
       const double angle = (double)(pos0 + s) * pow(theta, -2.0 * (double)i / (double)head_dim);
@@ -38,7 +33,7 @@ void rope_table_free(rope_table *t) {
 void rope_apply(const rope_table *t, float *x, int64_t batch, int64_t ld_b, int64_t ld_s, int64_t heads,
                 int num_threads) {
   const int64_t half = t->half, rows = batch * t->seq;
-#pragma omp parallel for num_threads(thread_count(num_threads, rows)) schedule(static)
+#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, rows)) schedule(static)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t b = row / t->seq, s = row % t->seq;
     const float *c = t->cos + s * half, *sn = t->sin + s * half;
