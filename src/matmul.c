@@ -27,7 +27,7 @@ enum {
   KC = 256,               /* K step: the kernel sweeps all task rows over one kc x nr B panel */
   MC_TARGET = 192,        /* rows per task, rounded up to whole mr blocks */
   PANEL_BUDGET = 1 << 21, /* floats of packed W^T per column block (8 MiB) */
-  TASKS_TARGET = 16,      /* per column block: enough to share among threads */
+  TASKS_TARGET = 32,      /* per column block: enough to share among threads */
   SMALL_M = 128,          /* up to this many rows: dot products, no packing (measured crossover) */
   NT_COLS = 16,           /* output columns per task on the dot-product path */
 };
