@@ -13,20 +13,6 @@ static void pack_values(const attn_plan *pl, const attn_tile *t, int64_t j0, int
   }
 }
 
-/* Decode streams K and V from memory once; a thread alone cannot keep enough
- * misses in flight, so ask for the next block while this one computes. */
-static void prefetch_rows(const float *base, int64_t stride, int rows, int64_t cols) {
-  for (int r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; c += 16) __builtin_prefetch(base + r * stride + c, 0, 3);
-}
-
-static void prefetch_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int64_t hi) {
-  const attn_problem *p = pl->p;
-  const int nk = hi - j0 < pl->block_k ? (int)(hi - j0) : pl->block_k;
-  prefetch_rows(p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j0 * p->ks[2], p->ks[2], nk, p->D);
-  prefetch_rows(p->v + t->b * p->vs[0] + t->kv_head * p->vs[1] + j0 * p->vs[2], p->vs[2], nk, p->Dv);
-}
-
 void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_t k_end,
                 attn_workspace *ws) {
   const attn_problem *p = pl->p;
@@ -46,7 +32,6 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
   attn_pack_queries(pl, t, ws);
   for (int64_t j0 = lo; j0 < hi; j0 += pl->block_k) {
     const int nk = hi - j0 < pl->block_k ? (int)(hi - j0) : pl->block_k;
-    if (pl->keys_in_place && j0 + nk < hi) prefetch_block(pl, t, j0 + nk, hi);
     attn_score_block(pl, t, j0, nk, ws);
     kern->softmax_update(ws->scores, pl->rows_pad, nk, attn_tile_lanes(pl, t), ws->row_max,
                          ws->row_sum, ws->row_alpha);

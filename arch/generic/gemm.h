@@ -8,6 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* B rows may stream from memory (K and V in decode): ask for the row this many
+ * ahead while the current ones compute, since one thread alone does not keep
+ * enough misses in flight. Prefetches past the end never fault. */
+#ifndef VF_PREFETCH_ROWS
+#define VF_PREFETCH_ROWS 16
+#endif
+
 /* One mr x nv-vector block of C (both compile-time after inlining). Rows past
  * `rows` alias row 0 so the unrolled body stays branch-free; their results are
  * never stored. */
@@ -32,6 +39,7 @@ static inline __attribute__((always_inline)) void gemm_block(
   for (int p = 0; p < k; ++p) {
     vf bv[VF_NR];
     for (int j = 0; j < nv; ++j) bv[j] = vf_load(b + p * ldb + j * VF_LANES);
+    for (int j = 0; j < nv; ++j) __builtin_prefetch(b + (p + VF_PREFETCH_ROWS) * ldb + j * VF_LANES, 0, 3);
     for (int r = 0; r < mr; ++r) {
       const vf av = vf_set1(arow[r][p * a_col]);
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+#include "gemm.h" /* VF_PREFETCH_ROWS */
+
 #ifndef VF_NT_MR
 #define VF_NT_MR 4
 #endif
@@ -27,6 +29,7 @@ static inline __attribute__((always_inline)) void gemm_nt_block(
   for (; p + VF_LANES <= k; p += VF_LANES) {
     vf bv[VF_NT_NC];
     for (int j = 0; j < nc; ++j) bv[j] = vf_load(b + j * ldb + p);
+    for (int j = 0; j < nc; ++j) __builtin_prefetch(b + (j + VF_PREFETCH_ROWS) * ldb + p, 0, 3);
     for (int r = 0; r < VF_NT_MR; ++r) {
       const vf av = vf_load(arow[r] + p);
       for (int j = 0; j < nc; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
