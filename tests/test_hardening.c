@@ -207,22 +207,29 @@ START_TEST(test_null_pointers) {
 }
 END_TEST
 
-START_TEST(test_nonpositive_dims) {
-  static const int64_t bad[] = {0, -1, -(int64_t)NK, INT64_MIN};
+/* Sets one shape or stride entry of each tensor (bias too) to each bad value in
+ * turn, on every entry point, and expects `want` with nothing written. */
+static void expect_bad_entry(int in_stride, int dims, const int64_t *bad, size_t n_bad,
+                             vecattn_status want) {
   char what[96];
-  EACH_CALL(kind) for (int which = 0; which < 5; ++which) for (int dim = 0; dim < 4; ++dim)
-      for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+  EACH_CALL(kind) for (int which = 0; which < 5; ++which) for (int dim = 0; dim < dims; ++dim)
+      for (size_t i = 0; i < n_bad; ++i) {
     call_args a0, a;
     valid_args(&a0, kind);
     a = a0;
     repoint(&a, &a0);
     vecattn_tensor *t = which == 4 ? &a.bias : tensor_of(&a, kind, which);
     if (!t) continue;
-    t->shape[dim] = bad[i];
-    snprintf(what, sizeof what, "%s.shape[%d]=%lld", which == 4 ? "bias" : tensor_name[which], dim,
-             (long long)bad[i]);
-    expect(kind, &a, VECATTN_EINVAL, what);
+    (in_stride ? t->stride : t->shape)[dim] = bad[i];
+    snprintf(what, sizeof what, "%s.%s[%d]=%lld", which == 4 ? "bias" : tensor_name[which],
+             in_stride ? "stride" : "shape", dim, (long long)bad[i]);
+    expect(kind, &a, want, what);
   }
+}
+
+START_TEST(test_nonpositive_dims) {
+  static const int64_t bad[] = {0, -1, -(int64_t)NK, INT64_MIN};
+  expect_bad_entry(0, 4, bad, sizeof bad / sizeof bad[0], VECATTN_EINVAL);
 }
 END_TEST
 
@@ -309,20 +316,7 @@ END_TEST
 /* Strides whose extent overflows int64, size_t bytes, or the address space. */
 START_TEST(test_overflowing_strides) {
   static const int64_t huge[] = {INT64_MAX, INT64_MAX / 2 + 1, (int64_t)1 << 62, ((int64_t)1 << 62) - 2};
-  char what[96];
-  EACH_CALL(kind) for (int which = 0; which < 5; ++which) for (int dim = 0; dim < 3; ++dim)
-      for (size_t i = 0; i < sizeof huge / sizeof huge[0]; ++i) {
-    call_args a0, a;
-    valid_args(&a0, kind);
-    a = a0;
-    repoint(&a, &a0);
-    vecattn_tensor *t = which == 4 ? &a.bias : tensor_of(&a, kind, which);
-    if (!t) continue;
-    t->stride[dim] = huge[i];
-    snprintf(what, sizeof what, "%s.stride[%d]=%lld", which == 4 ? "bias" : tensor_name[which], dim,
-             (long long)huge[i]);
-    expect(kind, &a, VECATTN_EOVERFLOW, what);
-  }
+  expect_bad_entry(1, 3, huge, sizeof huge / sizeof huge[0], VECATTN_EOVERFLOW);
 }
 END_TEST
 
