@@ -67,8 +67,9 @@ static int parse_dim(cursor *c, int64_t *v) {
   int64_t x = 0;
   const char *start = c->p;
   while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-    x = x * 10 + (*c->p++ - '0');
-    if (x > (INT64_C(1) << 62)) return 0;
+    const int digit = *c->p++ - '0';
+    if (x > ((INT64_C(1) << 62) - digit) / 10) return 0; /* checked before it can overflow */
+    x = x * 10 + digit;
   }
   if (c->p < c->end && *c->p == 'L') ++c->p; /* Python 2 longs */
   *v = x;
