@@ -170,17 +170,21 @@ START_TEST(test_valid_baseline) {
 }
 END_TEST
 
+/* One hostile mutation of the valid arguments a0 (in a test's locals a, a0,
+ * kind), then the call must fail with `want` and write nothing. */
+#define CASE_WANT(mutation, label, want) \
+  do {                                   \
+    a = a0;                              \
+    repoint(&a, &a0);                    \
+    mutation;                            \
+    expect(kind, &a, want, label);       \
+  } while (0)
+#define CASE(mutation, label) CASE_WANT(mutation, label, VECATTN_EINVAL)
+
 START_TEST(test_null_pointers) {
   EACH_CALL(kind) {
     call_args a0, a;
     valid_args(&a0, kind);
-#define CASE(mutation, label)              \
-  do {                                     \
-    a = a0;                                \
-    repoint(&a, &a0);                      \
-    mutation;                              \
-    expect(kind, &a, VECATTN_EINVAL, label); \
-  } while (0)
     CASE(a.qp = NULL, "q NULL");
     CASE(a.kp = NULL, "k NULL");
     CASE(a.outp = NULL, "out NULL");
@@ -202,7 +206,6 @@ START_TEST(test_null_pointers) {
     /* A zeroed tensor: NULL data and zero dims. */
     CASE(memset(&a.q, 0, sizeof a.q), "q all zero");
     CASE(memset(a.outp, 0, sizeof *a.outp), "out all zero");
-#undef CASE
   }
 }
 END_TEST
@@ -237,13 +240,6 @@ START_TEST(test_shape_mismatch) {
   EACH_CALL(kind) {
     call_args a0, a;
     valid_args(&a0, kind);
-#define CASE(mutation, label)              \
-  do {                                     \
-    a = a0;                                \
-    repoint(&a, &a0);                      \
-    mutation;                              \
-    expect(kind, &a, VECATTN_EINVAL, label); \
-  } while (0)
     CASE(a.k.shape[0] = 1, "k batch 1 != q batch 2");
     CASE(a.outp->shape[0] = 1, "out batch 1");
     CASE(a.outp->shape[1] = HKV, "out heads = Hkv");
@@ -265,7 +261,6 @@ START_TEST(test_shape_mismatch) {
     CASE(a.bias.shape[0] = B + 1, "bias batch B+1");
     CASE(a.bias.shape[2] = 2, "bias Nq 2 (neither Nq nor 1)");
     CASE(a.bias.shape[3] = NK + 1, "bias Nk+1");
-#undef CASE
   }
 }
 END_TEST
@@ -357,21 +352,13 @@ START_TEST(test_output_aliases_itself) {
   EACH_CALL(kind) {
     call_args a0, a;
     valid_args(&a0, kind);
-#define CASE(mutation, label, want)   \
-  do {                                \
-    a = a0;                           \
-    repoint(&a, &a0);                 \
-    mutation;                         \
-    expect(kind, &a, want, label);    \
-  } while (0)
-    CASE(a.outp->stride[2] = 0, "out rows all at one address", VECATTN_EINVAL);
-    CASE(a.outp->stride[1] = 0, "out heads at one address", VECATTN_EINVAL);
-    CASE(a.outp->stride[0] = a.outp->stride[1], "out batch 1 = head 1", VECATTN_EINVAL);
-    CASE(a.outp->stride[2] = a.outp->shape[3] - 1, "out rows overlap by one", VECATTN_EINVAL);
+    CASE_WANT(a.outp->stride[2] = 0, "out rows all at one address", VECATTN_EINVAL);
+    CASE_WANT(a.outp->stride[1] = 0, "out heads at one address", VECATTN_EINVAL);
+    CASE_WANT(a.outp->stride[0] = a.outp->stride[1], "out batch 1 = head 1", VECATTN_EINVAL);
+    CASE_WANT(a.outp->stride[2] = a.outp->shape[3] - 1, "out rows overlap by one", VECATTN_EINVAL);
     /* a permuted but injective layout is fine: [b][s][h][d] */
-    CASE((a.outp->stride[1] = a.outp->shape[3], a.outp->stride[2] = HQ * a.outp->shape[3]), "out as bshd",
+    CASE_WANT((a.outp->stride[1] = a.outp->shape[3], a.outp->stride[2] = HQ * a.outp->shape[3]), "out as bshd",
          VECATTN_OK);
-#undef CASE
   }
 }
 END_TEST
@@ -437,13 +424,6 @@ START_TEST(test_bad_options) {
   EACH_CALL(kind) {
     call_args a0, a;
     valid_args(&a0, kind);
-#define CASE(mutation, label)              \
-  do {                                     \
-    a = a0;                                \
-    repoint(&a, &a0);                      \
-    mutation;                              \
-    expect(kind, &a, VECATTN_EINVAL, label); \
-  } while (0)
     for (int i = 0; i < 3; ++i) {
       snprintf(what, sizeof what, "scale=%g", (double)bad_scale[i]);
       CASE(a.o.scale = bad_scale[i], what);
@@ -469,7 +449,6 @@ START_TEST(test_bad_options) {
       CASE(a.fn.attn_dim = INT64_MIN, "attn_dim INT64_MIN");
       CASE(a.fn.attn_dim = (int64_t)1 << 40, "attn_dim 2^40");
     }
-#undef CASE
   }
 }
 END_TEST
