@@ -210,12 +210,13 @@ START_TEST(test_null_pointers) {
 }
 END_TEST
 
-/* Sets one shape or stride entry of each tensor (bias too) to each bad value in
- * turn, on every entry point, and expects `want` with nothing written. */
-static void expect_bad_entry(int in_stride, int dims, const int64_t *bad, size_t n_bad,
-                             vecattn_status want) {
+/* Sets shape or stride entries [dim_lo, dim_hi) of each of the first `tensors`
+ * of q, k, v, out, bias to each bad value in turn, on every entry point, and
+ * expects `want` with nothing written. */
+static void expect_bad_entry(int in_stride, int dim_lo, int dim_hi, int tensors, const int64_t *bad,
+                             size_t n_bad, vecattn_status want) {
   char what[96];
-  EACH_CALL(kind) for (int which = 0; which < 5; ++which) for (int dim = 0; dim < dims; ++dim)
+  EACH_CALL(kind) for (int which = 0; which < tensors; ++which) for (int dim = dim_lo; dim < dim_hi; ++dim)
       for (size_t i = 0; i < n_bad; ++i) {
     call_args a0, a;
     valid_args(&a0, kind);
@@ -232,7 +233,7 @@ static void expect_bad_entry(int in_stride, int dims, const int64_t *bad, size_t
 
 START_TEST(test_nonpositive_dims) {
   static const int64_t bad[] = {0, -1, -(int64_t)NK, INT64_MIN};
-  expect_bad_entry(0, 4, bad, sizeof bad / sizeof bad[0], VECATTN_EINVAL);
+  expect_bad_entry(0, 0, 4, 5, bad, sizeof bad / sizeof bad[0], VECATTN_EINVAL);
 }
 END_TEST
 
@@ -267,34 +268,10 @@ END_TEST
 
 START_TEST(test_bad_strides) {
   static const int64_t bad3[] = {0, 2, -1, INT64_MAX, INT64_MIN};
+  static const int64_t neg[] = {-1, INT64_MIN};
+  expect_bad_entry(1, 3, 4, 4, bad3, sizeof bad3 / sizeof bad3[0], VECATTN_EINVAL);
+  expect_bad_entry(1, 0, 3, 4, neg, sizeof neg / sizeof neg[0], VECATTN_EINVAL);
   char what[96];
-  EACH_CALL(kind) for (int which = 0; which < 4; ++which) {
-    for (size_t i = 0; i < sizeof bad3 / sizeof bad3[0]; ++i) {
-      call_args a0, a;
-      valid_args(&a0, kind);
-      a = a0;
-      repoint(&a, &a0);
-      vecattn_tensor *t = tensor_of(&a, kind, which);
-      if (!t) continue;
-      t->stride[3] = bad3[i];
-      snprintf(what, sizeof what, "%s.stride[3]=%lld", tensor_name[which], (long long)bad3[i]);
-      expect(kind, &a, VECATTN_EINVAL, what);
-    }
-    for (int dim = 0; dim < 3; ++dim) {
-      static const int64_t neg[] = {-1, INT64_MIN};
-      for (size_t i = 0; i < 2; ++i) {
-        call_args a0, a;
-        valid_args(&a0, kind);
-        a = a0;
-        repoint(&a, &a0);
-        vecattn_tensor *t = tensor_of(&a, kind, which);
-        if (!t) continue;
-        t->stride[dim] = neg[i];
-        snprintf(what, sizeof what, "%s.stride[%d]=%lld", tensor_name[which], dim, (long long)neg[i]);
-        expect(kind, &a, VECATTN_EINVAL, what);
-      }
-    }
-  }
   /* bias: negative strides on any dim, broadcast ones included */
   EACH_CALL(kind) for (int dim = 0; dim < 4; ++dim) {
     call_args a0, a;
@@ -311,7 +288,7 @@ END_TEST
 /* Strides whose extent overflows int64, size_t bytes, or the address space. */
 START_TEST(test_overflowing_strides) {
   static const int64_t huge[] = {INT64_MAX, INT64_MAX / 2 + 1, (int64_t)1 << 62, ((int64_t)1 << 62) - 2};
-  expect_bad_entry(1, 3, huge, sizeof huge / sizeof huge[0], VECATTN_EOVERFLOW);
+  expect_bad_entry(1, 0, 3, 5, huge, sizeof huge / sizeof huge[0], VECATTN_EOVERFLOW);
 }
 END_TEST
 
