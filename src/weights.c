@@ -20,12 +20,12 @@ static void weights_tile(const attn_plan *pl, const attn_tile *t, attn_workspace
   const attn_problem *p = pl->p;
   int64_t lo, hi;
   attn_tile_key_range(pl, t, &lo, &hi);
-  if (lo < 0) lo = 0;
   if (hi < lo) hi = lo;
+  /* Keys no row of the tile sees get weight 0 now; softmax then runs on [lo, hi) only. */
   for (int r = 0; r < t->rows; ++r) {
     float *row = weights_row(pl, t, r);
-    for (int64_t j = 0; j < lo; ++j) row[j] = -INFINITY;
-    for (int64_t j = hi; j < p->Nk; ++j) row[j] = -INFINITY;
+    memset(row, 0, (size_t)lo * sizeof(float));
+    memset(row + hi, 0, (size_t)(p->Nk - hi) * sizeof(float));
   }
   if (lo < hi) attn_pack_queries(pl, t, ws);
   for (int64_t j0 = lo; j0 < hi; j0 += pl->block_k) {
@@ -43,12 +43,12 @@ static void weights_tile(const attn_plan *pl, const attn_tile *t, attn_workspace
     float *lse = p->lse ? p->lse + (t->b * p->Hq + t->head0 + r / t->n_q) * p->Nq + t->q0 + r % t->n_q
                         : NULL;
     if (m == -INFINITY) {
-      memset(row, 0, (size_t)p->Nk * sizeof(float));
+      memset(row + lo, 0, (size_t)(hi - lo) * sizeof(float));
       if (lse) *lse = -INFINITY;
       continue;
     }
-    const float sum = pl->kern->exp_shift_sum(row, p->Nk, m);
-    pl->kern->scale(row, p->Nk, 1.0f / sum);
+    const float sum = pl->kern->exp_shift_sum(row + lo, hi - lo, m);
+    pl->kern->scale(row + lo, hi - lo, 1.0f / sum);
     if (lse) *lse = m + logf(sum);
   }
 }
