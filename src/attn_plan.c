@@ -31,6 +31,12 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->pack_v = p->v && pl->dv_pad != p->Dv;
   pl->keys_in_place = pl->rows_max <= KEYS_IN_PLACE_MAX_ROWS;
   pl->rows_pad = (int)round_up(pl->rows_max, kern->lanes);
+  pl->score_ld = pl->rows_pad;
+  if (pl->keys_in_place && pl->rows_max < kern->lanes) {
+    int g = 1;
+    while (g < pl->rows_max) g *= 2;
+    pl->score_ld = g;
+  }
 
   const int64_t rows = pl->rows_max, rows_pad = pl->rows_pad;
   pl->workspace_floats = align16(rows_pad * p->D) +
@@ -74,6 +80,7 @@ attn_tile attn_plan_tile(const attn_plan *pl, int64_t index) {
 }
 
 int attn_tile_lanes(const attn_plan *pl, const attn_tile *t) {
+  if (pl->score_ld < pl->kern->lanes) return pl->score_ld;
   return (int)round_up(t->rows, pl->kern->lanes);
 }
 
@@ -112,12 +119,12 @@ static void add_bias_and_alibi(const attn_plan *pl, const attn_tile *t, int64_t 
     if (p->bias) {
       const float *bias = p->bias + t->b * p->bias_stride[0] + h * p->bias_stride[1] +
                           i * p->bias_stride[2] + j0 * p->bias_stride[3];
-      for (int c = 0; c < nk; ++c) s[c * pl->rows_pad] += bias[c * p->bias_stride[3]];
+      for (int c = 0; c < nk; ++c) s[c * pl->score_ld] += bias[c * p->bias_stride[3]];
     }
     if (p->alibi) {
       const float slope = p->alibi[h];
       const int64_t diagonal = i + p->Nk - p->Nq;
-      for (int c = 0; c < nk; ++c) s[c * pl->rows_pad] += slope * (float)(j0 + c - diagonal);
+      for (int c = 0; c < nk; ++c) s[c * pl->score_ld] += slope * (float)(j0 + c - diagonal);
     }
   }
 }
@@ -133,8 +140,8 @@ static void apply_masks(const attn_plan *pl, const attn_tile *t, int64_t j0, int
     int64_t lo = attn_key_lo(p, i) - j0, hi = attn_key_hi(p, t->b, i) - j0;
     lo = lo < 0 ? 0 : (lo > nk ? nk : lo);
     hi = hi < lo ? lo : (hi > nk ? nk : hi);
-    for (int64_t c = 0; c < lo; ++c) s[c * pl->rows_pad] = -INFINITY;
-    for (int64_t c = hi; c < nk; ++c) s[c * pl->rows_pad] = -INFINITY;
+    for (int64_t c = 0; c < lo; ++c) s[c * pl->score_ld] = -INFINITY;
+    for (int64_t c = hi; c < nk; ++c) s[c * pl->score_ld] = -INFINITY;
   }
 }
 
@@ -149,23 +156,24 @@ static void additive_score_block(const attn_plan *pl, const attn_tile *t, int64_
   for (int64_t hh = 0; hh < t->n_heads; ++hh) {
     const float *qp = a->qp + ((t->b * p->Hq + t->head0 + hh) * p->Nq + t->q0) * a->ld;
     pl->kern->additive(qp, a->ld, (int)t->n_q, kp, a->ld, nk, a->v, a->ld,
-                       scores + hh * t->n_q, 1, pl->rows_pad);
+                       scores + hh * t->n_q, 1, pl->score_ld);
   }
   const int lanes = attn_tile_lanes(pl, t);
   for (int c = 0; c < nk; ++c)
-    for (int r = t->rows; r < lanes; ++r) scores[(int64_t)c * pl->rows_pad + r] = 0.0f;
+    for (int r = t->rows; r < lanes; ++r) scores[(int64_t)c * pl->score_ld + r] = 0.0f;
 }
 
 static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
   const attn_problem *p = pl->p;
   const float *keys = p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j0 * p->ks[2];
   if (pl->keys_in_place) {
-    pl->kern->gemm_nt(ws->q_packed, p->D, t->rows, keys, p->ks[2], nk, (int)p->D, ws->scores, 1,
-                      pl->rows_pad);
+    const float *values = p->v ? p->v + t->b * p->vs[0] + t->kv_head * p->vs[1] + j0 * p->vs[2] : NULL;
+    pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, keys, p->ks[2], nk, (int)p->D,
+                         ws->scores, values, values ? p->vs[2] : 0);
   } else {
     const int lanes = attn_tile_lanes(pl, t);
     pl->kern->gemm(keys, p->ks[2], 1, nk, ws->q_packed, lanes, (int)p->D, lanes, ws->scores,
-                   pl->rows_pad, NULL);
+                   pl->score_ld, NULL, NULL, 0);
   }
 }
 

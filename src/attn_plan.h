@@ -23,7 +23,9 @@ typedef struct {
   int64_t q_blocks; /* ceil(Nq / q_per_tile) */
   int64_t tiles;
   int rows_max;  /* heads_per_tile * q_per_tile */
-  int rows_pad;  /* rows_max rounded up to whole vectors: the row stride of S^T */
+  int rows_pad;  /* rows_max rounded up to whole vectors: length of the row statistics */
+  int score_ld;  /* row stride of S^T: rows_pad, or for keys_in_place tiles narrower than a
+                    vector the power of two >= rows_max, so one vector holds several keys */
   int block_k;   /* keys per step */
   int dv_pad;    /* Dv rounded up to whole vectors */
   int pack_v;    /* V rows copied when Dv is not whole vectors */
@@ -41,7 +43,7 @@ typedef struct {
 typedef struct {
   float *q_packed;  /* pre-scaled: Q^T [D][rows_pad], or Q [rows_max][D] when keys_in_place */
   float *v_packed;  /* [block_k][dv_pad] when pack_v */
-  float *scores;    /* S^T [block_k][rows_pad] */
+  float *scores;    /* S^T [block_k][score_ld] */
   float *acc;       /* [rows_max][dv_pad] */
   float *row_max, *row_sum, *row_alpha; /* [rows_pad] each */
 } attn_workspace;
@@ -59,7 +61,7 @@ void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, i
 /* The tile's rows rounded up to whole vectors: the lanes kernels process. */
 int attn_tile_lanes(const attn_plan *pl, const attn_tile *t);
 /* Scores of the tile's rows against keys [j0, j0 + nk) into ws->scores as
- * S^T[c][r] (row stride rows_pad): scaled q.k (or the additive score) + bias
+ * S^T[c][r] (row stride score_ld): scaled q.k (or the additive score) + bias
  * + ALiBi, masked -inf. */
 void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws);
 

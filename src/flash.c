@@ -13,6 +13,11 @@ static void pack_values(const attn_plan *pl, const attn_tile *t, int64_t j0, int
   }
 }
 
+static const float *keys_at(const attn_plan *pl, const attn_tile *t, int64_t j) {
+  const attn_problem *p = pl->p;
+  return p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j * p->ks[2];
+}
+
 void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_t k_end,
                 attn_workspace *ws) {
   const attn_problem *p = pl->p;
@@ -33,7 +38,7 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
   for (int64_t j0 = lo; j0 < hi; j0 += pl->block_k) {
     const int nk = hi - j0 < pl->block_k ? (int)(hi - j0) : pl->block_k;
     attn_score_block(pl, t, j0, nk, ws);
-    kern->softmax_update(ws->scores, pl->rows_pad, nk, attn_tile_lanes(pl, t), ws->row_max,
+    kern->softmax_update(ws->scores, pl->score_ld, nk, attn_tile_lanes(pl, t), ws->row_max,
                          ws->row_sum, ws->row_alpha);
     const float *vb;
     int64_t ldv;
@@ -43,8 +48,10 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
     } else {
       vb = p->v + t->b * p->vs[0] + t->kv_head * p->vs[1] + j0 * p->vs[2], ldv = p->vs[2];
     }
-    kern->gemm(ws->scores, 1, pl->rows_pad, t->rows, vb, ldv, nk, pl->dv_pad, ws->acc, pl->dv_pad,
-               ws->row_alpha);
+    /* Decode streams K and V from memory: P.V fetches the next K block meanwhile. */
+    const float *next_keys = pl->keys_in_place && j0 + nk < hi ? keys_at(pl, t, j0 + nk) : NULL;
+    kern->gemm(ws->scores, 1, pl->score_ld, t->rows, vb, ldv, nk, pl->dv_pad, ws->acc, pl->dv_pad,
+               ws->row_alpha, next_keys, p->ks[2]);
   }
 }
 

@@ -21,19 +21,32 @@ struct vecattn_kernels {
 
   /* C[r][:n_pad] = (row_scale ? row_scale[r] * C[r][:] : 0) + sum_p A[r][p] * B[p][:n_pad]
    * for r < m, p < k, where A[r][p] = a[r * a_row + p * a_col] (read by broadcast, so
-   * either operand order works). n_pad is a multiple of lanes. */
+   * either operand order works). n_pad is a multiple of lanes. pf, if not NULL: rows
+   * pf[p * ldpf][:n_pad], p < k, are prefetched into L2 as B is swept (decode streams the
+   * next K block while P.V computes). */
   void (*gemm)(const float *a, int64_t a_row, int64_t a_col, int m, const float *b, int64_t ldb,
-               int k, int n_pad, float *c, int64_t ldc, const float *row_scale);
+               int k, int n_pad, float *c, int64_t ldc, const float *row_scale, const float *pf,
+               int64_t ldpf);
 
   /* C[r * c_row + j * c_col] = sum_p A[r][p] * B[j][p] for r < m, j < n, p < k (any k):
    * dot products along contiguous rows, for tiles too short to fill vector lanes. */
   void (*gemm_nt)(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int n, int k,
                   float *c, int64_t c_row, int64_t c_col);
 
+  /* S^T[j * rs + r] = sum_p A[r][p] * B[j][p] for j < n, r < rs (rows m <= r < rs repeat
+   * row 0): a few query rows' scores (decode) written straight into S^T with row stride rs.
+   * rs is a power of two when below lanes; then the last vector may run past key n - 1,
+   * up to a whole vector of S^T. pf, if not NULL: rows pf[j * ldpf][:k] are prefetched into
+   * L2 alongside B (decode fetches the V rows of these keys while it scores them). */
+  void (*gemm_nt_st)(const float *a, int64_t lda, int m, int rs, const float *b, int64_t ldb,
+                     int n, int k, float *st, const float *pf, int64_t ldpf);
+
   /* Online-softmax step over S^T[nk][rows_pad], lane-wise per query row r:
    * m' = max(m[r], max_c S^T[c][r]); S^T[c][r] = exp(S^T[c][r] - m');
    * alpha[r] = exp(m[r] - m'); l[r] = alpha[r] * l[r] + sum_c S^T[c][r]; m[r] = m'.
-   * Rows that have seen only -inf stay at m = -inf with zero weights. */
+   * Rows that have seen only -inf stay at m = -inf with zero weights.
+   * rows_pad below lanes (a power of two, ld == rows_pad): each vector holds several keys
+   * of all rows, and m, l, alpha are read and written replicated over the first lanes floats. */
   void (*softmax_update)(float *st, int64_t ld, int nk, int rows_pad, float *m, float *l,
                          float *alpha);
 

@@ -33,7 +33,7 @@ static void weights_tile(const attn_plan *pl, const attn_tile *t, attn_workspace
     attn_score_block(pl, t, j0, nk, ws);
     for (int r = 0; r < t->rows; ++r) {
       float *row = weights_row(pl, t, r) + j0;
-      for (int c = 0; c < nk; ++c) row[c] = ws->scores[(int64_t)c * pl->rows_pad + r];
+      for (int c = 0; c < nk; ++c) row[c] = ws->scores[(int64_t)c * pl->score_ld + r];
     }
   }
   for (int r = 0; r < t->rows; ++r) {

@@ -49,6 +49,11 @@ static const acc_case cases[] = {
     {65, 1000, 256, 128, 2, 4, 2, MIXED, 0, 1},
     {1000, 1000, 128, 128, 2, 2, 2, TU_PADDED, 0, 1},
     {1000, 129, 256, 256, 2, 4, 2, TU_BHSD, 1.0, 1},
+    /* decode tiles narrower than a vector: 1, 3 (padded to 4), 4 and 5 (padded to 8) rows */
+    {1, 129, 64, 64, 2, 8, 8, TU_BSHD, 0, 1},
+    {1, 65, 17, 33, 2, 6, 2, MIXED, 0, 1},
+    {2, 127, 33, 17, 2, 8, 4, TU_PADDED, 0, 1},
+    {1, 1000, 64, 64, 1, 5, 1, TU_BHSD, 0, 1},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

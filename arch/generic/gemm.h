@@ -14,13 +14,20 @@
 #ifndef VF_PREFETCH_ROWS
 #define VF_PREFETCH_ROWS 16
 #endif
+#ifndef VF_PREFETCH_LOCALITY
+#define VF_PREFETCH_LOCALITY 3
+#endif
+/* Rows fetched for a later phase (decode: V while scoring, the next K block
+ * during P.V) go to L2 only, leaving L1 to the rows in use. */
+#define VF_PREFETCH_L2 2
 
 /* One mr x nv-vector block of C (both compile-time after inlining). Rows past
  * `rows` alias row 0 so the unrolled body stays branch-free; their results are
  * never stored. */
 static inline __attribute__((always_inline)) void gemm_block(
     const float *a, int64_t a_row, int64_t a_col, int rows, const float *b, int64_t ldb, int k,
-    float *c, int64_t ldc, const float *row_scale, const int mr, const int nv) {
+    float *c, int64_t ldc, const float *row_scale, const float *pf, int64_t ldpf, const int mr,
+    const int nv) {
   vf acc[VF_MR][VF_NR];
   const float *arow[VF_MR];
   for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
@@ -39,7 +46,9 @@ static inline __attribute__((always_inline)) void gemm_block(
   for (int p = 0; p < k; ++p) {
     vf bv[VF_NR];
     for (int j = 0; j < nv; ++j) bv[j] = vf_load(b + p * ldb + j * VF_LANES);
-    for (int j = 0; j < nv; ++j) __builtin_prefetch(b + (p + VF_PREFETCH_ROWS) * ldb + j * VF_LANES, 0, 3);
+    for (int j = 0; j < nv; ++j) __builtin_prefetch(b + (p + VF_PREFETCH_ROWS) * ldb + j * VF_LANES, 0, VF_PREFETCH_LOCALITY);
+    if (pf)
+      for (int j = 0; j < nv; ++j) __builtin_prefetch(pf + p * ldpf + j * VF_LANES, 0, VF_PREFETCH_L2);
     for (int r = 0; r < mr; ++r) {
       const vf av = vf_set1(arow[r][p * a_col]);
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
@@ -55,33 +64,36 @@ static inline __attribute__((always_inline)) void gemm_block(
 /* All column blocks of one row block, with mr rows of registers. */
 static inline __attribute__((always_inline)) void gemm_rows(
     const float *a, int64_t a_row, int64_t a_col, int rows, const float *b, int64_t ldb, int k,
-    int nvec, float *c, int64_t ldc, const float *row_scale, const int mr) {
+    int nvec, float *c, int64_t ldc, const float *row_scale, const float *pf, int64_t ldpf,
+    const int mr) {
   int j = 0;
   for (; j + VF_NR <= nvec; j += VF_NR)
     gemm_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k, c + j * VF_LANES, ldc, row_scale,
-               mr, VF_NR);
+               pf ? pf + j * VF_LANES : NULL, ldpf, mr, VF_NR);
   for (; j < nvec; ++j)
     gemm_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k, c + j * VF_LANES, ldc, row_scale,
-               mr, 1);
+               pf ? pf + j * VF_LANES : NULL, ldpf, mr, 1);
 }
 
 static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const float *b,
-                 int64_t ldb, int k, int n_pad, float *c, int64_t ldc, const float *row_scale) {
+                 int64_t ldb, int k, int n_pad, float *c, int64_t ldc, const float *row_scale,
+                 const float *pf, int64_t ldpf) {
   const int nvec = n_pad / VF_LANES;
   for (int r0 = 0; r0 < m; r0 += VF_MR) {
     const int rows = m - r0 < VF_MR ? m - r0 : VF_MR;
     const float *ar = a + r0 * a_row;
     float *cr = c + r0 * ldc;
     const float *rs = row_scale ? row_scale + r0 : NULL;
+    const float *rpf = r0 == 0 ? pf : NULL; /* once per call */
     /* Short last blocks (decode: a handful of rows) use fewer register rows. */
     if (rows > 4 || VF_MR <= 4)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, VF_MR);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, rpf, ldpf, VF_MR);
     else if (rows > 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, 4);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, rpf, ldpf, 4);
     else if (rows == 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, 2);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, rpf, ldpf, 2);
     else
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, 1);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, rpf, ldpf, 1);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "gemm.h" /* VF_PREFETCH_ROWS */
+#include "lanes.h"
 
 #ifndef VF_NT_MR
 #define VF_NT_MR 4
@@ -29,7 +30,7 @@ static inline __attribute__((always_inline)) void gemm_nt_block(
   for (; p + VF_LANES <= k; p += VF_LANES) {
     vf bv[VF_NT_NC];
     for (int j = 0; j < nc; ++j) bv[j] = vf_load(b + j * ldb + p);
-    for (int j = 0; j < nc; ++j) __builtin_prefetch(b + (j + VF_PREFETCH_ROWS) * ldb + p, 0, 3);
+    for (int j = 0; j < nc; ++j) __builtin_prefetch(b + (j + VF_PREFETCH_ROWS) * ldb + p, 0, VF_PREFETCH_LOCALITY);
     for (int r = 0; r < VF_NT_MR; ++r) {
       const vf av = vf_load(arow[r] + p);
       for (int j = 0; j < nc; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
@@ -61,6 +62,71 @@ static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t 
       gemm_nt_block(ar, lda, rows, b + j * ldb, ldb, k, cr + j * c_col, c_row, c_col, VF_NT_NC);
     for (; j < n; ++j) gemm_nt_block(ar, lda, rows, b + j * ldb, ldb, k, cr + j * c_col, c_row, c_col, 1);
   }
+}
+
+#if VF_LANES > 1
+/* One vector of S^T for a group of rs rows (rs < VF_LANES): each accumulator
+ * holds one (key, row) pair, so VF_LANES / rs keys x rs rows fold into one
+ * vector laid out as S^T[key][row] by a single vf_hsum_lanes. */
+static inline __attribute__((always_inline)) void gemm_nt_st_block(
+    const float *a, int64_t lda, int m, const float *b, int64_t ldb, int n, int k, float *st,
+    const float *pf, int64_t ldpf, const int rs) {
+  const int kg = VF_LANES / rs;
+  vf acc[VF_LANES];
+  const float *arow[VF_LANES], *brow[VF_LANES];
+  for (int r = 0; r < rs; ++r) arow[r] = a + (r < m ? r : 0) * lda;
+  for (int c = 0; c < kg; ++c) brow[c] = b + (c < n ? c : n - 1) * ldb;
+  for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
+  int p = 0;
+  for (; p + VF_LANES <= k; p += VF_LANES) {
+    vf av[VF_LANES];
+    for (int r = 0; r < rs; ++r) av[r] = vf_load(arow[r] + p);
+    for (int c = 0; c < kg; ++c) {
+      const vf bv = vf_load(brow[c] + p);
+      __builtin_prefetch(brow[c] + VF_PREFETCH_ROWS * ldb + p, 0, VF_PREFETCH_LOCALITY);
+      if (pf) __builtin_prefetch(pf + c * ldpf + p, 0, VF_PREFETCH_L2);
+      for (int r = 0; r < rs; ++r) acc[c * rs + r] = vf_fma(av[r], bv, acc[c * rs + r]);
+    }
+  }
+  if (p < k) { /* zero-filled tail lanes add nothing */
+    const int tail = k - p;
+    vf av[VF_LANES];
+    for (int r = 0; r < rs; ++r) av[r] = vf_load_n(arow[r] + p, tail);
+    for (int c = 0; c < kg; ++c) {
+      const vf bv = vf_load_n(brow[c] + p, tail);
+      for (int r = 0; r < rs; ++r) acc[c * rs + r] = vf_fma(av[r], bv, acc[c * rs + r]);
+    }
+  }
+  vf_store(st, vf_hsum_lanes(acc));
+}
+#endif
+
+/* S^T[j * rs + r] = sum_p A[r][p] * B[j][p] for j < n, r < rs; rows m <= r < rs
+ * repeat row 0. When rs < VF_LANES the last vector may run past key n - 1, up
+ * to a whole vector of S^T: callers leave room for it. */
+static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, const float *b, int64_t ldb,
+                       int n, int k, float *st, const float *pf, int64_t ldpf) {
+#if VF_LANES > 1
+  if (rs < VF_LANES) {
+    for (int j = 0; j < n; j += VF_LANES / rs) {
+      const float *bj = b + j * ldb;
+      float *sj = st + (int64_t)j * rs;
+      switch (rs) {
+      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pf ? pf + j * ldpf : NULL, ldpf, 1); break;
+      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pf ? pf + j * ldpf : NULL, ldpf, 2); break;
+#if VF_LANES > 4
+      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pf ? pf + j * ldpf : NULL, ldpf, 4); break;
+#endif
+#if VF_LANES > 8
+      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pf ? pf + j * ldpf : NULL, ldpf, 8); break;
+#endif
+      }
+    }
+    return;
+  }
+#endif
+  (void)pf, (void)ldpf; /* one row per vector: scores come from gemm_nt, V is fetched by P.V */
+  gemm_nt(a, lda, m, b, ldb, n, k, st, 1, rs);
 }
 
 #endif

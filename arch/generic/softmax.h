@@ -7,6 +7,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "lanes.h"
+
 static float exp_shift_sum(float *x, int64_t n, float shift) {
   const vf vs = vf_set1(shift);
   vf vsum = vf_zero();
@@ -32,8 +34,39 @@ static void scale(float *x, int64_t n, float a) {
   if (i < n) vf_store_n(x + i, vf_mul(vf_load_n(x + i, (int)(n - i)), va), (int)(n - i));
 }
 
+#if VF_LANES > 1
+/* S^T rows narrower than a vector (g = rows_pad = ld, a power of two): each
+ * vector holds VF_LANES / g keys of all g rows, so row statistics fold across
+ * the keys of a vector, and m, l and alpha stay replicated over all lanes. */
+static void softmax_update_grouped(float *st, int nk, int g, float *m, float *l, float *alpha) {
+  const int64_t n = (int64_t)nk * g, nv = (n + VF_LANES - 1) / VF_LANES;
+  for (int64_t i = n; i < nv * VF_LANES; ++i) st[i] = -INFINITY; /* keys past nk in the last vector */
+  const vf floor = vf_set1(-FLT_MAX);
+  vf vmax = vf_load(m);
+  for (int64_t i = 0; i < nv; ++i) vmax = vf_max(vmax, vf_load(st + i * VF_LANES));
+  vmax = vf_group_max(vmax, g);
+  const vf shift = vf_max(vmax, floor);
+  vf vsum = vf_zero();
+  for (int64_t i = 0; i < nv; ++i) {
+    const vf e = vf_exp(vf_sub(vf_load(st + i * VF_LANES), shift));
+    vf_store(st + i * VF_LANES, e);
+    vsum = vf_add(vsum, e);
+  }
+  const vf va = vf_exp(vf_sub(vf_load(m), shift));
+  vf_store(alpha, va);
+  vf_store(l, vf_fma(va, vf_load(l), vf_group_sum(vsum, g)));
+  vf_store(m, vmax);
+}
+#endif
+
 static void softmax_update(float *st, int64_t ld, int nk, int rows_pad, float *m, float *l,
                            float *alpha) {
+#if VF_LANES > 1
+  if (rows_pad < VF_LANES) {
+    softmax_update_grouped(st, nk, rows_pad, m, l, alpha);
+    return;
+  }
+#endif
   /* Shifting by at least -FLT_MAX keeps rows that saw only -inf at exp(-inf) = 0
    * with alpha = 0 (their sums and outputs are still zero) instead of NaN. */
   const vf floor = vf_set1(-FLT_MAX);

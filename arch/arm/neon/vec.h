@@ -37,4 +37,10 @@ static inline float vf_hmax(vf v) { return vmaxvq_f32(v); }
 static inline float vf_hsum(vf v) { return vaddvq_f32(v); }
 static inline vf vf_exp(vf v) { return Sleef_expf4_u10advsimd(v); }
 static inline vf vf_tanh(vf v) { return Sleef_tanhf4_u10advsimd(v); }
+/* Lane i <-> lane i ^ s (s = 1 or 2), and lanes with bit s set taken from b. */
+static inline vf vf_butterfly(vf v, int s) { return s == 2 ? vextq_f32(v, v, 2) : vrev64q_f32(v); }
+static inline vf vf_blend_bit(vf a, vf b, int s) {
+  static const uint32_t bit1[4] = {0, ~0u, 0, ~0u}, bit2[4] = {0, 0, ~0u, ~0u};
+  return vbslq_f32(vld1q_u32(s == 2 ? bit2 : bit1), b, a);
+}
 #endif

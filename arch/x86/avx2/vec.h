@@ -39,4 +39,19 @@ static inline float vf_hsum(vf v) {
 }
 static inline vf vf_exp(vf v) { return Sleef_expf8_u10avx2(v); }
 static inline vf vf_tanh(vf v) { return Sleef_tanhf8_u10avx2(v); }
+/* Lane i <-> lane i ^ s (s a power of two below 8), and lanes with bit s set taken from b. */
+static inline vf vf_butterfly(vf v, int s) {
+  switch (s) {
+  case 4: return _mm256_permute2f128_ps(v, v, 1);
+  case 2: return _mm256_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2));
+  default: return _mm256_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
+  }
+}
+static inline vf vf_blend_bit(vf a, vf b, int s) {
+  switch (s) {
+  case 4: return _mm256_blend_ps(a, b, 0xF0);
+  case 2: return _mm256_blend_ps(a, b, 0xCC);
+  default: return _mm256_blend_ps(a, b, 0xAA);
+  }
+}
 #endif

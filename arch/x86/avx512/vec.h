@@ -29,4 +29,17 @@ static inline float vf_hmax(vf v) { return _mm512_reduce_max_ps(v); }
 static inline float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
 static inline vf vf_exp(vf v) { return Sleef_expf16_u10avx512f(v); }
 static inline vf vf_tanh(vf v) { return Sleef_tanhf16_u10avx512f(v); }
+/* Lane i <-> lane i ^ s (s a power of two below 16), and lanes with bit s set taken from b. */
+static inline vf vf_butterfly(vf v, int s) {
+  switch (s) {
+  case 8: return _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2));
+  case 4: return _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1));
+  case 2: return _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2));
+  default: return _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
+  }
+}
+static inline vf vf_blend_bit(vf a, vf b, int s) {
+  const __mmask16 m = s == 8 ? 0xFF00 : s == 4 ? 0xF0F0 : s == 2 ? 0xCCCC : 0xAAAA;
+  return _mm512_mask_blend_ps(m, a, b);
+}
 #endif

@@ -43,4 +43,12 @@ static inline float vf_hsum(vf v) {
 }
 static inline vf vf_exp(vf v) { return Sleef_expf4_u10sse2(v); }
 static inline vf vf_tanh(vf v) { return Sleef_tanhf4_u10sse2(v); }
+/* Lane i <-> lane i ^ s (s = 1 or 2), and lanes with bit s set taken from b. */
+static inline vf vf_butterfly(vf v, int s) {
+  return s == 2 ? _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)) : _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1));
+}
+static inline vf vf_blend_bit(vf a, vf b, int s) {
+  const __m128 m = _mm_castsi128_ps(s == 2 ? _mm_setr_epi32(0, 0, -1, -1) : _mm_setr_epi32(0, -1, 0, -1));
+  return _mm_or_ps(_mm_andnot_ps(m, a), _mm_and_ps(m, b));
+}
 #endif

@@ -1,0 +1,40 @@
+/* Folds across vector lanes, built on vec.h's vf_butterfly and vf_blend_bit
+ * (only for VF_LANES > 1). Serve layouts where one vector holds several rows'
+ * values side by side: VF_LANES / g keys x g rows for a power of two g. */
+#ifndef VECATTN_GENERIC_LANES_H
+#define VECATTN_GENERIC_LANES_H
+
+#if VF_LANES > 1
+/* Pairs v[j] with v[j + s] for j < s and folds lane bit s of each pair into v[j]. */
+static inline __attribute__((always_inline)) void vf_fold_bit(vf *v, const int s) {
+#pragma GCC unroll 8
+  for (int j = 0; j < s; ++j) {
+    const vf own = vf_blend_bit(v[j], v[j + s], s);
+    const vf other = vf_blend_bit(v[j + s], v[j], s);
+    v[j] = vf_add(own, vf_butterfly(other, s));
+  }
+}
+
+/* Lane i of the result = the sum of all lanes of v[i] (v is clobbered): about
+ * 4 * VF_LANES operations for VF_LANES sums, against a full reduction each.
+ * Spelled out level by level so every shuffle and blend gets an immediate. */
+static inline __attribute__((always_inline)) vf vf_hsum_lanes(vf *v) {
+  if (VF_LANES >= 16) vf_fold_bit(v, 8);
+  if (VF_LANES >= 8) vf_fold_bit(v, 4);
+  if (VF_LANES >= 4) vf_fold_bit(v, 2);
+  vf_fold_bit(v, 1);
+  return v[0];
+}
+
+/* Every lane gets the max (sum) over the lanes congruent to it modulo g. */
+static inline vf vf_group_max(vf v, int g) {
+  for (int s = VF_LANES / 2; s >= g; s /= 2) v = vf_max(v, vf_butterfly(v, s));
+  return v;
+}
+static inline vf vf_group_sum(vf v, int g) {
+  for (int s = VF_LANES / 2; s >= g; s /= 2) v = vf_add(v, vf_butterfly(v, s));
+  return v;
+}
+#endif
+
+#endif
