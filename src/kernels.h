@@ -61,6 +61,10 @@ struct vecattn_kernels {
    * lanes: callers pad qp, kp and v with zeros, which add tanh(0) * 0 = 0. */
   void (*additive)(const float *qp, int64_t ldq, int m, const float *kp, int64_t ldk, int n,
                    const float *v, int da, float *c, int64_t c_row, int64_t c_col);
+
+  /* Packs a B^T panel for gemm: dst[p][j] = w[j * ldw + p] for j < cols, 0 for
+   * cols <= j < nr, p < k (nr a multiple of lanes). */
+  void (*pack_bt)(const float *w, int64_t ldw, int cols, int64_t k, int nr, float *dst);
 };
 
 extern const struct vecattn_kernels vecattn_kernels_scalar;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "dispatch.h"
 #include "threads.h"
 #include "vecattn.h"
@@ -55,28 +56,6 @@ typedef struct {
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
-/* W^T columns [col0, col0 + nr) of one output, as [k][nr]; columns past n are 0.
- * Goes through a TB x TB tile on the stack: rows of W are copied in as runs
- * and the packed rows written out as runs. Strided single-float access either
- * way measured ~5x slower (W's rows share cache sets when k is a power of 2). */
-static void pack_w_panel(const matmul_out *o, int64_t col0, int64_t k, int nr, float *dst) {
-  enum { TB = 64 };
-  float tile[TB][TB];
-  const int cols = (int)min64(nr, o->n - col0);
-  for (int j0 = 0; j0 < nr; j0 += TB) {
-    const int jn = (int)min64(TB, nr - j0), live = (int)max64(0, min64(jn, cols - j0));
-    for (int64_t p0 = 0; p0 < k; p0 += TB) {
-      const int pn = (int)min64(TB, k - p0);
-      for (int j = 0; j < live; ++j) memcpy(tile[j], o->w + (col0 + j0 + j) * k + p0, (size_t)pn * sizeof(float));
-      for (int p = 0; p < pn; ++p) {
-        float *d = dst + (p0 + p) * nr + j0;
-        for (int j = 0; j < live; ++j) d[j] = tile[j][p];
-        for (int j = live; j < jn; ++j) d[j] = 0.0f;
-      }
-    }
-  }
-}
 
 /* One task: rows [i0, i0 + rows) x panels [q0, q1) of the packed column block.
  * X is read in place (the kernel broadcasts from mr row pointers); whole panels
@@ -128,7 +107,7 @@ static vecattn_status run_packed(gemm_plan *g, int num_threads) {
       __builtin_mul_overflow(per_thread, (size_t)threads, &all_floats) ||
       __builtin_add_overflow(all_floats, b_floats, &all_floats) || all_floats > SIZE_MAX / sizeof(float))
     return VECATTN_ENOMEM;
-  float *mem = aligned_alloc(64, ((all_floats * sizeof(float) + 63) / 64) * 64);
+  float *mem = buffer_alloc(all_floats * sizeof(float));
   if (!mem) return VECATTN_ENOMEM;
   float *bpack = mem;
 
@@ -142,7 +121,9 @@ static vecattn_status run_packed(gemm_plan *g, int num_threads) {
 #pragma omp for schedule(static)
       for (int64_t q = 0; q < nq; ++q) {
         const panel_ref pr = g->panel[bp0 + q];
-        pack_w_panel(&g->outs[pr.out], pr.col0, g->k, nr, bpack + q * g->k * nr);
+        const matmul_out *o = &g->outs[pr.out];
+        g->kern->pack_bt(o->w + pr.col0 * g->k, g->k, (int)min64(nr, o->n - pr.col0), g->k, nr,
+                         bpack + q * g->k * nr);
       }
       const int64_t col_tasks = cdiv(nq, g->task_panels);
 #pragma omp for schedule(dynamic, 1)

@@ -27,7 +27,7 @@
 static inline __attribute__((always_inline)) void gemm_block(
     const float *a, int64_t a_row, int64_t a_col, int rows, const float *b, int64_t ldb, int k,
     float *c, int64_t ldc, const float *row_scale, const float *pf, int64_t ldpf, const int mr,
-    const int nv) {
+    const int nv, const int with_pf) {
   vf acc[VF_MR][VF_NR];
   const float *arow[VF_MR];
   for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
@@ -47,7 +47,7 @@ static inline __attribute__((always_inline)) void gemm_block(
     vf bv[VF_NR];
     for (int j = 0; j < nv; ++j) bv[j] = vf_load(b + p * ldb + j * VF_LANES);
     for (int j = 0; j < nv; ++j) __builtin_prefetch(b + (p + VF_PREFETCH_ROWS) * ldb + j * VF_LANES, 0, VF_PREFETCH_LOCALITY);
-    if (pf)
+    if (with_pf)
       for (int j = 0; j < nv; ++j) __builtin_prefetch(pf + p * ldpf + j * VF_LANES, 0, VF_PREFETCH_L2);
     for (int r = 0; r < mr; ++r) {
       const vf av = vf_set1(arow[r][p * a_col]);
@@ -65,36 +65,48 @@ static inline __attribute__((always_inline)) void gemm_block(
 static inline __attribute__((always_inline)) void gemm_rows(
     const float *a, int64_t a_row, int64_t a_col, int rows, const float *b, int64_t ldb, int k,
     int nvec, float *c, int64_t ldc, const float *row_scale, const float *pf, int64_t ldpf,
-    const int mr) {
+    const int mr, const int with_pf) {
   int j = 0;
   for (; j + VF_NR <= nvec; j += VF_NR)
     gemm_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k, c + j * VF_LANES, ldc, row_scale,
-               pf ? pf + j * VF_LANES : NULL, ldpf, mr, VF_NR);
+               with_pf ? pf + j * VF_LANES : pf, ldpf, mr, VF_NR, with_pf);
   for (; j < nvec; ++j)
     gemm_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k, c + j * VF_LANES, ldc, row_scale,
-               pf ? pf + j * VF_LANES : NULL, ldpf, mr, 1);
+               with_pf ? pf + j * VF_LANES : pf, ldpf, mr, 1, with_pf);
 }
 
-static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const float *b,
-                 int64_t ldb, int k, int n_pad, float *c, int64_t ldc, const float *row_scale,
-                 const float *pf, int64_t ldpf) {
+/* with_pf is a compile-time flag so the common, prefetch-free case keeps a
+ * branch-free inner loop. */
+static inline __attribute__((always_inline)) void gemm_body(
+    const float *a, int64_t a_row, int64_t a_col, int m, const float *b, int64_t ldb, int k,
+    int n_pad, float *c, int64_t ldc, const float *row_scale, const float *pf, int64_t ldpf,
+    const int with_pf) {
   const int nvec = n_pad / VF_LANES;
   for (int r0 = 0; r0 < m; r0 += VF_MR) {
     const int rows = m - r0 < VF_MR ? m - r0 : VF_MR;
     const float *ar = a + r0 * a_row;
     float *cr = c + r0 * ldc;
     const float *rs = row_scale ? row_scale + r0 : NULL;
-    const float *rpf = r0 == 0 ? pf : NULL; /* once per call */
+    const int rpf = with_pf && r0 == 0; /* once per call */
     /* Short last blocks (decode: a handful of rows) use fewer register rows. */
     if (rows > 4 || VF_MR <= 4)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, rpf, ldpf, VF_MR);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, VF_MR, rpf);
     else if (rows > 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, rpf, ldpf, 4);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, 4, rpf);
     else if (rows == 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, rpf, ldpf, 2);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, 2, rpf);
     else
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, rpf, ldpf, 1);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, 1, rpf);
   }
+}
+
+static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const float *b,
+                 int64_t ldb, int k, int n_pad, float *c, int64_t ldc, const float *row_scale,
+                 const float *pf, int64_t ldpf) {
+  if (pf)
+    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, 1);
+  else
+    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, 0);
 }
 
 #endif

@@ -29,6 +29,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .exp_shift_sum = exp_shift_sum,
     .scale = scale,
     .additive = additive,
+    .pack_bt = pack_bt,
 };
 
 #endif

@@ -26,6 +26,24 @@ static inline __attribute__((always_inline)) vf vf_hsum_lanes(vf *v) {
   return v[0];
 }
 
+/* Transposes VF_LANES x VF_LANES floats held as v[row] in place: each level
+ * swaps the off-diagonal s x s blocks, 2 * VF_LANES operations a level. */
+static inline __attribute__((always_inline)) void vf_swap_blocks(vf *v, const int s) {
+#pragma GCC unroll 16
+  for (int i = 0; i < VF_LANES; ++i) {
+    if (i & s) continue;
+    const vf lo = v[i], hi = v[i + s];
+    v[i] = vf_blend_bit(lo, vf_butterfly(hi, s), s);
+    v[i + s] = vf_blend_bit(vf_butterfly(lo, s), hi, s);
+  }
+}
+static inline __attribute__((always_inline)) void vf_transpose(vf *v) {
+  if (VF_LANES >= 16) vf_swap_blocks(v, 8);
+  if (VF_LANES >= 8) vf_swap_blocks(v, 4);
+  if (VF_LANES >= 4) vf_swap_blocks(v, 2);
+  vf_swap_blocks(v, 1);
+}
+
 /* Every lane gets the max (sum) over the lanes congruent to it modulo g. */
 static inline vf vf_group_max(vf v, int g) {
   for (int s = VF_LANES / 2; s >= g; s /= 2) v = vf_max(v, vf_butterfly(v, s));

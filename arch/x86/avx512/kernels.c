@@ -5,4 +5,5 @@
 #include "generic/gemm_nt.h"
 #include "generic/softmax.h"
 #include "generic/additive.h"
+#include "generic/pack.h"
 #include "generic/kernel_table.h"

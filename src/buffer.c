@@ -1,0 +1,22 @@
+#include "buffer.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+enum { LINE = 64 };
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *buffer_alloc(size_t bytes) {
+  if (bytes == 0 || bytes > SIZE_MAX - HUGE_PAGE) return NULL;
+  const size_t align = bytes >= HUGE_PAGE ? HUGE_PAGE : LINE;
+  const size_t size = (bytes + align - 1) / align * align; /* aligned_alloc wants whole alignments */
+  void *p = aligned_alloc(align, size);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p && align == HUGE_PAGE) (void)madvise(p, size, MADV_HUGEPAGE); /* a hint: failure is harmless */
+#endif
+  return p;
+}

@@ -1,0 +1,13 @@
+/* Large temporary buffers (packed weights, projections, KV caches). */
+#ifndef VECATTN_BUFFER_H
+#define VECATTN_BUFFER_H
+
+#include <stddef.h>
+
+/* 64-byte aligned, NULL on failure or zero/overflowing sizes; release with free().
+ * Buffers of 2 MiB and more are 2 MiB aligned and asked to use transparent huge
+ * pages: a fresh 4 KiB page costs a fault on first touch (about 12 us inside
+ * this project's VMs), which made packing W slower than the GEMM it feeds. */
+void *buffer_alloc(size_t bytes);
+
+#endif
