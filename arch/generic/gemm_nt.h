@@ -17,12 +17,21 @@
 #define VF_NT_NC 2
 #endif
 
+/* Rows at least this long (GEMV over weight rows) are prefetched this many
+ * floats ahead along the row itself; shorter ones (K rows) VF_PREFETCH_ROWS
+ * rows ahead. */
+#ifndef VF_NT_ROW_AHEAD
+#define VF_NT_ROW_AHEAD 512
+#endif
+
+/* One mr x nc block of dot products (both compile-time after inlining); rows
+ * past `rows` alias row 0 and are not stored. */
 static inline __attribute__((always_inline)) void gemm_nt_block(
     const float *a, int64_t lda, int rows, const float *b, int64_t ldb, int k, float *c,
-    int64_t c_row, int64_t c_col, const int nc) {
+    int64_t c_row, int64_t c_col, int64_t pf_ahead, const int mr, const int nc) {
   vf acc[VF_NT_MR][VF_NT_NC];
   const float *arow[VF_NT_MR];
-  for (int r = 0; r < VF_NT_MR; ++r) {
+  for (int r = 0; r < mr; ++r) {
     arow[r] = a + (r < rows ? r : 0) * lda;
     for (int j = 0; j < nc; ++j) acc[r][j] = vf_zero();
   }
@@ -30,8 +39,8 @@ static inline __attribute__((always_inline)) void gemm_nt_block(
   for (; p + VF_LANES <= k; p += VF_LANES) {
     vf bv[VF_NT_NC];
     for (int j = 0; j < nc; ++j) bv[j] = vf_load(b + j * ldb + p);
-    for (int j = 0; j < nc; ++j) __builtin_prefetch(b + (j + VF_PREFETCH_ROWS) * ldb + p, 0, VF_PREFETCH_LOCALITY);
-    for (int r = 0; r < VF_NT_MR; ++r) {
+    for (int j = 0; j < nc; ++j) __builtin_prefetch(b + j * ldb + p + pf_ahead, 0, VF_PREFETCH_LOCALITY);
+    for (int r = 0; r < mr; ++r) {
       const vf av = vf_load(arow[r] + p);
       for (int j = 0; j < nc; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
     }
@@ -40,27 +49,43 @@ static inline __attribute__((always_inline)) void gemm_nt_block(
     const int tail = k - p;
     vf bv[VF_NT_NC];
     for (int j = 0; j < nc; ++j) bv[j] = vf_load_n(b + j * ldb + p, tail);
-    for (int r = 0; r < VF_NT_MR; ++r) {
+    for (int r = 0; r < mr; ++r) {
       const vf av = vf_load_n(arow[r] + p, tail);
       for (int j = 0; j < nc; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
     }
   }
-  for (int r = 0; r < VF_NT_MR; ++r) {
+  for (int r = 0; r < mr; ++r) {
     if (r >= rows) break;
     for (int j = 0; j < nc; ++j) c[r * c_row + j * c_col] = vf_hsum(acc[r][j]);
   }
 }
 
+static inline __attribute__((always_inline)) void gemm_nt_rows(
+    const float *a, int64_t lda, int rows, const float *b, int64_t ldb, int n, int k, float *c,
+    int64_t c_row, int64_t c_col, int64_t pf_ahead, const int mr) {
+  int j = 0;
+  for (; j + VF_NT_NC <= n; j += VF_NT_NC)
+    gemm_nt_block(a, lda, rows, b + j * ldb, ldb, k, c + j * c_col, c_row, c_col, pf_ahead, mr, VF_NT_NC);
+  for (; j < n; ++j)
+    gemm_nt_block(a, lda, rows, b + j * ldb, ldb, k, c + j * c_col, c_row, c_col, pf_ahead, mr, 1);
+}
+
 static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int n, int k,
                     float *c, int64_t c_row, int64_t c_col) {
+  const int64_t pf_ahead = k >= 2 * VF_NT_ROW_AHEAD ? VF_NT_ROW_AHEAD : VF_PREFETCH_ROWS * ldb;
   for (int r0 = 0; r0 < m; r0 += VF_NT_MR) {
     const int rows = m - r0 < VF_NT_MR ? m - r0 : VF_NT_MR;
     const float *ar = a + r0 * lda;
     float *cr = c + r0 * c_row;
-    int j = 0;
-    for (; j + VF_NT_NC <= n; j += VF_NT_NC)
-      gemm_nt_block(ar, lda, rows, b + j * ldb, ldb, k, cr + j * c_col, c_row, c_col, VF_NT_NC);
-    for (; j < n; ++j) gemm_nt_block(ar, lda, rows, b + j * ldb, ldb, k, cr + j * c_col, c_row, c_col, 1);
+    /* A short last block (GEMV: one row) computes only its own rows. */
+    if (rows == VF_NT_MR)
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR);
+    else if (rows > 2)
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR > 3 ? 3 : VF_NT_MR);
+    else if (rows == 2)
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR > 2 ? 2 : VF_NT_MR);
+    else
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, 1);
   }
 }
 
