@@ -100,13 +100,26 @@ static inline __attribute__((always_inline)) void gemm_body(
   }
 }
 
+/* Separate functions, so each variant gets its own register allocation. */
+static __attribute__((noinline)) void gemm_plain(const float *a, int64_t a_row, int64_t a_col, int m,
+                                                 const float *b, int64_t ldb, int k, int n_pad, float *c,
+                                                 int64_t ldc, const float *row_scale) {
+  gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, NULL, 0, 0);
+}
+static __attribute__((noinline)) void gemm_prefetching(const float *a, int64_t a_row, int64_t a_col, int m,
+                                                       const float *b, int64_t ldb, int k, int n_pad,
+                                                       float *c, int64_t ldc, const float *row_scale,
+                                                       const float *pf, int64_t ldpf) {
+  gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, 1);
+}
+
 static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const float *b,
                  int64_t ldb, int k, int n_pad, float *c, int64_t ldc, const float *row_scale,
                  const float *pf, int64_t ldpf) {
   if (pf)
-    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, 1);
+    gemm_prefetching(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf);
   else
-    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, 0);
+    gemm_plain(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale);
 }
 
 #endif
