@@ -92,6 +92,16 @@ attn_tile attn_plan_tile(const attn_plan *pl, int64_t index) {
   return t;
 }
 
+const float *attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j) {
+  const attn_problem *p = pl->p;
+  return p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j * p->ks[2];
+}
+
+const float *attn_values(const attn_plan *pl, const attn_tile *t, int64_t j) {
+  const attn_problem *p = pl->p;
+  return p->v ? p->v + t->b * p->vs[0] + t->kv_head * p->vs[1] + j * p->vs[2] : NULL;
+}
+
 int attn_tile_lanes(const attn_plan *pl, const attn_tile *t) {
   if (pl->score_ld < pl->kern->lanes) return pl->score_ld;
   return (int)round_up(t->rows, pl->kern->lanes);
@@ -178,9 +188,9 @@ static void additive_score_block(const attn_plan *pl, const attn_tile *t, int64_
 
 static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
   const attn_problem *p = pl->p;
-  const float *keys = p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j0 * p->ks[2];
-  if (pl->keys_in_place) {
-    const float *values = p->v ? p->v + t->b * p->vs[0] + t->kv_head * p->vs[1] + j0 * p->vs[2] : NULL;
+  const float *keys = attn_keys(pl, t, j0);
+  if (pl->keys_in_place) { /* decode: V of these keys is fetched while they are scored */
+    const float *values = attn_values(pl, t, j0);
     pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, keys, p->ks[2], nk, (int)p->D,
                          ws->scores, values, values ? p->vs[2] : 0);
   } else {

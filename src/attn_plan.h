@@ -54,6 +54,10 @@ attn_tile attn_plan_tile(const attn_plan *pl, int64_t index);
  * and clears it, so padding lanes never hold garbage. */
 attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem);
 
+/* Row j of the tile's K and V (NULL when the problem has no V). */
+const float *attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j);
+const float *attn_values(const attn_plan *pl, const attn_tile *t, int64_t j);
+
 /* Packs the tile's queries, scaled, into ws->q_packed. */
 void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws);
 /* Key range [lo, hi) that any row of the tile may see. */

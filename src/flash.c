@@ -5,17 +5,12 @@
 
 static void pack_values(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, float *vp) {
   const attn_problem *p = pl->p;
-  const float *src = p->v + t->b * p->vs[0] + t->kv_head * p->vs[1] + j0 * p->vs[2];
+  const float *src = attn_values(pl, t, j0);
   for (int c = 0; c < nk; ++c) {
     float *dst = vp + (int64_t)c * pl->dv_pad;
     memcpy(dst, src + c * p->vs[2], (size_t)p->Dv * sizeof(float));
     memset(dst + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof(float));
   }
-}
-
-static const float *keys_at(const attn_plan *pl, const attn_tile *t, int64_t j) {
-  const attn_problem *p = pl->p;
-  return p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j * p->ks[2];
 }
 
 void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_t k_end,
@@ -46,10 +41,10 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
       pack_values(pl, t, j0, nk, ws->v_packed);
       vb = ws->v_packed, ldv = pl->dv_pad;
     } else {
-      vb = p->v + t->b * p->vs[0] + t->kv_head * p->vs[1] + j0 * p->vs[2], ldv = p->vs[2];
+      vb = attn_values(pl, t, j0), ldv = p->vs[2];
     }
     /* Decode streams K and V from memory: P.V fetches the next K block meanwhile. */
-    const float *next_keys = pl->keys_in_place && j0 + nk < hi ? keys_at(pl, t, j0 + nk) : NULL;
+    const float *next_keys = pl->keys_in_place && j0 + nk < hi ? attn_keys(pl, t, j0 + nk) : NULL;
     kern->gemm(ws->scores, 1, pl->score_ld, t->rows, vb, ldv, nk, pl->dv_pad, ws->acc, pl->dv_pad,
                ws->row_alpha, next_keys, p->ks[2]);
   }

@@ -1,7 +1,8 @@
 /* C = A * B^T with both operands row-major along k: dot products of A rows with
- * B rows, vectorised along k and reduced at the end. Serves scores against K in
- * its own layout when a tile has too few query rows to pay for packing K^T
- * (decode), where the kernel is bound by streaming K from memory. */
+ * B rows, vectorised along k and reduced at the end. Serves the matmul's few-row
+ * path (GEMV over weight rows) and, as gemm_nt_st, scores against K in its own
+ * layout when a tile has too few query rows to pay for packing K^T (decode):
+ * both are bound by streaming B from memory. */
 #ifndef VECATTN_GENERIC_GEMM_NT_H
 #define VECATTN_GENERIC_GEMM_NT_H
 
