@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "threads.h"
 
 /* Rows per task: a few gemm row blocks, enough tasks to balance threads. */
@@ -11,9 +12,8 @@ enum { ROWS_PER_TASK = 64 };
 
 float *proj_alloc(size_t n) {
   size_t bytes;
-  if (__builtin_mul_overflow(n, sizeof(float), &bytes) || bytes > SIZE_MAX - 64) return NULL;
-  bytes = (bytes + 63) / 64 * 64; /* aligned_alloc wants whole alignments */
-  float *p = aligned_alloc(64, bytes ? bytes : 64);
+  if (__builtin_mul_overflow(n, sizeof(float), &bytes)) return NULL;
+  float *p = buffer_alloc(bytes ? bytes : sizeof(float));
   if (p) memset(p, 0, bytes);
   return p;
 }

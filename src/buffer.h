@@ -1,4 +1,4 @@
-/* Large temporary buffers (packed weights, projections, KV caches). */
+/* Large temporary buffers (packed weights, projections). */
 #ifndef VECATTN_BUFFER_H
 #define VECATTN_BUFFER_H
 

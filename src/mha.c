@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "buffer.h"
 #include "dispatch.h"
 #include "kv_cache.h"
 #include "matmul.h"
@@ -61,7 +62,7 @@ static vecattn_status buffers_alloc(mha_buffers *b, const mha_dims *dm, int64_t 
       __builtin_mul_overflow(nq, 2, &total) || __builtin_add_overflow(total, nkv, &total) ||
       __builtin_add_overflow(total, nkv, &total) || (uint64_t)total > SIZE_MAX / sizeof(float))
     return VECATTN_EOVERFLOW;
-  b->mem = malloc((size_t)total * sizeof(float));
+  b->mem = buffer_alloc((size_t)total * sizeof(float));
   if (!b->mem) return VECATTN_ENOMEM;
   b->q = b->mem;
   b->attn = b->q + nq;
