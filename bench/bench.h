@@ -74,6 +74,10 @@ double vb_peak_gflops(vecattn_isa isa, int threads, double seconds);
 /* ---- bandwidth.c: streaming read bandwidth ---- */
 void *vb_bw_alloc(size_t bytes);
 double vb_bw_gbps(const void *buf, size_t bytes, int threads, int passes);
+/* The same read loop over one copy of d's K and V per pass, rotating from
+ * first_copy on (best of `passes`): the limit a decode case is held to,
+ * measured next to it. */
+double vb_bw_kv_gbps(const vb_data *d, int first_copy, int threads, int passes);
 
 /* ---- progress.c: one status line on stderr ---- */
 void vb_progress_begin(int total);
@@ -93,6 +97,8 @@ typedef struct {
   double flops, bytes;
   double gflops, gbps, value; /* value: the shape's metric */
   double pct;                 /* of the matching limit; NAN when unknown */
+  double bw_case;             /* GB/s: plain read passes over this case's own K and V, right
+                                 after its timed runs (GB/s shapes only), else NAN */
   double x_scalar, x_lower;   /* NAN when not measured */
   vecattn_isa lower_isa;
   double peak_rss, workspace; /* bytes; NAN when unknown */
