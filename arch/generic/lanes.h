@@ -1,6 +1,7 @@
-/* Folds across vector lanes, built on vec.h's vf_butterfly and vf_blend_bit
- * (only for VF_LANES > 1). Serve layouts where one vector holds several rows'
- * values side by side: VF_LANES / g keys x g rows for a power of two g. */
+/* Cross-lane operations built on vec.h's vf_butterfly and vf_blend_bit (only
+ * for VF_LANES > 1): many horizontal sums at once, a register transpose, and
+ * folds for layouts where one vector holds VF_LANES / g keys x g rows side by
+ * side (g a power of two). */
 #ifndef VECATTN_GENERIC_LANES_H
 #define VECATTN_GENERIC_LANES_H
 
