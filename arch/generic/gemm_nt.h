@@ -135,16 +135,16 @@ static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, const float *
 #if VF_LANES > 1
   if (rs < VF_LANES) {
     for (int j = 0; j < n; j += VF_LANES / rs) {
-      const float *bj = b + j * ldb;
+      const float *bj = b + j * ldb, *pj = pf ? pf + j * ldpf : NULL;
       float *sj = st + (int64_t)j * rs;
       switch (rs) {
-      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pf ? pf + j * ldpf : NULL, ldpf, 1); break;
-      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pf ? pf + j * ldpf : NULL, ldpf, 2); break;
+      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, 1); break;
+      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, 2); break;
 #if VF_LANES > 4
-      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pf ? pf + j * ldpf : NULL, ldpf, 4); break;
+      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, 4); break;
 #endif
 #if VF_LANES > 8
-      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pf ? pf + j * ldpf : NULL, ldpf, 8); break;
+      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, 8); break;
 #endif
       }
     }
