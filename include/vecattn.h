@@ -3,6 +3,7 @@
 #ifndef VECATTN_H
 #define VECATTN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -16,7 +17,7 @@ extern "C" {
 #endif
 
 #define VECATTN_VERSION_MAJOR 0
-#define VECATTN_VERSION_MINOR 1
+#define VECATTN_VERSION_MINOR 2
 #define VECATTN_VERSION_PATCH 0
 
 /* ---- status codes ---- */
@@ -53,17 +54,56 @@ VECATTN_API int vecattn_isa_from_name(const char *name, vecattn_isa *isa);
  * os-ymm os-zmm" on x86 or "asimd" on aarch64. Static storage, never NULL. */
 VECATTN_API const char *vecattn_cpu_features(void);
 
-/* ---- tensors ---- */
+/* ---- element types ---- */
+typedef enum {
+  VECATTN_F32 = 0, /* IEEE binary32: the default, what a zeroed tensor holds */
+  VECATTN_F16,     /* IEEE binary16 */
+  VECATTN_BF16,    /* bfloat16: the upper 16 bits of a binary32 */
+  VECATTN_Q8_0     /* llama.cpp's q8_0: blocks of 32 int8 along the last dimension,
+                      each preceded by one f16 scale (34 bytes); value = scale * int8 */
+} vecattn_dtype;
+#define VECATTN_DTYPE_COUNT 4
+#define VECATTN_Q8_0_BLOCK 32       /* elements per q8_0 block */
+#define VECATTN_Q8_0_BLOCK_BYTES 34 /* bytes per q8_0 block: f16 scale + 32 int8 */
+
+VECATTN_API const char *vecattn_dtype_name(vecattn_dtype t); /* "f32", "f16", "bf16", "q8_0"; "unknown" */
+/* Parses a name as vecattn_dtype_name prints it; returns 0 and sets *t, or -1. */
+VECATTN_API int vecattn_dtype_from_name(const char *name, vecattn_dtype *t);
+/* Bytes n elements of type t occupy (for Q8_0, n a multiple of 32); 0 if t is
+ * unknown, n < 0, n is not whole q8_0 blocks or the size overflows size_t. */
+VECATTN_API size_t vecattn_dtype_bytes(vecattn_dtype t, int64_t n);
+
+/* ---- tensors ----
+ * Strides count elements for every type. For Q8_0 the last dimension must be a
+ * multiple of 32 and every stride but stride[3] a multiple of 32 too: element
+ * offset e (a multiple of 32) starts at byte (e / 32) * 34 of data, so a
+ * llama.cpp q8_0 KV cache is read in place. */
 typedef struct {
-  float *data;
-  int64_t shape[4];  /* [batch, heads, seq, dim] */
-  int64_t stride[4]; /* in elements; stride[3] must be 1 */
+  void *data;
+  int64_t shape[4];    /* [batch, heads, seq, dim] */
+  int64_t stride[4];   /* in elements; stride[3] must be 1 */
+  vecattn_dtype dtype; /* element type; 0 (zero-initialised) is F32 */
 } vecattn_tensor;
 
-/* contiguous [b][h][s][d] */
+/* contiguous [b][h][s][d] f32 */
 VECATTN_API vecattn_tensor vecattn_tensor_bhsd(float *data, int64_t b, int64_t h, int64_t s, int64_t d);
-/* contiguous [b][s][h][d], as QKV projections produce */
+/* contiguous [b][s][h][d] f32, as QKV projections produce */
 VECATTN_API vecattn_tensor vecattn_tensor_bshd(float *data, int64_t b, int64_t s, int64_t h, int64_t d);
+/* The same layouts for any element type. */
+VECATTN_API vecattn_tensor vecattn_tensor_bhsd_typed(void *data, vecattn_dtype dtype, int64_t b, int64_t h,
+                                                     int64_t s, int64_t d);
+VECATTN_API vecattn_tensor vecattn_tensor_bshd_typed(void *data, vecattn_dtype dtype, int64_t b, int64_t s,
+                                                     int64_t h, int64_t d);
+
+/* Converts n elements from src (type from) to dst (type to), on the active ISA.
+ * Rounding is to nearest, ties to even; NaN stays NaN; f32 beyond the f16 range
+ * becomes +-Inf. Q8_0 follows ggml's quantizer: per block of 32, d = max|x| / 127,
+ * stored as f16, and int8 = round(x * (1 / d)) (0 when d is 0), ties to even as in
+ * ggml's SIMD quantizers; n must then be a multiple of 32.
+ * Two non-f32 types convert through f32. EINVAL: NULL pointers, n < 0, unknown
+ * types, n not whole blocks, src and dst overlapping. */
+VECATTN_API vecattn_status vecattn_convert(const void *src, vecattn_dtype from, void *dst, vecattn_dtype to,
+                                           int64_t n);
 
 /* ---- scaled dot-product attention ---- */
 typedef struct {
@@ -75,6 +115,9 @@ typedef struct {
   const float *alibi_slopes;  /* optional [Hq]: adds slope[h] * (j - (i + Nk - Nq)) */
   float *lse;                 /* optional out [B,Hq,Nq]: natural-log sum of exp of the scaled, masked scores */
   int num_threads;            /* 0 -> OpenMP default; 1 -> serial */
+  int reduced_precision;      /* != 0: allow bf16 products (Q, K, V and the softmax weights rounded
+                                 to bf16, f32 accumulation) where the active ISA has them (avx512bf16);
+                                 0: products in f32 whatever the input types */
 } vecattn_sdpa_opts;          /* zero-initialised = plain non-causal attention */
 
 VECATTN_API vecattn_status vecattn_sdpa(const vecattn_tensor *q, /* [B, Hq,  Nq, D ] */
@@ -125,6 +168,12 @@ typedef struct {
 typedef struct vecattn_kv_cache vecattn_kv_cache; /* opaque */
 VECATTN_API vecattn_status vecattn_kv_cache_create(vecattn_kv_cache **c, int64_t batch, int64_t n_kv_heads,
                                                    int64_t head_dim, int64_t max_seq);
+/* The same with keys stored as k_type and values as v_type (any vecattn_dtype; Q8_0
+ * needs head_dim % 32 == 0, else EINVAL). Appends round as vecattn_convert does. */
+VECATTN_API vecattn_status vecattn_kv_cache_create_typed(vecattn_kv_cache **c, int64_t batch,
+                                                         int64_t n_kv_heads, int64_t head_dim,
+                                                         int64_t max_seq, vecattn_dtype k_type,
+                                                         vecattn_dtype v_type);
 VECATTN_API void vecattn_kv_cache_destroy(vecattn_kv_cache *c);
 VECATTN_API int64_t vecattn_kv_cache_len(const vecattn_kv_cache *c);
 VECATTN_API vecattn_status vecattn_kv_cache_reset(vecattn_kv_cache *c);

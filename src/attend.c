@@ -8,6 +8,7 @@
 
 #include "attend_project.h"
 #include "dispatch.h"
+#include "generic/dtype_scalar.h"
 #include "problem.h"
 #include "sdpa.h"
 #include "vecattn.h"
@@ -29,9 +30,26 @@ static void set_contiguous(int64_t stride[4], int64_t h, int64_t n, int64_t ld) 
   stride[0] = h * n * ld, stride[1] = n * ld, stride[2] = ld, stride[3] = 1;
 }
 
-static vecattn_status attend_general(const vecattn_score_fn *fn, attn_problem *p, const vecattn_tensor *q,
-                                     const vecattn_tensor *k, const vecattn_sdpa_opts *opts) {
-  const struct vecattn_kernels *kern = dispatch_active();
+/* An f32 contiguous copy of t in *wide (t itself when already f32). */
+static vecattn_status widen_tensor(const struct vecattn_kernels *kern, const vecattn_tensor *t,
+                                   vecattn_tensor *wide, float **buf) {
+  *wide = *t;
+  if (t->dtype == VECATTN_F32) return VECATTN_OK;
+  const int64_t rows = t->shape[0] * t->shape[1] * t->shape[2], d = t->shape[3];
+  *buf = proj_alloc((size_t)rows * (size_t)d);
+  if (!*buf) return VECATTN_ENOMEM;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t b = r / (t->shape[1] * t->shape[2]), h = r / t->shape[2] % t->shape[1], i = r % t->shape[2];
+    const int64_t offset = b * t->stride[0] + h * t->stride[1] + i * t->stride[2];
+    kern->to_f32((const unsigned char *)t->data + dt_bytes(t->dtype, offset), t->dtype, *buf + r * d, d);
+  }
+  *wide = vecattn_tensor_bhsd(*buf, t->shape[0], t->shape[1], t->shape[2], d);
+  return VECATTN_OK;
+}
+
+static vecattn_status attend_general(const struct vecattn_kernels *kern, const vecattn_score_fn *fn,
+                                     attn_problem *p, const vecattn_tensor *q, const vecattn_tensor *k,
+                                     const vecattn_sdpa_opts *opts) {
   const int64_t dq = q->shape[3], dk = k->shape[3], ld = round_up(dk, kern->lanes);
   const size_t n = rows_floats(p->B, p->Hq, p->Nq, ld);
   if (n == 0) return VECATTN_EOVERFLOW;
@@ -41,6 +59,7 @@ static vecattn_status attend_general(const vecattn_score_fn *fn, attn_problem *p
   if (wt && qp) {
     proj_rows(kern, q->data, q->shape, q->stride, wt, ld, qp, p->num_threads);
     p->q = qp;
+    p->qt = VECATTN_F32;
     p->D = dk;
     set_contiguous(p->qs, p->Hq, p->Nq, ld);
     if (!opts || opts->scale == 0.0f) p->scale = 1.0f;
@@ -50,9 +69,9 @@ static vecattn_status attend_general(const vecattn_score_fn *fn, attn_problem *p
   return s;
 }
 
-static vecattn_status attend_additive(const vecattn_score_fn *fn, attn_problem *p, const vecattn_tensor *q,
-                                      const vecattn_tensor *k, const vecattn_sdpa_opts *opts) {
-  const struct vecattn_kernels *kern = dispatch_active();
+static vecattn_status attend_additive(const struct vecattn_kernels *kern, const vecattn_score_fn *fn,
+                                      attn_problem *p, const vecattn_tensor *q, const vecattn_tensor *k,
+                                      const vecattn_sdpa_opts *opts) {
   const int64_t da = fn->attn_dim, ld = round_up(da, kern->lanes);
   const size_t nq = rows_floats(p->B, p->Hq, p->Nq, ld), nk = rows_floats(p->B, p->Hkv, p->Nk, ld);
   if (nq == 0 || nk == 0) return VECATTN_EOVERFLOW;
@@ -98,7 +117,15 @@ vecattn_status vecattn_attend(const vecattn_score_fn *fn, const vecattn_tensor *
   if (additive && (!fn->u || !fn->v_a || fn->attn_dim <= 0 || fn->attn_dim > VECATTN_MAX_HEAD_DIM))
     return VECATTN_EINVAL;
   attn_problem p;
-  const vecattn_status s = attn_problem_init_ex(&p, q, k, v, out, opts, ATTN_ANY_KEY_DIM);
+  vecattn_status s = attn_problem_init_ex(&p, q, k, v, out, opts, ATTN_ANY_KEY_DIM);
   if (s != VECATTN_OK) return s;
-  return additive ? attend_additive(fn, &p, q, k, opts) : attend_general(fn, &p, q, k, opts);
+  /* The projections read f32 rows: other types are widened once, up front. */
+  const struct vecattn_kernels *kern = dispatch_active();
+  vecattn_tensor qw = *q, kw = *k;
+  float *qbuf = NULL, *kbuf = NULL;
+  if ((s = widen_tensor(kern, q, &qw, &qbuf)) == VECATTN_OK &&
+      (!additive || (s = widen_tensor(kern, k, &kw, &kbuf)) == VECATTN_OK))
+    s = additive ? attend_additive(kern, fn, &p, &qw, &kw, opts) : attend_general(kern, fn, &p, &qw, k, opts);
+  free(qbuf), free(kbuf);
+  return s;
 }

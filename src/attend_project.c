@@ -38,6 +38,6 @@ void proj_rows(const struct vecattn_kernels *kern, const float *x, const int64_t
     const int rows = n - s0 < ROWS_PER_TASK ? (int)(n - s0) : ROWS_PER_TASK;
     const float *src = x + b * stride[0] + h * stride[1] + s0 * stride[2];
     kern->gemm(src, stride[2], 1, rows, wt, ld, (int)shape[3], (int)ld, y + (bh * n + s0) * ld, ld,
-               NULL, NULL, 0);
+               NULL);
   }
 }

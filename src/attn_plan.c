@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "generic/dtype_scalar.h"
+
 /* Up to this many query rows per tile, transposing each K block costs more
  * than the score product it feeds (decode). */
 enum { KEYS_IN_PLACE_MAX_ROWS = 8 };
@@ -20,7 +22,7 @@ static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 static size_t align16(int64_t floats) { return (size_t)round_up(floats, 16); }
 
 static int decode_block_k(const attn_problem *p, const struct vecattn_kernels *kern) {
-  int64_t keys = DECODE_BLOCK_BYTES / ((int64_t)p->D * (int64_t)sizeof(float));
+  int64_t keys = DECODE_BLOCK_BYTES / dt_bytes(p->kt, p->D);
   keys = keys < DECODE_BLOCK_MIN ? DECODE_BLOCK_MIN : keys > DECODE_BLOCK_MAX ? DECODE_BLOCK_MAX : keys;
   return keys < kern->block_k ? (int)keys : kern->block_k;
 }
@@ -45,6 +47,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->rows_pad = (int)round_up(pl->rows_max, kern->lanes);
   pl->score_ld = pl->rows_pad;
   if (pl->keys_in_place) pl->block_k = decode_block_k(p, kern);
+  pl->widen_k = !pl->keys_in_place && p->kt != VECATTN_F32 && !p->additive;
   if (pl->keys_in_place && pl->rows_max < kern->lanes) {
     int g = 1;
     while (g < pl->rows_max) g *= 2;
@@ -54,6 +57,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   const int64_t rows = pl->rows_max, rows_pad = pl->rows_pad;
   pl->workspace_floats = align16(rows_pad * p->D) +
                          (pl->pack_v ? align16((int64_t)pl->block_k * pl->dv_pad) : 0) +
+                         (pl->widen_k ? align16((int64_t)pl->block_k * p->D) : 0) +
                          align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
                          3 * align16(rows_pad);
 }
@@ -65,6 +69,8 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
   ws.q_packed = mem, mem += align16(rows_pad * pl->p->D);
   ws.v_packed = NULL;
   if (pl->pack_v) ws.v_packed = mem, mem += align16((int64_t)pl->block_k * pl->dv_pad);
+  ws.k_block = NULL;
+  if (pl->widen_k) ws.k_block = mem, mem += align16((int64_t)pl->block_k * pl->p->D);
   ws.scores = mem, mem += align16(rows_pad * pl->block_k);
   ws.acc = NULL;
   if (pl->p->v) ws.acc = mem, mem += align16(rows * pl->dv_pad);
@@ -92,14 +98,21 @@ attn_tile attn_plan_tile(const attn_plan *pl, int64_t index) {
   return t;
 }
 
-const float *attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j) {
-  const attn_problem *p = pl->p;
-  return p->k + t->b * p->ks[0] + t->kv_head * p->ks[1] + j * p->ks[2];
+static vecattn_rows rows_at(const void *base, vecattn_dtype type, const int64_t stride[4], int64_t b,
+                            int64_t h, int64_t j) {
+  const int64_t offset = b * stride[0] + h * stride[1] + j * stride[2];
+  return (vecattn_rows){(const unsigned char *)base + dt_bytes(type, offset), stride[2], type};
 }
 
-const float *attn_values(const attn_plan *pl, const attn_tile *t, int64_t j) {
+vecattn_rows attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j) {
   const attn_problem *p = pl->p;
-  return p->v ? p->v + t->b * p->vs[0] + t->kv_head * p->vs[1] + j * p->vs[2] : NULL;
+  return rows_at(p->k, p->kt, p->ks, t->b, t->kv_head, j);
+}
+
+vecattn_rows attn_values(const attn_plan *pl, const attn_tile *t, int64_t j) {
+  const attn_problem *p = pl->p;
+  if (!p->v) return (vecattn_rows){NULL, 0, VECATTN_F32};
+  return rows_at(p->v, p->vt, p->vs, t->b, t->kv_head, j);
 }
 
 int attn_tile_lanes(const attn_plan *pl, const attn_tile *t) {
@@ -113,12 +126,15 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
   const int lanes = attn_tile_lanes(pl, t);
   for (int r = 0; r < t->rows; ++r) {
     const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
-    const float *src = p->q + t->b * p->qs[0] + h * p->qs[1] + i * p->qs[2];
+    const void *src = (const unsigned char *)p->q + dt_bytes(p->qt, t->b * p->qs[0] + h * p->qs[1] + i * p->qs[2]);
     if (pl->keys_in_place) {
       float *dst = ws->q_packed + (int64_t)r * p->D;
-      for (int64_t d = 0; d < p->D; ++d) dst[d] = src[d] * p->scale;
+      pl->kern->to_f32(src, p->qt, dst, p->D);
+      pl->kern->scale(dst, p->D, p->scale);
+    } else if (p->qt == VECATTN_F32) {
+      for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = ((const float *)src)[d] * p->scale;
     } else {
-      for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = src[d] * p->scale;
+      for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = dt_load1(src, p->qt, d) * p->scale;
     }
   }
   if (!pl->keys_in_place) /* padding lanes score 0, never NaN */
@@ -140,9 +156,13 @@ static void add_bias_and_alibi(const attn_plan *pl, const attn_tile *t, int64_t 
     const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
     float *s = scores + r;
     if (p->bias) {
-      const float *bias = p->bias + t->b * p->bias_stride[0] + h * p->bias_stride[1] +
-                          i * p->bias_stride[2] + j0 * p->bias_stride[3];
-      for (int c = 0; c < nk; ++c) s[c * pl->score_ld] += bias[c * p->bias_stride[3]];
+      const int64_t first = t->b * p->bias_stride[0] + h * p->bias_stride[1] + i * p->bias_stride[2] +
+                            j0 * p->bias_stride[3];
+      const void *bias = (const unsigned char *)p->bias + dt_bytes(p->bias_t, first);
+      if (p->bias_t == VECATTN_F32)
+        for (int c = 0; c < nk; ++c) s[c * pl->score_ld] += ((const float *)bias)[c * p->bias_stride[3]];
+      else
+        for (int c = 0; c < nk; ++c) s[c * pl->score_ld] += dt_load1(bias, p->bias_t, c * p->bias_stride[3]);
     }
     if (p->alibi) {
       const float slope = p->alibi[h];
@@ -188,16 +208,22 @@ static void additive_score_block(const attn_plan *pl, const attn_tile *t, int64_
 
 static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
   const attn_problem *p = pl->p;
-  const float *keys = attn_keys(pl, t, j0);
+  const vecattn_rows keys = attn_keys(pl, t, j0);
   if (pl->keys_in_place) { /* decode: V of these keys is fetched while they are scored */
-    const float *values = attn_values(pl, t, j0);
-    pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, keys, p->ks[2], nk, (int)p->D,
-                         ws->scores, values, values ? p->vs[2] : 0);
-  } else {
-    const int lanes = attn_tile_lanes(pl, t);
-    pl->kern->gemm(keys, p->ks[2], 1, nk, ws->q_packed, lanes, (int)p->D, lanes, ws->scores,
-                   pl->score_ld, NULL, NULL, 0);
+    pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, keys, nk, (int)p->D, ws->scores,
+                         attn_values(pl, t, j0));
+    return;
   }
+  const float *a = keys.p;
+  int64_t lda = keys.ld;
+  if (pl->widen_k) { /* once per block, reused by every query of the tile */
+    for (int c = 0; c < nk; ++c)
+      pl->kern->to_f32((const unsigned char *)keys.p + dt_bytes(keys.t, c * keys.ld), keys.t,
+                       ws->k_block + (int64_t)c * p->D, p->D);
+    a = ws->k_block, lda = p->D;
+  }
+  const int lanes = attn_tile_lanes(pl, t);
+  pl->kern->gemm(a, lda, 1, nk, ws->q_packed, lanes, (int)p->D, lanes, ws->scores, pl->score_ld, NULL);
 }
 
 void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {

@@ -30,6 +30,8 @@ typedef struct {
   int dv_pad;    /* Dv rounded up to whole vectors */
   int pack_v;    /* V rows copied when Dv is not whole vectors */
   int keys_in_place; /* few rows per tile: dot against K rows instead of packing K^T */
+  int widen_k;   /* K not f32 and not keys_in_place: each K block is widened once into
+                    ws->k_block, where the score gemm broadcasts from it */
   size_t workspace_floats;
 } attn_plan;
 
@@ -43,6 +45,7 @@ typedef struct {
 typedef struct {
   float *q_packed;  /* pre-scaled: Q^T [D][rows_pad], or Q [rows_max][D] when keys_in_place */
   float *v_packed;  /* [block_k][dv_pad] when pack_v */
+  float *k_block;   /* [block_k][D] when widen_k */
   float *scores;    /* S^T [block_k][score_ld] */
   float *acc;       /* [rows_max][dv_pad] */
   float *row_max, *row_sum, *row_alpha; /* [rows_pad] each */
@@ -54,9 +57,9 @@ attn_tile attn_plan_tile(const attn_plan *pl, int64_t index);
  * and clears it, so padding lanes never hold garbage. */
 attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem);
 
-/* Row j of the tile's K and V (NULL when the problem has no V). */
-const float *attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j);
-const float *attn_values(const attn_plan *pl, const attn_tile *t, int64_t j);
+/* Rows j, j + 1, ... of the tile's K and V (p NULL when the problem has no V). */
+vecattn_rows attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j);
+vecattn_rows attn_values(const attn_plan *pl, const attn_tile *t, int64_t j);
 
 /* Packs the tile's queries, scaled, into ws->q_packed. */
 void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws);

@@ -20,6 +20,7 @@ static unsigned detect_flags(void) {
   const int osxsave = (c & (1u << 27)) != 0;
   if (c & (1u << 28)) f |= CPU_AVX;
   if (c & (1u << 12)) f |= CPU_FMA;
+  if (c & (1u << 29)) f |= CPU_F16C;
   if (osxsave) {
     const unsigned long long xcr0 = read_xcr0();
     if ((xcr0 & 0x6) == 0x6) f |= CPU_OS_YMM;
@@ -32,6 +33,7 @@ static unsigned detect_flags(void) {
     if (b & (1u << 30)) f |= CPU_AVX512BW;
     if (b & (1u << 31)) f |= CPU_AVX512VL;
   }
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5))) f |= CPU_AVX512BF16;
   return f;
 }
 #elif defined(__aarch64__) && defined(__linux__)
@@ -53,7 +55,8 @@ void cpu_features_detect(cpu_features *out) {
       {CPU_SSE2, "sse2"},         {CPU_AVX, "avx"},           {CPU_AVX2, "avx2"},
       {CPU_FMA, "fma"},           {CPU_AVX512F, "avx512f"},   {CPU_AVX512BW, "avx512bw"},
       {CPU_AVX512DQ, "avx512dq"}, {CPU_AVX512VL, "avx512vl"}, {CPU_OS_YMM, "os-ymm"},
-      {CPU_OS_ZMM, "os-zmm"},     {CPU_ASIMD, "asimd"},
+      {CPU_OS_ZMM, "os-zmm"},     {CPU_ASIMD, "asimd"},       {CPU_F16C, "f16c"},
+      {CPU_AVX512BF16, "avx512bf16"},
   };
   out->flags = detect_flags();
   out->names[0] = '\0';

@@ -14,6 +14,8 @@ enum {
   CPU_OS_YMM = 1u << 8, /* XCR0 has SSE+AVX state */
   CPU_OS_ZMM = 1u << 9, /* XCR0 has opmask+ZMM state too */
   CPU_ASIMD = 1u << 10,
+  CPU_F16C = 1u << 20,
+  CPU_AVX512BF16 = 1u << 21,
 };
 
 typedef struct {

@@ -40,7 +40,7 @@ static const struct vecattn_kernels *compiled_table(vecattn_isa isa) {
 
 static int cpu_runs(vecattn_isa isa) {
   const unsigned f = features.flags;
-  const unsigned avx2 = CPU_AVX | CPU_AVX2 | CPU_FMA | CPU_OS_YMM;
+  const unsigned avx2 = CPU_AVX | CPU_AVX2 | CPU_FMA | CPU_F16C | CPU_OS_YMM;
   const unsigned avx512 = avx2 | CPU_AVX512F | CPU_AVX512BW | CPU_AVX512DQ | CPU_AVX512VL | CPU_OS_ZMM;
   switch (isa) {
     case VECATTN_ISA_SCALAR: return 1;

@@ -4,28 +4,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "generic/dtype_scalar.h"
 #include "threads.h"
 
-vecattn_status vecattn_kv_cache_create(vecattn_kv_cache **out, int64_t batch, int64_t n_kv_heads,
-                                       int64_t head_dim, int64_t max_seq) {
+vecattn_status vecattn_kv_cache_create_typed(vecattn_kv_cache **out, int64_t batch, int64_t n_kv_heads,
+                                             int64_t head_dim, int64_t max_seq, vecattn_dtype k_type,
+                                             vecattn_dtype v_type) {
   if (!out) return VECATTN_EINVAL;
   *out = NULL;
   if (batch <= 0 || n_kv_heads <= 0 || head_dim <= 0 || max_seq <= 0) return VECATTN_EINVAL;
+  if ((unsigned)k_type >= VECATTN_DTYPE_COUNT || (unsigned)v_type >= VECATTN_DTYPE_COUNT) return VECATTN_EINVAL;
+  if ((k_type == VECATTN_Q8_0 || v_type == VECATTN_Q8_0) && head_dim % VECATTN_Q8_0_BLOCK != 0)
+    return VECATTN_EINVAL;
   int64_t n;
   if (__builtin_mul_overflow(batch, n_kv_heads, &n) || __builtin_mul_overflow(n, head_dim, &n) ||
-      __builtin_mul_overflow(n, max_seq, &n) || (uint64_t)n > SIZE_MAX / (2 * sizeof(float)))
+      __builtin_mul_overflow(n, max_seq, &n))
     return VECATTN_EOVERFLOW;
+  const size_t k_bytes = vecattn_dtype_bytes(k_type, n), v_bytes = vecattn_dtype_bytes(v_type, n);
+  if (!k_bytes || !v_bytes || k_bytes > SIZE_MAX - v_bytes) return VECATTN_EOVERFLOW;
   vecattn_kv_cache *c = malloc(sizeof *c);
   /* Zeroed, so slots past len never hold uninitialised memory. */
-  float *mem = calloc((size_t)n * 2, sizeof(float));
+  unsigned char *mem = calloc(k_bytes + v_bytes, 1);
   if (!c || !mem) {
     free(c);
     free(mem);
     return VECATTN_ENOMEM;
   }
-  *c = (vecattn_kv_cache){batch, n_kv_heads, head_dim, max_seq, 0, mem, mem + n};
+  *c = (vecattn_kv_cache){batch, n_kv_heads, head_dim, max_seq, 0, k_type, v_type, mem, mem + k_bytes};
   *out = c;
   return VECATTN_OK;
+}
+
+vecattn_status vecattn_kv_cache_create(vecattn_kv_cache **out, int64_t batch, int64_t n_kv_heads,
+                                       int64_t head_dim, int64_t max_seq) {
+  return vecattn_kv_cache_create_typed(out, batch, n_kv_heads, head_dim, max_seq, VECATTN_F32, VECATTN_F32);
 }
 
 void vecattn_kv_cache_destroy(vecattn_kv_cache *c) {
@@ -52,28 +64,28 @@ static int64_t row_offset(const vecattn_kv_cache *c, int64_t b, int64_t h, int64
   return ((b * c->n_kv_heads + h) * c->max_seq + pos) * c->head_dim;
 }
 
-void kv_cache_stage(vecattn_kv_cache *c, const float *k_src, const float *v_src, int64_t ld_b,
-                    int64_t ld_s, int64_t seq, int num_threads) {
+void kv_cache_stage(const struct vecattn_kernels *kern, vecattn_kv_cache *c, const float *k_src,
+                    const float *v_src, int64_t ld_b, int64_t ld_s, int64_t seq, int num_threads) {
   const int64_t rows = c->batch * seq, d = c->head_dim;
 #pragma omp parallel for num_threads(vecattn_thread_count(num_threads, rows)) schedule(static)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t b = row / seq, s = row % seq;
     for (int64_t h = 0; h < c->n_kv_heads; ++h) {
       const int64_t src = b * ld_b + s * ld_s + h * d, dst = row_offset(c, b, h, c->len + s);
-      memcpy(c->k + dst, k_src + src, (size_t)d * sizeof(float));
-      memcpy(c->v + dst, v_src + src, (size_t)d * sizeof(float));
+      kern->from_f32(k_src + src, c->k_type, (unsigned char *)c->k + dt_bytes(c->k_type, dst), d);
+      kern->from_f32(v_src + src, c->v_type, (unsigned char *)c->v + dt_bytes(c->v_type, dst), d);
     }
   }
 }
 
 void kv_cache_commit(vecattn_kv_cache *c, int64_t seq) { c->len += seq; }
 
-static vecattn_tensor view(const vecattn_kv_cache *c, float *data, int64_t n) {
-  vecattn_tensor t = vecattn_tensor_bhsd(data, c->batch, c->n_kv_heads, n, c->head_dim);
+static vecattn_tensor view(const vecattn_kv_cache *c, void *data, vecattn_dtype type, int64_t n) {
+  vecattn_tensor t = vecattn_tensor_bhsd_typed(data, type, c->batch, c->n_kv_heads, n, c->head_dim);
   t.stride[1] = c->max_seq * c->head_dim;
   t.stride[0] = c->n_kv_heads * t.stride[1];
   return t;
 }
 
-vecattn_tensor kv_cache_keys(const vecattn_kv_cache *c, int64_t n) { return view(c, c->k, n); }
-vecattn_tensor kv_cache_values(const vecattn_kv_cache *c, int64_t n) { return view(c, c->v, n); }
+vecattn_tensor kv_cache_keys(const vecattn_kv_cache *c, int64_t n) { return view(c, c->k, c->k_type, n); }
+vecattn_tensor kv_cache_values(const vecattn_kv_cache *c, int64_t n) { return view(c, c->v, c->v_type, n); }

@@ -1,32 +1,34 @@
 /* The KV cache behind vecattn_kv_cache: per batch and kv head, keys and values
- * of up to max_seq positions as contiguous [max_seq][head_dim] rows, so the
- * attention kernels read them as a BHSD tensor. */
+ * of up to max_seq positions as contiguous [max_seq][head_dim] rows of their
+ * element types, so the attention kernels read them as BHSD tensors. */
 #ifndef VECATTN_KV_CACHE_H
 #define VECATTN_KV_CACHE_H
 
 #include <stdint.h>
 
+#include "kernels.h"
 #include "vecattn.h"
 
 struct vecattn_kv_cache {
   int64_t batch, n_kv_heads, head_dim, max_seq;
   int64_t len; /* positions filled, the same for every batch row */
-  float *k, *v; /* [batch][n_kv_heads][max_seq][head_dim] each */
+  vecattn_dtype k_type, v_type;
+  void *k, *v; /* [batch][n_kv_heads][max_seq][head_dim] each */
 };
 
 /* EINVAL unless the cache has this batch/heads/head_dim and room for `seq` more. */
 vecattn_status kv_cache_check(const vecattn_kv_cache *c, int64_t batch, int64_t n_kv_heads,
                               int64_t head_dim, int64_t seq);
 
-/* Copies `seq` new positions into slots [len, len + seq) without committing
- * them: src rows are src[b * ld_b + s * ld_s + h * head_dim + (0 .. head_dim)].
- * The length only grows with kv_cache_commit, so a later failure leaves the
- * cache as it was. */
-void kv_cache_stage(vecattn_kv_cache *c, const float *k_src, const float *v_src, int64_t ld_b,
-                    int64_t ld_s, int64_t seq, int num_threads);
+/* Converts `seq` new f32 positions into slots [len, len + seq) without
+ * committing them: src rows are src[b * ld_b + s * ld_s + h * head_dim + (0 ..
+ * head_dim)]. The length only grows with kv_cache_commit, so a later failure
+ * leaves the cache as it was. */
+void kv_cache_stage(const struct vecattn_kernels *kern, vecattn_kv_cache *c, const float *k_src,
+                    const float *v_src, int64_t ld_b, int64_t ld_s, int64_t seq, int num_threads);
 void kv_cache_commit(vecattn_kv_cache *c, int64_t seq);
 
-/* BHSD views of the first n positions. */
+/* BHSD views of the first n positions, typed as stored. */
 vecattn_tensor kv_cache_keys(const vecattn_kv_cache *c, int64_t n);
 vecattn_tensor kv_cache_values(const vecattn_kv_cache *c, int64_t n);
 

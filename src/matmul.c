@@ -72,7 +72,7 @@ static void run_task(const gemm_plan *g, const float *bpack, int64_t block_p0, i
       const int whole = o->n - pr.col0 >= nr;
       float *c = whole ? o->y + i0 * o->ldy + pr.col0 : cbuf;
       g->kern->gemm(x + p0, g->ldx, 1, rows, bpack + (q * g->k + p0) * nr, nr, kc, nr, c,
-                    whole ? o->ldy : nr, p0 ? ones : NULL, NULL, 0);
+                    whole ? o->ldy : nr, p0 ? ones : NULL);
     }
   }
   for (int64_t q = q0; q < q1; ++q) {

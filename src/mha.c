@@ -110,7 +110,7 @@ vecattn_status vecattn_mha_forward(const vecattn_mha_weights *w, const float *x,
   vecattn_tensor out = vecattn_tensor_bshd(buf.attn, batch, seq, dm.hq, dm.d);
   vecattn_tensor k, v;
   if (cache) {
-    kv_cache_stage(cache, buf.k, buf.v, seq * dm.kv_cols, dm.kv_cols, seq, threads);
+    kv_cache_stage(kern, cache, buf.k, buf.v, seq * dm.kv_cols, dm.kv_cols, seq, threads);
     k = kv_cache_keys(cache, past + seq);
     v = kv_cache_values(cache, past + seq);
   } else {

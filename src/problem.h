@@ -20,18 +20,21 @@ typedef struct {
 
 typedef struct {
   int64_t B, Hq, Hkv, Nq, Nk, D, Dv;
-  const float *q, *k, *v; /* v is NULL for attention weights */
-  float *out;             /* [B,Hq,Nq,Dv] or the weights [B,Hq,Nq,Nk] */
+  const void *q, *k, *v; /* v is NULL for attention weights */
+  void *out;             /* [B,Hq,Nq,Dv] or the weights [B,Hq,Nq,Nk] (f32) */
+  vecattn_dtype qt, kt, vt, ot; /* element types; strides below count elements */
   int64_t qs[4], ks[4], vs[4], os[4];
   float scale;
   int causal;
   int64_t window;
   const int32_t *kv_len;
-  const float *bias;
+  const void *bias;
+  vecattn_dtype bias_t;
   int64_t bias_stride[4]; /* 0 on broadcast dims */
   const float *alibi;
   float *lse;
   int num_threads; /* 0 = OpenMP default */
+  int reduced_precision; /* bf16 products allowed */
   const attn_additive *additive; /* NULL: scores are scaled q.k */
 } attn_problem;
 

@@ -5,16 +5,18 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "generic/dtype_scalar.h"
 #include "problem.h"
 
 typedef struct {
   uintptr_t lo, hi; /* byte range [lo, hi) */
 } byte_span;
 
-/* Element count and byte extent of a strided tensor; EOVERFLOW when either
- * exceeds int64 or size_t. */
-static vecattn_status tensor_span(const float *data, const int64_t shape[4], const int64_t stride[4],
-                                  byte_span *span) {
+/* Element count and byte extent of a strided tensor of element type t;
+ * EOVERFLOW when either exceeds int64 or size_t, or the bytes wrap the address
+ * space. */
+static vecattn_status tensor_span(const void *data, vecattn_dtype t, const int64_t shape[4],
+                                  const int64_t stride[4], byte_span *span) {
   int64_t count = 1, last = 0;
   for (int d = 0; d < 4; ++d) {
     int64_t step;
@@ -22,13 +24,15 @@ static vecattn_status tensor_span(const float *data, const int64_t shape[4], con
     if (__builtin_mul_overflow(shape[d] - 1, stride[d], &step)) return VECATTN_EOVERFLOW;
     if (__builtin_add_overflow(last, step, &last)) return VECATTN_EOVERFLOW;
   }
-  size_t bytes;
-  if ((uint64_t)last >= SIZE_MAX / sizeof(float) ||
-      __builtin_mul_overflow((size_t)last + 1, sizeof(float), &bytes) ||
-      (uint64_t)count > SIZE_MAX / sizeof(float))
+  /* One past the last element's last byte: for Q8_0 the end of its block. */
+  int64_t end_bytes;
+  const int64_t last_block = last / VECATTN_Q8_0_BLOCK + 1;
+  if (t == VECATTN_Q8_0 ? __builtin_mul_overflow(last_block, (int64_t)VECATTN_Q8_0_BLOCK_BYTES, &end_bytes)
+                        : __builtin_mul_overflow(last + 1, dt_bytes(t, 1), &end_bytes))
     return VECATTN_EOVERFLOW;
+  if ((uint64_t)end_bytes > SIZE_MAX || (uint64_t)count > SIZE_MAX / sizeof(float)) return VECATTN_EOVERFLOW;
   uintptr_t end;
-  if (__builtin_add_overflow((uintptr_t)data, bytes, &end)) return VECATTN_EOVERFLOW;
+  if (__builtin_add_overflow((uintptr_t)data, (size_t)end_bytes, &end)) return VECATTN_EOVERFLOW;
   span->lo = (uintptr_t)data;
   span->hi = end;
   return VECATTN_OK;
@@ -69,21 +73,37 @@ static int layout_is_injective(const int64_t shape[4], const int64_t stride[4]) 
   return 1;
 }
 
-static int tensor_usable(const vecattn_tensor *t) {
-  return t && t->data && dims_positive(t->shape) && strides_valid(t);
+/* Q8_0 rows are whole blocks and start on block boundaries. */
+static int blocks_aligned(const vecattn_tensor *t) {
+  if (t->dtype != VECATTN_Q8_0) return 1;
+  if (t->shape[3] % VECATTN_Q8_0_BLOCK != 0) return 0;
+  for (int d = 0; d < 3; ++d)
+    if (t->shape[d] > 1 && t->stride[d] % VECATTN_Q8_0_BLOCK != 0) return 0;
+  return 1;
+}
+
+/* Element types each operand may have: K and V any, the rest not Q8_0. */
+enum { ANY_TYPE = 0xf, FLOAT_TYPES = (1 << VECATTN_F32) | (1 << VECATTN_F16) | (1 << VECATTN_BF16),
+       F32_ONLY = 1 << VECATTN_F32 };
+
+static int tensor_usable(const vecattn_tensor *t, unsigned types) {
+  return t && t->data && (unsigned)t->dtype < VECATTN_DTYPE_COUNT && (types >> t->dtype & 1u) &&
+         dims_positive(t->shape) && strides_valid(t) && blocks_aligned(t);
 }
 
 static vecattn_status check_bias(attn_problem *p, const vecattn_tensor *bias, byte_span *span) {
   const int64_t want[4] = {p->B, p->Hq, p->Nq, p->Nk};
-  if (!bias->data) return VECATTN_EINVAL;
+  if (!bias->data || (unsigned)bias->dtype >= VECATTN_DTYPE_COUNT || !(FLOAT_TYPES >> bias->dtype & 1u))
+    return VECATTN_EINVAL;
   for (int d = 0; d < 4; ++d) {
     if (bias->shape[d] != want[d] && bias->shape[d] != 1) return VECATTN_EINVAL;
     if (bias->stride[d] < 0) return VECATTN_EINVAL;
     p->bias_stride[d] = bias->shape[d] == 1 ? 0 : bias->stride[d];
   }
-  vecattn_status s = tensor_span(bias->data, bias->shape, bias->stride, span);
+  vecattn_status s = tensor_span(bias->data, bias->dtype, bias->shape, bias->stride, span);
   if (s != VECATTN_OK) return s;
   p->bias = bias->data;
+  p->bias_t = bias->dtype;
   return VECATTN_OK;
 }
 
@@ -98,6 +118,7 @@ static vecattn_status check_options(attn_problem *p, const vecattn_sdpa_opts *o,
   const int n_tensors = n_in; /* out was checked against these already */
   if (o->num_threads < 0 || o->window < 0 || !isfinite(o->scale)) return VECATTN_EINVAL;
   p->num_threads = o->num_threads;
+  p->reduced_precision = o->reduced_precision != 0;
   p->causal = o->causal != 0;
   /* A window of Nk keys already admits every key; clamping keeps the key
    * range arithmetic (i + Nk - Nq - window) from overflowing int64. */
@@ -142,7 +163,8 @@ vecattn_status attn_problem_init_ex(attn_problem *p, const vecattn_tensor *q, co
                                     const vecattn_tensor *v, const vecattn_tensor *out,
                                     const vecattn_sdpa_opts *opts, unsigned flags) {
   const int weights = v == NULL;
-  if (!tensor_usable(q) || !tensor_usable(k) || !tensor_usable(out) || (!weights && !tensor_usable(v)))
+  if (!tensor_usable(q, FLOAT_TYPES) || !tensor_usable(k, ANY_TYPE) ||
+      !tensor_usable(out, weights ? F32_ONLY : FLOAT_TYPES) || (!weights && !tensor_usable(v, ANY_TYPE)))
     return VECATTN_EINVAL;
 
   memset(p, 0, sizeof *p);
@@ -164,11 +186,11 @@ vecattn_status attn_problem_init_ex(attn_problem *p, const vecattn_tensor *q, co
   byte_span in_spans[3 + 3], out_span; /* q, k, v, then kv_len, bias, alibi */
   const int n_in = weights ? 2 : 3;
   vecattn_status s;
-  if ((s = tensor_span(q->data, q->shape, q->stride, &in_spans[0])) != VECATTN_OK) return s;
-  if ((s = tensor_span(k->data, k->shape, k->stride, &in_spans[1])) != VECATTN_OK) return s;
-  if (!weights && (s = tensor_span(v->data, v->shape, v->stride, &in_spans[2])) != VECATTN_OK)
+  if ((s = tensor_span(q->data, q->dtype, q->shape, q->stride, &in_spans[0])) != VECATTN_OK) return s;
+  if ((s = tensor_span(k->data, k->dtype, k->shape, k->stride, &in_spans[1])) != VECATTN_OK) return s;
+  if (!weights && (s = tensor_span(v->data, v->dtype, v->shape, v->stride, &in_spans[2])) != VECATTN_OK)
     return s;
-  if ((s = tensor_span(out->data, out->shape, out->stride, &out_span)) != VECATTN_OK) return s;
+  if ((s = tensor_span(out->data, out->dtype, out->shape, out->stride, &out_span)) != VECATTN_OK) return s;
   if (!layout_is_injective(out->shape, out->stride)) return VECATTN_EINVAL;
   for (int i = 0; i < n_in; ++i)
     if (spans_overlap(out_span, in_spans[i])) return VECATTN_EINVAL;
@@ -182,6 +204,10 @@ vecattn_status attn_problem_init_ex(attn_problem *p, const vecattn_tensor *q, co
   p->k = k->data;
   p->v = weights ? NULL : v->data;
   p->out = out->data;
+  p->qt = q->dtype;
+  p->kt = k->dtype;
+  p->vt = weights ? VECATTN_F32 : v->dtype;
+  p->ot = out->dtype;
   memcpy(p->qs, q->stride, sizeof p->qs);
   memcpy(p->ks, k->stride, sizeof p->ks);
   if (!weights) memcpy(p->vs, v->stride, sizeof p->vs);

@@ -13,7 +13,7 @@
 static float *weights_row(const attn_plan *pl, const attn_tile *t, int r) {
   const attn_problem *p = pl->p;
   const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
-  return p->out + t->b * p->os[0] + h * p->os[1] + i * p->os[2];
+  return (float *)p->out + t->b * p->os[0] + h * p->os[1] + i * p->os[2];
 }
 
 static void weights_tile(const attn_plan *pl, const attn_tile *t, attn_workspace *ws) {

@@ -4,22 +4,57 @@
 #include <stdlib.h>
 #include <string.h>
 
+double ref_f16(uint16_t h) {
+  const int sign = h >> 15, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  double x;
+  if (exp == 0x1f)
+    x = mant ? NAN : INFINITY;
+  else if (exp == 0)
+    x = ldexp((double)mant, -24);
+  else
+    x = ldexp(1024.0 + mant, exp - 25);
+  return sign ? -x : x;
+}
+
+double ref_bf16(uint16_t b) {
+  const uint32_t u = (uint32_t)b << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return (double)f;
+}
+
+/* Element e of a row starting at element offset `row` (a block boundary for q8_0). */
+static double row_elem(const vecattn_tensor *t, int64_t row, int64_t e) {
+  const unsigned char *base = t->data;
+  switch (t->dtype) {
+  case VECATTN_F16:
+  case VECATTN_BF16: {
+    uint16_t h;
+    memcpy(&h, base + 2 * (row + e), sizeof h);
+    return t->dtype == VECATTN_F16 ? ref_f16(h) : ref_bf16(h);
+  }
+  case VECATTN_Q8_0: {
+    const int64_t i = row + e;
+    const unsigned char *blk = base + i / 32 * 34;
+    uint16_t d;
+    memcpy(&d, blk, sizeof d);
+    return ref_f16(d) * (double)(int8_t)blk[2 + i % 32];
+  }
+  default: {
+    float f;
+    memcpy(&f, base + 4 * (row + e), sizeof f);
+    return (double)f;
+  }
+  }
+}
+
+double ref_at(const vecattn_tensor *t, int64_t b, int64_t h, int64_t s, int64_t d) {
+  return row_elem(t, b * t->stride[0] + h * t->stride[1] + s * t->stride[2], d * t->stride[3]);
+}
+
 double ref_scale(const vecattn_sdpa_opts *opts, int64_t head_dim) {
   if (opts && opts->scale != 0.0f) return (double)opts->scale;
   return 1.0 / sqrt((double)head_dim);
-}
-
-static double dot(const double *a, const float *b, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t d = 0;
-  for (; d + 4 <= n; d += 4) {
-    s0 += a[d] * (double)b[d];
-    s1 += a[d + 1] * (double)b[d + 1];
-    s2 += a[d + 2] * (double)b[d + 2];
-    s3 += a[d + 3] * (double)b[d + 3];
-  }
-  for (; d < n; d++) s0 += a[d] * (double)b[d];
-  return (s0 + s1) + (s2 + s3);
 }
 
 /* Scores of query row (b, h, i) against every key: -INFINITY where masked.
@@ -37,8 +72,7 @@ static double row_scores(const vecattn_tensor *q, const vecattn_tensor *k, const
   const vecattn_tensor *bias = opts ? opts->bias : NULL;
   const float *slopes = opts ? opts->alibi_slopes : NULL;
 
-  const float *qp = q->data + b * q->stride[0] + h * q->stride[1] + i * q->stride[2];
-  for (int64_t d = 0; d < D; d++) qrow[d] = qp[d * q->stride[3]];
+  for (int64_t d = 0; d < D; d++) qrow[d] = ref_at(q, b, h, i, d);
 
   double mx = -INFINITY;
   for (int64_t j = 0; j < Nk; j++) {
@@ -50,17 +84,12 @@ static double row_scores(const vecattn_tensor *q, const vecattn_tensor *k, const
       s[j] = -INFINITY;
       continue;
     }
-    const float *kp = k->data + b * k->stride[0] + hk * k->stride[1] + j * k->stride[2];
-    double x;
-    if (k->stride[3] == 1) {
-      x = dot(qrow, kp, D);
-    } else {
-      x = 0;
-      for (int64_t d = 0; d < D; d++) x += qrow[d] * (double)kp[d * k->stride[3]];
-    }
+    double x = 0;
+    for (int64_t d = 0; d < D; d++) x += qrow[d] * ref_at(k, b, hk, j, d);
     x *= scale;
     if (bias)
-      x += (double)bias->data[b * bias->stride[0] + h * bias->stride[1] + i * bias->stride[2] + j * bias->stride[3]];
+      x += ref_at(bias, bias->shape[0] == 1 ? 0 : b, bias->shape[1] == 1 ? 0 : h, bias->shape[2] == 1 ? 0 : i,
+                  bias->shape[3] == 1 ? 0 : j);
     if (slopes) x += (double)slopes[h] * (double)(j - (i + off));
     s[j] = x;
     if (x > mx) mx = x;
@@ -93,8 +122,7 @@ void ref_sdpa(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_te
           if (s[j] == -INFINITY) continue;
           double p = exp(s[j] - mx);
           sum += p;
-          const float *vp = v->data + b * v->stride[0] + hk * v->stride[1] + j * v->stride[2];
-          for (int64_t d = 0; d < Dv; d++) acc[d] += p * (double)vp[d * v->stride[3]];
+          for (int64_t d = 0; d < Dv; d++) acc[d] += p * ref_at(v, b, hk, j, d);
         }
         for (int64_t d = 0; d < Dv; d++) o[d] = acc[d] / sum;
         if (lse) lse[row] = mx + log(sum);

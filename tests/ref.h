@@ -23,6 +23,12 @@ void ref_sdpa(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_te
 void ref_weights(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_sdpa_opts *opts, double *w,
                  unsigned char *masked);
 
+/* Element [b][h][s][d] of a tensor of any element type, decoded exactly
+ * (f16 and bf16 from their bit layouts, q8_0 as scale * int8). */
+double ref_at(const vecattn_tensor *t, int64_t b, int64_t h, int64_t s, int64_t d);
+double ref_f16(uint16_t h);
+double ref_bf16(uint16_t b);
+
 /* The scale the contract uses: opts->scale, or 1/sqrt(D) when it is 0. */
 double ref_scale(const vecattn_sdpa_opts *opts, int64_t head_dim);
 

@@ -1,10 +1,11 @@
 #include "ref_attend.h"
+#include "ref.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 static double at(const vecattn_tensor *t, int64_t b, int64_t h, int64_t s, int64_t d) {
-  return t->data[b * t->stride[0] + h * t->stride[1] + s * t->stride[2] + d * t->stride[3]];
+  return ref_at(t, b, h, s, d);
 }
 
 /* Per query row: the query as the score function sees it (W^T q for general,

@@ -382,14 +382,14 @@ START_TEST(test_overlap) {
     /* lse and out against each other */
     call_args a = a0;
     repoint(&a, &a0);
-    a.o.lse = a.outp->data + out_n - 1;
+    a.o.lse = (float *)a.outp->data + out_n - 1;
     expect(kind, &a, VECATTN_EINVAL, "lse starts on out's last element");
-    a.o.lse = a.outp->data - lse_n + 1;
+    a.o.lse = (float *)a.outp->data - lse_n + 1;
     expect(kind, &a, VECATTN_EINVAL, "lse ends on out's first element");
-    a.o.lse = a.outp->data;
+    a.o.lse = (float *)a.outp->data;
     expect(kind, &a, VECATTN_EINVAL, "lse == out");
     /* adjacent is fine */
-    a.o.lse = a.outp->data + out_n;
+    a.o.lse = (float *)a.outp->data + out_n;
     expect(kind, &a, VECATTN_OK, "lse right after out");
   }
 }

@@ -14,13 +14,15 @@
 /* A contiguous [b,h,s,d] tensor in a guarded buffer. */
 typedef struct {
   vecattn_tensor t;
+  float *storage; /* t.data */
   size_t n;
 } buf;
 
 static buf buf_make(int64_t b, int64_t h, int64_t s, int64_t d) {
   buf x;
   x.n = (size_t)(b * h * s * d);
-  x.t = vecattn_tensor_bhsd(tu_guarded_alloc(x.n * sizeof(float), 4), b, h, s, d);
+  x.storage = tu_guarded_alloc(x.n * sizeof(float), 4);
+  x.t = vecattn_tensor_bhsd(x.storage, b, h, s, d);
   return x;
 }
 
@@ -78,7 +80,7 @@ static void check_against_ref(const char *label, vecattn_isa isa, const buf *q, 
   for (int64_t r = 0; r < rows; ++r) typical += skip_row && skip_row[r] ? 0 : norm(ref + r * dv, dv) / (double)rows;
   for (int64_t r = 0; r < rows; ++r) {
     if (skip_row && skip_row[r]) continue;
-    const float *got = out.t.data + r * dv;
+    const float *got = out.storage + r * dv;
     ck_assert_msg(all_finite(got, (size_t)dv), "%s [%s]: row %lld has Inf/NaN", label, vecattn_isa_name(isa),
                   (long long)r);
     const double e = rel_err(got, ref + r * dv, dv, 0.1 * typical);
@@ -110,12 +112,12 @@ START_TEST(test_huge_scores) {
   const int64_t H = 2, NQ = 9, NK = 37, D = 16;
   buf q = buf_make(1, H, NQ, D), k = buf_make(1, H, NK, D), v = buf_make(1, H, NK, D);
   const float big = ldexpf(1.0f, 50);
-  for (size_t e = 0; e < q.n; ++e) q.t.data[e] = big * (float)tu_rand_int(-3, 3);
-  for (size_t e = 0; e < k.n; ++e) k.t.data[e] = big * (float)tu_rand_int(-3, 3);
+  for (size_t e = 0; e < q.n; ++e) q.storage[e] = big * (float)tu_rand_int(-3, 3);
+  for (size_t e = 0; e < k.n; ++e) k.storage[e] = big * (float)tu_rand_int(-3, 3);
   tu_fill_normal(v.t.data, v.n);
   /* one row whose scores are all hugely negative */
-  for (int64_t d = 0; d < D; ++d) q.t.data[4 * D + d] = -big * 3.0f;
-  for (int64_t d = 0; d < D; ++d) k.t.data[d] = big * 3.0f;
+  for (int64_t d = 0; d < D; ++d) q.storage[4 * D + d] = -big * 3.0f;
+  for (int64_t d = 0; d < D; ++d) k.storage[d] = big * 3.0f;
   vecattn_sdpa_opts o = {0};
   o.scale = 1.0f;
   TU_FOR_EACH_ISA(isa) {
@@ -136,8 +138,8 @@ START_TEST(test_huge_negative_bias) {
   buf bias = buf_make(1, 1, NQ, NK);
   tu_fill_normal(q.t.data, q.n), tu_fill_normal(k.t.data, k.n), tu_fill_normal(v.t.data, v.n);
   for (int64_t i = 0; i < NQ; ++i)
-    for (int64_t j = 0; j < NK; ++j) bias.t.data[i * NK + j] = (j % 3 == 1) ? -1e30f : 0.0f;
-  for (int64_t j = 0; j < NK; ++j) bias.t.data[2 * NK + j] = -FLT_MAX; /* a whole row */
+    for (int64_t j = 0; j < NK; ++j) bias.storage[i * NK + j] = (j % 3 == 1) ? -1e30f : 0.0f;
+  for (int64_t j = 0; j < NK; ++j) bias.storage[2 * NK + j] = -FLT_MAX; /* a whole row */
   vecattn_sdpa_opts o = {0};
   o.bias = &bias.t;
   unsigned char skip[6] = {0, 0, 1, 0, 0, 0}; /* -FLT_MAX swallows q.k: only finiteness */
@@ -159,10 +161,10 @@ START_TEST(test_near_flt_max_inputs) {
   const int64_t H = 2, NQ = 7, NK = 41, D = 24;
   buf q = buf_make(1, H, NQ, D), k = buf_make(1, H, NK, D), v = buf_make(1, H, NK, D);
   tu_fill_normal(q.t.data, q.n), tu_fill_normal(k.t.data, k.n);
-  for (size_t e = 0; e < q.n; ++e) q.t.data[e] *= 1e30f;
-  for (size_t e = 0; e < k.n; ++e) k.t.data[e] *= 1e-30f;
+  for (size_t e = 0; e < q.n; ++e) q.storage[e] *= 1e30f;
+  for (size_t e = 0; e < k.n; ++e) k.storage[e] *= 1e-30f;
   const float vmax = FLT_MAX / (float)(4 * NK);
-  for (size_t e = 0; e < v.n; ++e) v.t.data[e] = vmax * (float)(2.0 * tu_rand_uniform() - 1.0);
+  for (size_t e = 0; e < v.n; ++e) v.storage[e] = vmax * (float)(2.0 * tu_rand_uniform() - 1.0);
   vecattn_sdpa_opts o = {0};
   TU_FOR_EACH_ISA(isa) {
     check_against_ref("q ~1e30, k ~1e-30, |v| ~FLT_MAX/4Nk", isa, &q, &k, &v, &o, NULL, ROW_TOL);
@@ -182,13 +184,13 @@ START_TEST(test_denormals) {
   vecattn_sdpa_opts o = {0};
   TU_FOR_EACH_ISA(isa) {
     /* denormal keys: every score rounds to ~0, uniform weights over normal v */
-    for (size_t e = 0; e < k.n; ++e) k.t.data[e] *= 1e-39f;
+    for (size_t e = 0; e < k.n; ++e) k.storage[e] *= 1e-39f;
     check_against_ref("denormal k", isa, &q, &k, &v, &o, NULL, 1e-5);
     /* denormal v: outputs are denormal averages (few significant bits) */
-    for (size_t e = 0; e < v.n; ++e) v.t.data[e] *= 1e-39f;
+    for (size_t e = 0; e < v.n; ++e) v.storage[e] *= 1e-39f;
     check_against_ref("denormal k and v", isa, &q, &k, &v, &o, NULL, 1e-3);
     /* everything denormal, and a denormal scale */
-    for (size_t e = 0; e < q.n; ++e) q.t.data[e] *= 1e-39f;
+    for (size_t e = 0; e < q.n; ++e) q.storage[e] *= 1e-39f;
     o.scale = 1e-40f;
     check_against_ref("denormal q, k, v, scale", isa, &q, &k, &v, &o, NULL, 1e-3);
     o.scale = 0.0f;
@@ -212,22 +214,22 @@ START_TEST(test_nonfinite_isolated) {
   memset(bias.t.data, 0, bias.n * sizeof(float));
   unsigned char *skip = calloc((size_t)rows, 1);
   const int64_t nan_row = 3, inf_row = H * NQ + 2 * NQ + 17, bias_row = 5 * NQ / 2;
-  q.t.data[nan_row * D + 5] = NAN;
-  q.t.data[inf_row * D] = INFINITY;
-  bias.t.data[bias_row * NK + 11] = NAN;
+  q.storage[nan_row * D + 5] = NAN;
+  q.storage[inf_row * D] = INFINITY;
+  bias.storage[bias_row * NK + 11] = NAN;
   skip[nan_row] = skip[inf_row] = skip[bias_row] = 1;
   /* NaN in one key and value of (batch 0, kv head 1): its query heads 2 and 3
    * may turn NaN (a P*V product 0 * NaN reaches rows that mask the key), no
    * other batch or head may. */
-  for (int64_t d = 0; d < D; ++d) k.t.data[(1 * NK + 7) * D + d] = v.t.data[(1 * NK + 7) * D + d] = NAN;
+  for (int64_t d = 0; d < D; ++d) k.storage[(1 * NK + 7) * D + d] = v.storage[(1 * NK + 7) * D + d] = NAN;
   memset(skip + 2 * NQ, 1, (size_t)(2 * NQ));
   /* padding past kv_len holds garbage, as a reused buffer would */
   int32_t kv_len[2] = {NK, 30};
   for (int64_t j = kv_len[1]; j < NK; ++j)
     for (int64_t hk = 0; hk < HKV; ++hk)
       for (int64_t d = 0; d < D; ++d) {
-        k.t.data[((HKV + hk) * NK + j) * D + d] = NAN;
-        v.t.data[((HKV + hk) * NK + j) * D + d] = (d & 1) ? INFINITY : NAN;
+        k.storage[((HKV + hk) * NK + j) * D + d] = NAN;
+        v.storage[((HKV + hk) * NK + j) * D + d] = (d & 1) ? INFINITY : NAN;
       }
   vecattn_sdpa_opts o = {0};
   o.kv_len = kv_len;
@@ -241,7 +243,7 @@ START_TEST(test_nonfinite_isolated) {
     ck_assert_int_eq(vecattn_attention_weights(&q.t, &k.t, &w.t, &o), VECATTN_OK);
     for (int64_t r = 0; r < rows; ++r)
       if (!skip[r])
-        ck_assert_msg(all_finite(w.t.data + r * NK, (size_t)NK), "[%s] weights row %lld has Inf/NaN",
+        ck_assert_msg(all_finite(w.storage + r * NK, (size_t)NK), "[%s] weights row %lld has Inf/NaN",
                       vecattn_isa_name(isa), (long long)r);
   }
   buf_free(&q), buf_free(&k), buf_free(&v), buf_free(&bias), buf_free(&w);
@@ -258,7 +260,7 @@ START_TEST(test_fully_masked_rows) {
   buf bias = buf_make(B, H, NQ, NK), w = buf_make(B, H, NQ, NK);
   tu_fill_normal(q.t.data, q.n), tu_fill_normal(k.t.data, k.n), tu_fill_normal(v.t.data, v.n);
   memset(bias.t.data, 0, bias.n * sizeof(float));
-  for (int64_t j = 0; j < NK; ++j) bias.t.data[(NQ + 6) * NK + j] = -INFINITY; /* b 0, h 1, i 6 */
+  for (int64_t j = 0; j < NK; ++j) bias.storage[(NQ + 6) * NK + j] = -INFINITY; /* b 0, h 1, i 6 */
   int32_t kv_none[2] = {NK, 0}, kv_short[2] = {3, 3};
   struct {
     const char *name;
@@ -296,11 +298,11 @@ START_TEST(test_fully_masked_rows) {
     for (int64_t r = 0; r < rows; ++r) {
       if (ref_lse[r] != -INFINITY) continue;
       for (int64_t d = 0; d < D; ++d)
-        ck_assert_msg(out.t.data[r * D + d] == 0.0f, "%s [%s]: masked row %lld out[%lld] = %g", cases[c].name,
-                      vecattn_isa_name(isa), (long long)r, (long long)d, (double)out.t.data[r * D + d]);
+        ck_assert_msg(out.storage[r * D + d] == 0.0f, "%s [%s]: masked row %lld out[%lld] = %g", cases[c].name,
+                      vecattn_isa_name(isa), (long long)r, (long long)d, (double)out.storage[r * D + d]);
       for (int64_t j = 0; j < NK; ++j)
-        ck_assert_msg(w.t.data[r * NK + j] == 0.0f, "%s [%s]: masked row %lld weight[%lld] = %g", cases[c].name,
-                      vecattn_isa_name(isa), (long long)r, (long long)j, (double)w.t.data[r * NK + j]);
+        ck_assert_msg(w.storage[r * NK + j] == 0.0f, "%s [%s]: masked row %lld weight[%lld] = %g", cases[c].name,
+                      vecattn_isa_name(isa), (long long)r, (long long)j, (double)w.storage[r * NK + j]);
     }
     ck_assert_msg(rel_err(w.t.data, ref_w, rows * NK, 0) <= 2e-6, "%s [%s]: weights differ", cases[c].name,
                   vecattn_isa_name(isa));
@@ -317,14 +319,14 @@ START_TEST(test_smallest_shapes) {
   TU_FOR_EACH_ISA(isa) {
     buf q = buf_make(1, 1, 1, 1), k = buf_make(1, 1, 1, 1), v = buf_make(1, 1, 1, 1), out = buf_make(1, 1, 1, 1);
     float lse;
-    q.t.data[0] = 1.5f, k.t.data[0] = -2.0f, v.t.data[0] = 0.375f;
+    q.storage[0] = 1.5f, k.storage[0] = -2.0f, v.storage[0] = 0.375f;
     vecattn_sdpa_opts o = {0};
     o.lse = &lse;
     for (int causal = 0; causal < 2; ++causal) {
       o.causal = causal;
       ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
-      ck_assert_msg(out.t.data[0] == 0.375f && lse == -3.0f, "[%s] N=D=1: out %g lse %g", vecattn_isa_name(isa),
-                    (double)out.t.data[0], (double)lse);
+      ck_assert_msg(out.storage[0] == 0.375f && lse == -3.0f, "[%s] N=D=1: out %g lse %g", vecattn_isa_name(isa),
+                    (double)out.storage[0], (double)lse);
     }
     buf_free(&q), buf_free(&k), buf_free(&v), buf_free(&out);
     /* D = 1 and Dv = 1 over a few keys and queries, GQA */
@@ -397,7 +399,7 @@ START_TEST(test_long_keys) {
   const int32_t kv_len[2] = {(int32_t)NK, (int32_t)(NK * 5 / 8)};
   buf q = buf_make(B, 1, NQ, D), k = buf_make(B, 1, NK, D), v = buf_make(B, 1, NK, D), out = buf_make(B, 1, NQ, D);
   tu_fill_normal(q.t.data, q.n), tu_fill_normal(k.t.data, k.n), tu_fill_normal(v.t.data, v.n);
-  for (size_t e = 0; e < q.n; ++e) q.t.data[e] *= 2.0f; /* peakier softmax: fewer keys dominate */
+  for (size_t e = 0; e < q.n; ++e) q.storage[e] *= 2.0f; /* peakier softmax: fewer keys dominate */
   for (int64_t j = kv_len[1]; j < NK; ++j)
     for (int64_t d = 0; d < D; ++d) *tu_at(&k.t, 1, 0, j, d) = *tu_at(&v.t, 1, 0, j, d) = NAN;
   float lse[2 * 3];

@@ -266,22 +266,22 @@ START_TEST(test_overlap) {
   expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out == q (same buffer)");
   out = F.out, out.data = F.arena + QN - 1; /* out's first element is q's last */
   expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out overlapping q's last element");
-  out = F.out, out.data = F.k.data + 3;
+  out = F.out, out.data = (float *)F.k.data + 3;
   expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out inside k");
   out = F.out, out.data = F.v.data;
   expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out at v");
-  out = F.out, out.data = F.v.data + VN - 1;
+  out = F.out, out.data = (float *)F.v.data + VN - 1;
   expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out overlapping v's last element");
   /* out ending on q's first element */
   vecattn_tensor q = vecattn_tensor_bhsd(F.arena + ON - 1, B, HQ, NQ, D);
   out = F.out, out.data = F.arena;
   expect(&q, &F.k, &F.v, &out, &F.opts, VECATTN_EINVAL, "out's last element is q's first");
   /* adjacent but disjoint is fine: out right after v */
-  out = F.out, out.data = F.v.data + VN;
+  out = F.out, out.data = (float *)F.v.data + VN;
   expect(&F.q, &F.k, &F.v, &out, &F.opts, VECATTN_OK, "out adjacent to v (disjoint, valid)");
   /* weights overlapping q or k */
   vecattn_tensor w = F.w;
-  w.data = F.q.data + 1;
+  w.data = (float *)F.q.data + 1;
   expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &w, &F.opts, VECATTN_EINVAL, "weights overlapping q");
   w.data = F.k.data;
   expect_kind(CALL_WEIGHTS, &F.q, &F.k, NULL, &w, &F.opts, VECATTN_EINVAL, "weights overlapping k");

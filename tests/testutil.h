@@ -74,7 +74,7 @@ int tu_tensor_guard_ok(const tu_tensor *x);
 int tu_tensor_padding_intact(const tu_tensor *x); /* non-logical storage still poison */
 
 static inline float *tu_at(const vecattn_tensor *t, int64_t b, int64_t h, int64_t s, int64_t d) {
-  return t->data + b * t->stride[0] + h * t->stride[1] + s * t->stride[2] + d * t->stride[3];
+  return (float *)t->data + b * t->stride[0] + h * t->stride[1] + s * t->stride[2] + d * t->stride[3];
 }
 static inline int64_t tu_numel(const vecattn_tensor *t) {
   return t->shape[0] * t->shape[1] * t->shape[2] * t->shape[3];

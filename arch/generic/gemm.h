@@ -1,12 +1,15 @@
-/* Register-blocked f32 GEMM over one ISA's vector layer (vec.h included first).
- * A is read by broadcast through two strides, B and C by full vectors (row-major,
- * n padded to whole vectors): the same body serves S^T = K * Q^T (A = K as it
- * lies in memory) and O = P * V (A = the transposed scores). */
+/* Register-blocked GEMM over one ISA's vector layer (vec.h included first).
+ * A (f32) is read by broadcast through two strides, B and C by full vectors
+ * (row-major, n padded to whole vectors): the same body serves S^T = K * Q^T
+ * (A = K) and O = P * V (A = the transposed scores, B = V of any element type,
+ * widened as it is loaded). */
 #ifndef VECATTN_GENERIC_GEMM_H
 #define VECATTN_GENERIC_GEMM_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "typed.h"
 
 /* B rows may stream from memory (K and V in decode): ask for the row this many
  * ahead while the current ones compute, since one thread alone does not keep
@@ -21,13 +24,14 @@
  * during P.V) go to L2 only, leaving L1 to the rows in use. */
 #define VF_PREFETCH_L2 2
 
-/* One mr x nv-vector block of C (both compile-time after inlining). Rows past
- * `rows` alias row 0 so the unrolled body stays branch-free; their results are
- * never stored. */
+/* One mr x nv-vector block of C (mr, nv, bt and with_pf compile-time after
+ * inlining): B's columns e0 .. e0 + nv * VF_LANES of rows b + p * ldb (bytes),
+ * element type bt. Rows past `rows` alias row 0 so the unrolled body stays
+ * branch-free; their results are never stored. */
 static inline __attribute__((always_inline)) void gemm_block(
-    const float *a, int64_t a_row, int64_t a_col, int rows, const float *b, int64_t ldb, int k,
-    float *c, int64_t ldc, const float *row_scale, const float *pf, int64_t ldpf, const int mr,
-    const int nv, const int with_pf) {
+    const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int64_t e0,
+    int k, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
+    int64_t pf_vec, const int mr, const int nv, const int bt, const int with_pf) {
   vf acc[VF_MR][VF_NR];
   const float *arow[VF_MR];
   for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
@@ -45,10 +49,11 @@ static inline __attribute__((always_inline)) void gemm_block(
 
   for (int p = 0; p < k; ++p) {
     vf bv[VF_NR];
-    for (int j = 0; j < nv; ++j) bv[j] = vf_load(b + p * ldb + j * VF_LANES);
-    for (int j = 0; j < nv; ++j) __builtin_prefetch(b + (p + VF_PREFETCH_ROWS) * ldb + j * VF_LANES, 0, VF_PREFETCH_LOCALITY);
+    const vf_byte *brow = b + p * ldb, *bahead = b + (p + VF_PREFETCH_ROWS) * ldb;
+    for (int j = 0; j < nv; ++j) bv[j] = vf_load_t(brow, e0 + j * VF_LANES, bt);
+    for (int j = 0; j < nv; ++j) __builtin_prefetch(vf_addr_t(bahead, e0 + j * VF_LANES, bt), 0, VF_PREFETCH_LOCALITY);
     if (with_pf)
-      for (int j = 0; j < nv; ++j) __builtin_prefetch(pf + p * ldpf + j * VF_LANES, 0, VF_PREFETCH_L2);
+      for (int j = 0; j < nv; ++j) __builtin_prefetch(pf + p * ldpf + j * pf_vec, 0, VF_PREFETCH_L2);
     for (int r = 0; r < mr; ++r) {
       const vf av = vf_set1(arow[r][p * a_col]);
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
@@ -61,26 +66,27 @@ static inline __attribute__((always_inline)) void gemm_block(
   }
 }
 
-/* All column blocks of one row block, with mr rows of registers. */
+/* All column blocks of one row block, with mr rows of registers. pf_vec: bytes
+ * of pf rows per vector of C (pf's element size times VF_LANES). */
 static inline __attribute__((always_inline)) void gemm_rows(
-    const float *a, int64_t a_row, int64_t a_col, int rows, const float *b, int64_t ldb, int k,
-    int nvec, float *c, int64_t ldc, const float *row_scale, const float *pf, int64_t ldpf,
-    const int mr, const int with_pf) {
+    const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int k,
+    int nvec, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
+    int64_t pf_vec, const int mr, const int bt, const int with_pf) {
   int j = 0;
   for (; j + VF_NR <= nvec; j += VF_NR)
-    gemm_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * VF_LANES : pf, ldpf, mr, VF_NR, with_pf);
+    gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, mr, VF_NR, bt, with_pf);
   for (; j < nvec; ++j)
-    gemm_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * VF_LANES : pf, ldpf, mr, 1, with_pf);
+    gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, mr, 1, bt, with_pf);
 }
 
-/* with_pf is a compile-time flag so the common, prefetch-free case keeps a
- * branch-free inner loop. */
+/* bt and with_pf are compile-time, so the common, prefetch-free f32 case keeps
+ * a branch-free inner loop. */
 static inline __attribute__((always_inline)) void gemm_body(
-    const float *a, int64_t a_row, int64_t a_col, int m, const float *b, int64_t ldb, int k,
-    int n_pad, float *c, int64_t ldc, const float *row_scale, const float *pf, int64_t ldpf,
-    const int with_pf) {
+    const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,
+    int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
+    int64_t pf_vec, const int bt, const int with_pf) {
   const int nvec = n_pad / VF_LANES;
   for (int r0 = 0; r0 < m; r0 += VF_MR) {
     const int rows = m - r0 < VF_MR ? m - r0 : VF_MR;
@@ -90,36 +96,60 @@ static inline __attribute__((always_inline)) void gemm_body(
     const int rpf = with_pf && r0 == 0; /* once per call */
     /* Short last blocks (decode: a handful of rows) use fewer register rows. */
     if (rows > 4 || VF_MR <= 4)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, VF_MR, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, VF_MR, bt, rpf);
     else if (rows > 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, 4, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, 4, bt, rpf);
     else if (rows == 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, 2, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, 2, bt, rpf);
     else
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, 1, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, 1, bt, rpf);
   }
 }
 
 /* Separate functions, so each variant gets its own register allocation. */
-static __attribute__((noinline)) void gemm_plain(const float *a, int64_t a_row, int64_t a_col, int m,
-                                                 const float *b, int64_t ldb, int k, int n_pad, float *c,
-                                                 int64_t ldc, const float *row_scale) {
-  gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, NULL, 0, 0);
-}
-static __attribute__((noinline)) void gemm_prefetching(const float *a, int64_t a_row, int64_t a_col, int m,
-                                                       const float *b, int64_t ldb, int k, int n_pad,
-                                                       float *c, int64_t ldc, const float *row_scale,
-                                                       const float *pf, int64_t ldpf) {
-  gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, 1);
+#define GEMM_VARIANT(T)                                                                              \
+  static __attribute__((noinline)) void gemm_plain_##T(const float *a, int64_t a_row, int64_t a_col, \
+                                                       int m, const vf_byte *b, int64_t ldb, int k,  \
+                                                       int n_pad, float *c, int64_t ldc,             \
+                                                       const float *row_scale) {                     \
+    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, NULL, 0, 0, VECATTN_##T, 0);  \
+  }                                                                                                  \
+  static __attribute__((noinline)) void gemm_prefetching_##T(                                        \
+      const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,     \
+      int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,     \
+      int64_t pf_vec) {                                                                              \
+    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, pf_vec,             \
+              VECATTN_##T, 1);                                                                       \
+  }
+GEMM_VARIANT(F32)
+GEMM_VARIANT(F16)
+GEMM_VARIANT(BF16)
+GEMM_VARIANT(Q8_0)
+#undef GEMM_VARIANT
+
+static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const float *b, int64_t ldb,
+                 int k, int n_pad, float *c, int64_t ldc, const float *row_scale) {
+  gemm_plain_F32(a, a_row, a_col, m, (const vf_byte *)b, ldb * (int64_t)sizeof(float), k, n_pad, c, ldc,
+                 row_scale);
 }
 
-static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const float *b,
-                 int64_t ldb, int k, int n_pad, float *c, int64_t ldc, const float *row_scale,
-                 const float *pf, int64_t ldpf) {
-  if (pf)
-    gemm_prefetching(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf);
-  else
-    gemm_plain(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale);
+static void gemm_typed(const float *a, int64_t a_row, int64_t a_col, int m, vecattn_rows b, int k,
+                       int n_pad, float *c, int64_t ldc, const float *row_scale, vecattn_rows pf) {
+  const vf_byte *bp = b.p, *pfp = pf.p;
+  const int64_t ldb = dt_bytes(b.t, b.ld), ldpf = dt_bytes(pf.t, pf.ld);
+  const int64_t pf_vec = dt_bytes(pf.t, VECATTN_Q8_0_BLOCK * VF_LANES) / VECATTN_Q8_0_BLOCK;
+#define GEMM_CALL(T)                                                                                 \
+  if (pfp)                                                                                           \
+    gemm_prefetching_##T(a, a_row, a_col, m, bp, ldb, k, n_pad, c, ldc, row_scale, pfp, ldpf, pf_vec); \
+  else                                                                                               \
+    gemm_plain_##T(a, a_row, a_col, m, bp, ldb, k, n_pad, c, ldc, row_scale)
+  switch (b.t) {
+  case VECATTN_F16: GEMM_CALL(F16); break;
+  case VECATTN_BF16: GEMM_CALL(BF16); break;
+  case VECATTN_Q8_0: GEMM_CALL(Q8_0); break;
+  default: GEMM_CALL(F32); break;
+  }
+#undef GEMM_CALL
 }
 
 #endif

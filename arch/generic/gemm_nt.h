@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "gemm.h" /* VF_PREFETCH_ROWS */
+#include "typed.h"
 #include "lanes.h"
 
 #ifndef VF_NT_MR
@@ -25,11 +26,12 @@
 #define VF_NT_ROW_AHEAD 512
 #endif
 
-/* One mr x nc block of dot products (both compile-time after inlining); rows
- * past `rows` alias row 0 and are not stored. */
+/* One mr x nc block of dot products (mr, nc and bt compile-time after
+ * inlining); B rows b + j * ldb (bytes) of element type bt; rows past `rows`
+ * alias row 0 and are not stored. */
 static inline __attribute__((always_inline)) void gemm_nt_block(
-    const float *a, int64_t lda, int rows, const float *b, int64_t ldb, int k, float *c,
-    int64_t c_row, int64_t c_col, int64_t pf_ahead, const int mr, const int nc) {
+    const float *a, int64_t lda, int rows, const vf_byte *b, int64_t ldb, int k, float *c,
+    int64_t c_row, int64_t c_col, int64_t pf_ahead, const int mr, const int nc, const int bt) {
   vf acc[VF_NT_MR][VF_NT_NC];
   const float *arow[VF_NT_MR];
   for (int r = 0; r < mr; ++r) {
@@ -39,8 +41,8 @@ static inline __attribute__((always_inline)) void gemm_nt_block(
   int p = 0;
   for (; p + VF_LANES <= k; p += VF_LANES) {
     vf bv[VF_NT_NC];
-    for (int j = 0; j < nc; ++j) bv[j] = vf_load(b + j * ldb + p);
-    for (int j = 0; j < nc; ++j) __builtin_prefetch(b + j * ldb + p + pf_ahead, 0, VF_PREFETCH_LOCALITY);
+    for (int j = 0; j < nc; ++j) bv[j] = vf_load_t(b + j * ldb, p, bt);
+    for (int j = 0; j < nc; ++j) __builtin_prefetch(vf_addr_t(b + j * ldb, p + pf_ahead, bt), 0, VF_PREFETCH_LOCALITY);
     for (int r = 0; r < mr; ++r) {
       const vf av = vf_load(arow[r] + p);
       for (int j = 0; j < nc; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
@@ -49,7 +51,7 @@ static inline __attribute__((always_inline)) void gemm_nt_block(
   if (p < k) { /* zero-filled tail lanes add nothing */
     const int tail = k - p;
     vf bv[VF_NT_NC];
-    for (int j = 0; j < nc; ++j) bv[j] = vf_load_n(b + j * ldb + p, tail);
+    for (int j = 0; j < nc; ++j) bv[j] = vf_load_n_t(b + j * ldb, p, tail, bt);
     for (int r = 0; r < mr; ++r) {
       const vf av = vf_load_n(arow[r] + p, tail);
       for (int j = 0; j < nc; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
@@ -62,32 +64,45 @@ static inline __attribute__((always_inline)) void gemm_nt_block(
 }
 
 static inline __attribute__((always_inline)) void gemm_nt_rows(
-    const float *a, int64_t lda, int rows, const float *b, int64_t ldb, int n, int k, float *c,
-    int64_t c_row, int64_t c_col, int64_t pf_ahead, const int mr) {
+    const float *a, int64_t lda, int rows, const vf_byte *b, int64_t ldb, int n, int k, float *c,
+    int64_t c_row, int64_t c_col, int64_t pf_ahead, const int mr, const int bt) {
   int j = 0;
   for (; j + VF_NT_NC <= n; j += VF_NT_NC)
-    gemm_nt_block(a, lda, rows, b + j * ldb, ldb, k, c + j * c_col, c_row, c_col, pf_ahead, mr, VF_NT_NC);
+    gemm_nt_block(a, lda, rows, b + j * ldb, ldb, k, c + j * c_col, c_row, c_col, pf_ahead, mr, VF_NT_NC, bt);
   for (; j < n; ++j)
-    gemm_nt_block(a, lda, rows, b + j * ldb, ldb, k, c + j * c_col, c_row, c_col, pf_ahead, mr, 1);
+    gemm_nt_block(a, lda, rows, b + j * ldb, ldb, k, c + j * c_col, c_row, c_col, pf_ahead, mr, 1, bt);
 }
 
-static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int n, int k,
-                    float *c, int64_t c_row, int64_t c_col) {
-  const int64_t pf_ahead = k >= 2 * VF_NT_ROW_AHEAD ? VF_NT_ROW_AHEAD : VF_PREFETCH_ROWS * ldb;
+/* B rows at ldb bytes; pf_ahead: the prefetch distance in elements of B. */
+static inline __attribute__((always_inline)) void gemm_nt_body(
+    const float *a, int64_t lda, int m, const vf_byte *b, int64_t ldb, int n, int k, float *c,
+    int64_t c_row, int64_t c_col, int64_t pf_ahead, const int bt) {
   for (int r0 = 0; r0 < m; r0 += VF_NT_MR) {
     const int rows = m - r0 < VF_NT_MR ? m - r0 : VF_NT_MR;
     const float *ar = a + r0 * lda;
     float *cr = c + r0 * c_row;
     /* A short last block (GEMV: one row) computes only its own rows. */
     if (rows == VF_NT_MR)
-      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR);
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR, bt);
     else if (rows > 2)
-      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR > 3 ? 3 : VF_NT_MR);
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR > 3 ? 3 : VF_NT_MR, bt);
     else if (rows == 2)
-      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR > 2 ? 2 : VF_NT_MR);
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR > 2 ? 2 : VF_NT_MR, bt);
     else
-      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, 1);
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, 1, bt);
   }
+}
+
+/* Prefetch distance in elements of B: along the row itself for long rows, else
+ * whole rows ahead (ldb in elements). */
+static inline int64_t gemm_nt_ahead(int k, int64_t ldb) {
+  return k >= 2 * VF_NT_ROW_AHEAD ? VF_NT_ROW_AHEAD : VF_PREFETCH_ROWS * ldb;
+}
+
+static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int n, int k,
+                    float *c, int64_t c_row, int64_t c_col) {
+  gemm_nt_body(a, lda, m, (const vf_byte *)b, ldb * (int64_t)sizeof(float), n, k, c, c_row, c_col,
+               gemm_nt_ahead(k, ldb), VECATTN_F32);
 }
 
 #if VF_LANES > 1
@@ -95,11 +110,12 @@ static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t 
  * holds one (key, row) pair, so VF_LANES / rs keys x rs rows fold into one
  * vector laid out as S^T[key][row] by a single vf_hsum_lanes. */
 static inline __attribute__((always_inline)) void gemm_nt_st_block(
-    const float *a, int64_t lda, int m, const float *b, int64_t ldb, int n, int k, float *st,
-    const float *pf, int64_t ldpf, const int rs) {
+    const float *a, int64_t lda, int m, const vf_byte *b, int64_t ldb, int n, int k, float *st,
+    const vf_byte *pf, int64_t ldpf, int64_t pf_vec, const int rs, const int bt) {
   const int kg = VF_LANES / rs;
   vf acc[VF_LANES];
-  const float *arow[VF_LANES], *brow[VF_LANES];
+  const float *arow[VF_LANES];
+  const vf_byte *brow[VF_LANES];
   for (int r = 0; r < rs; ++r) arow[r] = a + (r < m ? r : 0) * lda;
   for (int c = 0; c < kg; ++c) brow[c] = b + (c < n ? c : n - 1) * ldb;
   for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
@@ -108,9 +124,9 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
     vf av[VF_LANES];
     for (int r = 0; r < rs; ++r) av[r] = vf_load(arow[r] + p);
     for (int c = 0; c < kg; ++c) {
-      const vf bv = vf_load(brow[c] + p);
-      __builtin_prefetch(brow[c] + VF_PREFETCH_ROWS * ldb + p, 0, VF_PREFETCH_LOCALITY);
-      if (pf) __builtin_prefetch(pf + c * ldpf + p, 0, VF_PREFETCH_L2);
+      const vf bv = vf_load_t(brow[c], p, bt);
+      __builtin_prefetch(vf_addr_t(brow[c] + VF_PREFETCH_ROWS * ldb, p, bt), 0, VF_PREFETCH_LOCALITY);
+      if (pf) __builtin_prefetch(pf + c * ldpf + p / VF_LANES * pf_vec, 0, VF_PREFETCH_L2);
       for (int r = 0; r < rs; ++r) acc[c * rs + r] = vf_fma(av[r], bv, acc[c * rs + r]);
     }
   }
@@ -119,7 +135,7 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
     vf av[VF_LANES];
     for (int r = 0; r < rs; ++r) av[r] = vf_load_n(arow[r] + p, tail);
     for (int c = 0; c < kg; ++c) {
-      const vf bv = vf_load_n(brow[c] + p, tail);
+      const vf bv = vf_load_n_t(brow[c], p, tail, bt);
       for (int r = 0; r < rs; ++r) acc[c * rs + r] = vf_fma(av[r], bv, acc[c * rs + r]);
     }
   }
@@ -130,29 +146,57 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
 /* S^T[j * rs + r] = sum_p A[r][p] * B[j][p] for j < n, r < rs; rows m <= r < rs
  * repeat row 0. When rs < VF_LANES the last vector may run past key n - 1, up
  * to a whole vector of S^T: callers leave room for it. */
-static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, const float *b, int64_t ldb,
-                       int n, int k, float *st, const float *pf, int64_t ldpf) {
+static inline __attribute__((always_inline)) void gemm_nt_st_body(
+    const float *a, int64_t lda, int m, int rs, const vf_byte *b, int64_t ldb, int n, int k, float *st,
+    const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t pf_ahead, const int bt) {
 #if VF_LANES > 1
   if (rs < VF_LANES) {
     for (int j = 0; j < n; j += VF_LANES / rs) {
-      const float *bj = b + j * ldb, *pj = pf ? pf + j * ldpf : NULL;
+      const vf_byte *bj = b + j * ldb, *pj = pf ? pf + j * ldpf : NULL;
       float *sj = st + (int64_t)j * rs;
       switch (rs) {
-      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, 1); break;
-      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, 2); break;
+      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, 1, bt); break;
+      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, 2, bt); break;
 #if VF_LANES > 4
-      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, 4); break;
+      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, 4, bt); break;
 #endif
 #if VF_LANES > 8
-      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, 8); break;
+      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, 8, bt); break;
 #endif
       }
     }
     return;
   }
 #endif
-  (void)pf, (void)ldpf; /* one row per vector: scores come from gemm_nt, V is fetched by P.V */
-  gemm_nt(a, lda, m, b, ldb, n, k, st, 1, rs);
+  (void)pf, (void)ldpf, (void)pf_vec; /* one row per vector: scores come from gemm_nt, V is fetched by P.V */
+  gemm_nt_body(a, lda, m, b, ldb, n, k, st, 1, rs, pf_ahead, bt);
+}
+
+#define GEMM_NT_ST_VARIANT(T)                                                                           \
+  static __attribute__((noinline)) void gemm_nt_st_##T(const float *a, int64_t lda, int m, int rs,      \
+                                                       const vf_byte *b, int64_t ldb, int n, int k,     \
+                                                       float *st, const vf_byte *pf, int64_t ldpf,      \
+                                                       int64_t pf_vec, int64_t pf_ahead) {              \
+    gemm_nt_st_body(a, lda, m, rs, b, ldb, n, k, st, pf, ldpf, pf_vec, pf_ahead, VECATTN_##T);          \
+  }
+GEMM_NT_ST_VARIANT(F32)
+GEMM_NT_ST_VARIANT(F16)
+GEMM_NT_ST_VARIANT(BF16)
+GEMM_NT_ST_VARIANT(Q8_0)
+#undef GEMM_NT_ST_VARIANT
+
+static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, vecattn_rows b, int n, int k,
+                       float *st, vecattn_rows pf) {
+  const vf_byte *bp = b.p, *pfp = pf.p;
+  const int64_t ldb = dt_bytes(b.t, b.ld), ldpf = dt_bytes(pf.t, pf.ld);
+  const int64_t pf_vec = dt_bytes(pf.t, VECATTN_Q8_0_BLOCK * VF_LANES) / VECATTN_Q8_0_BLOCK;
+  const int64_t ahead = gemm_nt_ahead(k, b.ld);
+  switch (b.t) {
+  case VECATTN_F16: gemm_nt_st_F16(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, ahead); break;
+  case VECATTN_BF16: gemm_nt_st_BF16(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, ahead); break;
+  case VECATTN_Q8_0: gemm_nt_st_Q8_0(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, ahead); break;
+  default: gemm_nt_st_F32(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, ahead); break;
+  }
 }
 
 #endif

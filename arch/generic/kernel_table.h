@@ -23,6 +23,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .gemm_mr = VF_MR,
     .gemm_nr = VF_LANES * VF_NR,
     .gemm = gemm,
+    .gemm_typed = gemm_typed,
     .gemm_nt = gemm_nt,
     .gemm_nt_st = gemm_nt_st,
     .softmax_update = softmax_update,
@@ -30,6 +31,8 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .scale = scale,
     .additive = additive,
     .pack_bt = pack_bt,
+    .to_f32 = to_f32,
+    .from_f32 = from_f32,
 };
 
 #endif

@@ -2,6 +2,8 @@
 #ifndef VECATTN_VEC_AVX2_H
 #define VECATTN_VEC_AVX2_H
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 #include <sleef.h>
 
 #define VEC_ISA avx2
@@ -54,4 +56,53 @@ static inline vf vf_blend_bit(vf a, vf b, int s) {
   default: return _mm256_blend_ps(a, b, 0xAA);
   }
 }
+
+/* Element types (F16C conversions round to nearest even). */
+static inline vf vf_load_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+static inline vf vf_load_n_f16(const uint16_t *p, int n) {
+  uint16_t t[8] = {0};
+  memcpy(t, p, (size_t)n * sizeof *p);
+  return vf_load_f16(t);
+}
+static inline vf vf_load_bf16(const uint16_t *p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+static inline vf vf_load_n_bf16(const uint16_t *p, int n) {
+  uint16_t t[8] = {0};
+  memcpy(t, p, (size_t)n * sizeof *p);
+  return vf_load_bf16(t);
+}
+static inline vf vf_load_i8(const int8_t *p) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p))); }
+static inline float vf_f16_1(uint16_t h) { return _cvtsh_ss(h); }
+static inline void vf_store_f16(uint16_t *p, vf v) {
+  _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+static inline void vf_store_n_f16(uint16_t *p, vf v, int n) {
+  uint16_t t[8];
+  vf_store_f16(t, v);
+  memcpy(p, t, (size_t)n * sizeof *p);
+}
+/* Round to nearest even on the integer bits; NaN keeps its sign and top payload, made quiet. */
+static inline __m128i vf_bf16_bits(vf v) {
+  const __m256i u = _mm256_castps_si256(v), one = _mm256_set1_epi32(1);
+  const __m256i bias = _mm256_add_epi32(_mm256_set1_epi32(0x7fff), _mm256_and_si256(_mm256_srli_epi32(u, 16), one));
+  const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, bias), 16);
+  const __m256i quiet = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
+  const __m256i r = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(rounded), _mm256_castsi256_ps(quiet),
+                                                         _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+  return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+}
+static inline void vf_store_bf16(uint16_t *p, vf v) { _mm_storeu_si128((__m128i *)p, vf_bf16_bits(v)); }
+static inline void vf_store_n_bf16(uint16_t *p, vf v, int n) {
+  uint16_t t[8];
+  vf_store_bf16(t, v);
+  memcpy(p, t, (size_t)n * sizeof *p);
+}
+/* Lanes in [-127, 127] rounded to nearest even, stored as int8. */
+static inline void vf_store_i8(int8_t *p, vf v) {
+  const __m256i i = _mm256_cvtps_epi32(v);
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+  _mm_storel_epi64((__m128i *)p, _mm_packs_epi16(w, w));
+}
+static inline vf vf_abs(vf v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 #endif

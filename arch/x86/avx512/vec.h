@@ -2,6 +2,8 @@
 #ifndef VECATTN_VEC_AVX512_H
 #define VECATTN_VEC_AVX512_H
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 #include <sleef.h>
 
 #define VEC_ISA avx512
@@ -42,4 +44,29 @@ static inline vf vf_blend_bit(vf a, vf b, int s) {
   const __mmask16 m = s == 8 ? 0xFF00 : s == 4 ? 0xF0F0 : s == 2 ? 0xCCCC : 0xAAAA;
   return _mm512_mask_blend_ps(m, a, b);
 }
+
+/* Element types (F16C conversions round to nearest even). */
+static inline vf vf_load_f16(const uint16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+static inline vf vf_load_n_f16(const uint16_t *p, int n) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(vf_tail_mask(n), p)); }
+static inline vf vf_bf16_widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+static inline vf vf_load_bf16(const uint16_t *p) { return vf_bf16_widen(_mm256_loadu_si256((const __m256i *)p)); }
+static inline vf vf_load_n_bf16(const uint16_t *p, int n) { return vf_bf16_widen(_mm256_maskz_loadu_epi16(vf_tail_mask(n), p)); }
+static inline vf vf_load_i8(const int8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
+static inline float vf_f16_1(uint16_t h) { return _cvtsh_ss(h); }
+static inline __m256i vf_f16_bits(vf v) { return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static inline void vf_store_f16(uint16_t *p, vf v) { _mm256_storeu_si256((__m256i *)p, vf_f16_bits(v)); }
+static inline void vf_store_n_f16(uint16_t *p, vf v, int n) { _mm256_mask_storeu_epi16(p, vf_tail_mask(n), vf_f16_bits(v)); }
+/* Round to nearest even on the integer bits; NaN keeps its sign and top payload, made quiet. */
+static inline __m256i vf_bf16_bits(vf v) {
+  const __m512i u = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
+  const __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
+  const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, bias), 16);
+  const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), rounded, quiet));
+}
+static inline void vf_store_bf16(uint16_t *p, vf v) { _mm256_storeu_si256((__m256i *)p, vf_bf16_bits(v)); }
+static inline void vf_store_n_bf16(uint16_t *p, vf v, int n) { _mm256_mask_storeu_epi16(p, vf_tail_mask(n), vf_bf16_bits(v)); }
+/* Lanes in [-127, 127] rounded to nearest even, stored as int8. */
+static inline void vf_store_i8(int8_t *p, vf v) { _mm_storeu_si128((__m128i *)p, _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v))); }
+static inline vf vf_abs(vf v) { return _mm512_abs_ps(v); }
 #endif

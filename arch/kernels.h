@@ -10,6 +10,14 @@
 #include <stdint.h>
 #include "vecattn.h"
 
+/* Rows of a matrix of any element type: row r starts ld elements after row r - 1
+ * (for Q8_0, ld and the row width are whole blocks). */
+typedef struct {
+  const void *p;
+  int64_t ld;
+  vecattn_dtype t;
+} vecattn_rows;
+
 struct vecattn_kernels {
   vecattn_isa isa;
   const char *name;
@@ -21,12 +29,15 @@ struct vecattn_kernels {
 
   /* C[r][:n_pad] = (row_scale ? row_scale[r] * C[r][:] : 0) + sum_p A[r][p] * B[p][:n_pad]
    * for r < m, p < k, where A[r][p] = a[r * a_row + p * a_col] (read by broadcast, so
-   * either operand order works). n_pad is a multiple of lanes. pf, if not NULL: rows
-   * pf[p * ldpf][:n_pad], p < k, are prefetched into L2 as B is swept (decode streams the
-   * next K block while P.V computes). */
+   * either operand order works). n_pad is a multiple of lanes. */
   void (*gemm)(const float *a, int64_t a_row, int64_t a_col, int m, const float *b, int64_t ldb,
-               int k, int n_pad, float *c, int64_t ldc, const float *row_scale, const float *pf,
-               int64_t ldpf);
+               int k, int n_pad, float *c, int64_t ldc, const float *row_scale);
+
+  /* gemm with B of any element type, widened as it is loaded: P.V over V as it lies in
+   * memory. pf.p, if not NULL: rows pf[p][:n_pad], p < k, are prefetched into L2 as B is
+   * swept (decode streams the next K block while P.V computes). */
+  void (*gemm_typed)(const float *a, int64_t a_row, int64_t a_col, int m, vecattn_rows b, int k,
+                     int n_pad, float *c, int64_t ldc, const float *row_scale, vecattn_rows pf);
 
   /* C[r * c_row + j * c_col] = sum_p A[r][p] * B[j][p] for r < m, j < n, p < k (any k):
    * dot products along contiguous rows, for tiles too short to fill vector lanes. */
@@ -37,9 +48,10 @@ struct vecattn_kernels {
    * row 0): a few query rows' scores (decode) written straight into S^T with row stride rs.
    * rs is a power of two when below lanes; then the last vector may run past key n - 1,
    * up to a whole vector of S^T. pf, if not NULL: rows pf[j * ldpf][:k] are prefetched into
-   * L2 alongside B (decode fetches the V rows of these keys while it scores them). */
-  void (*gemm_nt_st)(const float *a, int64_t lda, int m, int rs, const float *b, int64_t ldb,
-                     int n, int k, float *st, const float *pf, int64_t ldpf);
+   * L2 alongside B (decode fetches the V rows of these keys while it scores them). B is
+   * of any element type, widened as it is loaded (decode never copies K). */
+  void (*gemm_nt_st)(const float *a, int64_t lda, int m, int rs, vecattn_rows b, int n, int k,
+                     float *st, vecattn_rows pf);
 
   /* Online-softmax step over S^T[nk][rows_pad], lane-wise per query row r:
    * m' = max(m[r], max_c S^T[c][r]); S^T[c][r] = exp(S^T[c][r] - m');
@@ -65,6 +77,11 @@ struct vecattn_kernels {
   /* Packs a B^T panel for gemm: dst[p][j] = w[j * ldw + p] for j < cols, 0 for
    * cols <= j < nr, p < k (nr a multiple of lanes). */
   void (*pack_bt)(const float *w, int64_t ldw, int cols, int64_t k, int nr, float *dst);
+
+  /* dst[:n] = src[:n] widened to f32 / src[:n] rounded to type t (nearest even; for Q8_0,
+   * n whole blocks, quantised as vecattn_convert documents). */
+  void (*to_f32)(const void *src, vecattn_dtype t, float *dst, int64_t n);
+  void (*from_f32)(const float *src, vecattn_dtype t, void *dst, int64_t n);
 };
 
 extern const struct vecattn_kernels vecattn_kernels_scalar;

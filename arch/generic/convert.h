@@ -1,0 +1,59 @@
+/* Whole-array conversions between f32 and the other element types over one
+ * ISA's vector layer (vec.h included first): the public vecattn_convert, KV
+ * cache appends, and tiles that need K or V widened once (prefill). */
+#ifndef VECATTN_GENERIC_CONVERT_H
+#define VECATTN_GENERIC_CONVERT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "dtype_scalar.h"
+#include "typed.h"
+
+static inline __attribute__((always_inline)) void to_f32_body(const vf_byte *src, float *dst, int64_t n, const int t) {
+  int64_t i = 0;
+  for (; i + VF_LANES <= n; i += VF_LANES) vf_store(dst + i, vf_load_t(src, i, t));
+  if (i < n) vf_store_n(dst + i, vf_load_n_t(src, i, (int)(n - i), t), (int)(n - i));
+}
+
+static void to_f32(const void *src, vecattn_dtype t, float *dst, int64_t n) {
+  switch (t) {
+  case VECATTN_F16: to_f32_body(src, dst, n, VECATTN_F16); break;
+  case VECATTN_BF16: to_f32_body(src, dst, n, VECATTN_BF16); break;
+  case VECATTN_Q8_0: to_f32_body(src, dst, n, VECATTN_Q8_0); break;
+  default: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+  }
+}
+
+/* ggml's q8_0: d = max|x| / 127 per block, int8 = x * (1 / d) rounded. */
+static void q8_0_from_f32(const float *src, vf_byte *dst, int64_t n) {
+  for (int64_t b = 0; b < n / VECATTN_Q8_0_BLOCK; ++b) {
+    const float *x = src + b * VECATTN_Q8_0_BLOCK;
+    vf_byte *blk = dst + b * VECATTN_Q8_0_BLOCK_BYTES;
+    vf amax = vf_zero();
+    for (int i = 0; i < VECATTN_Q8_0_BLOCK; i += VF_LANES) amax = vf_max(amax, vf_abs(vf_load(x + i)));
+    const float d = vf_hmax(amax) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t dh = dt_f32_to_f16(d);
+    memcpy(blk, &dh, sizeof dh);
+    const vf vid = vf_set1(id);
+    for (int i = 0; i < VECATTN_Q8_0_BLOCK; i += VF_LANES) vf_store_i8((int8_t *)blk + 2 + i, vf_mul(vf_load(x + i), vid));
+  }
+}
+
+static void from_f32(const float *src, vecattn_dtype t, void *dst, int64_t n) {
+  int64_t i = 0;
+  switch (t) {
+  case VECATTN_F16:
+    for (; i + VF_LANES <= n; i += VF_LANES) vf_store_f16((uint16_t *)dst + i, vf_load(src + i));
+    if (i < n) vf_store_n_f16((uint16_t *)dst + i, vf_load_n(src + i, (int)(n - i)), (int)(n - i));
+    break;
+  case VECATTN_BF16:
+    for (; i + VF_LANES <= n; i += VF_LANES) vf_store_bf16((uint16_t *)dst + i, vf_load(src + i));
+    if (i < n) vf_store_n_bf16((uint16_t *)dst + i, vf_load_n(src + i, (int)(n - i)), (int)(n - i));
+    break;
+  case VECATTN_Q8_0: q8_0_from_f32(src, dst, n); break;
+  default: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+  }
+}
+
+#endif

@@ -1,0 +1,79 @@
+/* Element types: names, sizes and vecattn_convert, which runs the active ISA's
+ * conversion kernels over chunks spread on OpenMP threads (each element is
+ * converted on its own, so the result does not depend on the split). */
+#include <stdint.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "generic/dtype_scalar.h"
+#include "threads.h"
+#include "vecattn.h"
+
+/* Elements per task: whole q8_0 blocks, large enough to amortise a task. */
+enum { CONVERT_CHUNK = 1 << 14 };
+
+static const char *const dtype_names[VECATTN_DTYPE_COUNT] = {"f32", "f16", "bf16", "q8_0"};
+
+const char *vecattn_dtype_name(vecattn_dtype t) {
+  return (unsigned)t < VECATTN_DTYPE_COUNT ? dtype_names[t] : "unknown";
+}
+
+int vecattn_dtype_from_name(const char *name, vecattn_dtype *t) {
+  if (!name || !t) return -1;
+  for (int i = 0; i < VECATTN_DTYPE_COUNT; ++i)
+    if (strcmp(name, dtype_names[i]) == 0) {
+      *t = (vecattn_dtype)i;
+      return 0;
+    }
+  return -1;
+}
+
+size_t vecattn_dtype_bytes(vecattn_dtype t, int64_t n) {
+  if ((unsigned)t >= VECATTN_DTYPE_COUNT || n < 0) return 0;
+  if (t == VECATTN_Q8_0 && n % VECATTN_Q8_0_BLOCK != 0) return 0;
+  const int64_t per = t == VECATTN_Q8_0 ? VECATTN_Q8_0_BLOCK_BYTES : dt_bytes(t, 1);
+  const int64_t units = t == VECATTN_Q8_0 ? n / VECATTN_Q8_0_BLOCK : n;
+  int64_t bytes;
+  if (__builtin_mul_overflow(units, per, &bytes) || (uint64_t)bytes > SIZE_MAX) return 0;
+  return (size_t)bytes;
+}
+
+/* One chunk; two non-f32 types meet in an f32 buffer on the stack. */
+static void convert_chunk(const struct vecattn_kernels *kern, const unsigned char *src, vecattn_dtype from,
+                          unsigned char *dst, vecattn_dtype to, int64_t n) {
+  if (from == VECATTN_F32) {
+    kern->from_f32((const float *)src, to, dst, n);
+  } else if (to == VECATTN_F32) {
+    kern->to_f32(src, from, (float *)dst, n);
+  } else {
+    float buf[1024];
+    for (int64_t i = 0; i < n; i += 1024) {
+      const int64_t m = n - i < 1024 ? n - i : 1024;
+      kern->to_f32(src + dt_bytes(from, i), from, buf, m);
+      kern->from_f32(buf, to, dst + dt_bytes(to, i), m);
+    }
+  }
+}
+
+vecattn_status vecattn_convert(const void *src, vecattn_dtype from, void *dst, vecattn_dtype to, int64_t n) {
+  if (!src || !dst || n < 0 || (unsigned)from >= VECATTN_DTYPE_COUNT || (unsigned)to >= VECATTN_DTYPE_COUNT)
+    return VECATTN_EINVAL;
+  if ((from == VECATTN_Q8_0 || to == VECATTN_Q8_0) && n % VECATTN_Q8_0_BLOCK != 0) return VECATTN_EINVAL;
+  if (n == 0) return VECATTN_OK;
+  const size_t src_bytes = vecattn_dtype_bytes(from, n), dst_bytes = vecattn_dtype_bytes(to, n);
+  uintptr_t src_end, dst_end;
+  if (!src_bytes || !dst_bytes || __builtin_add_overflow((uintptr_t)src, src_bytes, &src_end) ||
+      __builtin_add_overflow((uintptr_t)dst, dst_bytes, &dst_end))
+    return VECATTN_EOVERFLOW;
+  if ((uintptr_t)src < dst_end && (uintptr_t)dst < src_end) return VECATTN_EINVAL;
+
+  const struct vecattn_kernels *kern = dispatch_active();
+  const int64_t tasks = (n + CONVERT_CHUNK - 1) / CONVERT_CHUNK;
+#pragma omp parallel for schedule(static) num_threads(vecattn_thread_count(0, tasks))
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t i = task * CONVERT_CHUNK, m = n - i < CONVERT_CHUNK ? n - i : CONVERT_CHUNK;
+    convert_chunk(kern, (const unsigned char *)src + dt_bytes(from, i), from, (unsigned char *)dst + dt_bytes(to, i),
+                  to, m);
+  }
+  return VECATTN_OK;
+}
