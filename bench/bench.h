@@ -13,6 +13,11 @@
 
 /* ---- shapes.c: named problem sizes and their exact work ---- */
 typedef enum { VB_METRIC_FLOPS, VB_METRIC_BYTES } vb_metric;
+/* Element types of a case's tensors. Only f32 exists in the library today;
+ * every size and every record goes through these, so a new type is one entry. */
+typedef enum { VB_ELEM_F32 } vb_elem;
+const char *vb_elem_name(vb_elem e);
+size_t vb_elem_size(vb_elem e);
 
 typedef struct {
   char name[32];
@@ -22,6 +27,8 @@ typedef struct {
   int padded;       /* kv_len[b] set by vb_shape_kv_len */
   int64_t da;       /* > 0: additive scores (vecattn_attend) with this attention dim */
   vb_metric metric; /* GFLOP/s for compute-bound shapes, GB/s for decode */
+  vb_elem dtype;    /* Q and O */
+  vb_elem kv_dtype; /* K and V */
 } vb_shape;
 
 const char *const *vb_shape_names(void); /* NULL-terminated, default order */
@@ -66,6 +73,13 @@ void *vb_alloc_big(size_t bytes); /* free() it */
 size_t vb_llc_bytes(const char **source);
 size_t vb_phys_mem_bytes(void);
 double vb_loadavg(void); /* negative if unknown */
+/* What a run was taken on, for comparing runs of several machines. */
+typedef struct {
+  char hostname[64], cpu_model[128], arch[32];
+  int cpus_online;
+} vb_machine;
+void vb_machine_probe(vb_machine *m);
+#define VB_LOAD_BUSY 0.5 /* 1-minute load average above which timings are distorted */
 
 /* ---- peak.c: per-ISA FMA peak ---- */
 int vb_peak_available(vecattn_isa isa);
@@ -79,6 +93,10 @@ double vb_bw_gbps(const void *buf, size_t bytes, int threads, int passes);
  * measured next to it. */
 double vb_bw_kv_gbps(const vb_data *d, int first_copy, int threads, int passes);
 
+/* ---- stop.c: SIGINT/SIGTERM end a run early, keeping what was measured ---- */
+void vb_stop_install(void);
+int vb_stop_requested(void); /* the signal received, or 0 */
+
 /* ---- progress.c: one status line on stderr ---- */
 void vb_progress_begin(int total);
 void vb_progress(int index, const char *fmt, ...);
@@ -88,18 +106,21 @@ void vb_progress_end(void);
 typedef enum { VB_CHECK_SKIPPED, VB_CHECK_OK, VB_CHECK_REF, VB_CHECK_FAIL, VB_CHECK_ERROR } vb_check;
 
 typedef struct {
-  vb_shape shape;
+  vb_shape shape;   /* the named shape */
+  vb_shape timed;   /* what was timed: the shape, or its reduced copy */
+  int reduced;      /* timed on the reduced copy (a slow path on a big shape) */
   int32_t kv_len_min, kv_len_max; /* for the record; 0 when unpadded */
   vecattn_isa isa;
   int threads;
   int reps, copies;
   double t_med, t_min, t_max; /* seconds per call */
-  double flops, bytes;
+  double flops, bytes; /* of the timed shape */
   double gflops, gbps, value; /* value: the shape's metric */
   double pct;                 /* of the matching limit; NAN when unknown */
   double bw_case;             /* GB/s: plain read passes over this case's own K and V, right
                                  after its timed runs (GB/s shapes only), else NAN */
-  double x_scalar, x_lower;   /* NAN when not measured */
+  double x_scalar, x_lower;   /* rate ratios; NAN when not measured */
+  int x_scalar_mixed, x_lower_mixed; /* the two rows timed different sizes (one reduced) */
   vecattn_isa lower_isa;
   double peak_rss, workspace; /* bytes; NAN when unknown */
   vb_check check;
@@ -124,18 +145,29 @@ typedef struct {
   vecattn_isa default_isa;
   vecattn_isa isas[VECATTN_ISA_COUNT]; /* paths measured, in order */
   int nisas;
-  int quick;
+  int quick, full;
+  double slow_call, slow_call_default; /* seconds per call above which a path runs reduced */
   double min_time;
   int min_reps;
   vb_mem_method mem;
   int64_t check_cap;
   double load_start, load_end; /* 1-minute load average */
+  vb_machine machine;
+  const char *label; /* --label, or NULL */
+  int planned;       /* cases the run was asked for */
+  int interrupted;   /* the signal that stopped the run, or 0 */
   int ok;
 } vb_info;
 
 void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l);
 void vb_report_limits(FILE *f, const vb_info *in, const vb_limits *l);
-void vb_report_table(FILE *f, const vb_info *in, const vb_limits *l, const vb_result *r, int n);
+/* The results table, printed a row at a time as cases finish. */
+void vb_report_shape(FILE *f, const char *label, const vb_shape *s, double flops, int copies);
+void vb_report_row_header(FILE *f);
+void vb_report_row(FILE *f, const vb_result *r);
+void vb_report_summary(FILE *f, const vb_info *in, const vb_result *r, int n);
+/* Files are written to PATH.tmp.<pid> and renamed over PATH, so a reader (or
+ * a run stopped half-way) never sees a partial file. -1 with errno set. */
 int vb_report_json(const char *path, const vb_info *in, const vb_limits *l, const vb_result *r, int n);
 int vb_report_csv(const char *path, const vb_result *r, int n);
 

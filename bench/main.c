@@ -3,6 +3,7 @@
  * against the scalar path first, and set against the FMA peak and read
  * bandwidth measured in the same run. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -17,10 +18,17 @@
  * unless the scalar path is being timed anyway (then its output is used). */
 #define FULL_REF_MAX_FLOPS 8e9
 #define MAX_REPS 100000
+/* Default run: a shape above this much work is probed on its reduced copy
+ * first; a path whose full call would then take longer than SLOW_CALL_S
+ * (SLOW_CALL_DEFAULT_S for the path the library picks by default) is timed
+ * on the reduced copy instead. --full turns this off. */
+#define PROBE_MIN_FLOPS 4e9
+#define SLOW_CALL_S 1.0
+#define SLOW_CALL_DEFAULT_S 4.0
 
 typedef struct {
-  int quick;
-  const char *json, *csv;
+  int quick, full;
+  const char *json, *csv, *label;
   char shapes[MAX_SHAPES][32];
   int nshapes;
   vecattn_isa isas[VECATTN_ISA_COUNT];
@@ -63,6 +71,12 @@ static void usage(FILE *f) {
         "                   omp_get_max_threads()); default: 1 and all\n"
         "\n"
         "Measurement:\n"
+        "  (default)        every path on every shape, in about 2 minutes on 2 cores: on\n"
+        "                   big shapes a path slower than 1 s per call (4 s for the\n"
+        "                   default path) is timed on a reduced copy (Nq, Nk <= 512),\n"
+        "                   marked 'reduced' in the table and JSON\n"
+        "  --full           time every path on the full shapes (scalar `long` alone\n"
+        "                   takes minutes)\n"
         "  --quick          shrunk shapes, short runs, small bandwidth buffer (CI smoke)\n"
         "  --min-time SEC   aim for this much timed work per case (default 0.5)\n"
         "  --min-reps N     at least N timed runs per case (default 3)\n"
@@ -71,10 +85,18 @@ static void usage(FILE *f) {
         "Output:\n"
         "  --json FILE      write everything as JSON (tools/vecattn-plot reads it)\n"
         "  --csv FILE       write the results as CSV\n"
+        "                   (both are written before timing starts, so a bad path fails at\n"
+        "                   once, and rewritten after every case)\n"
+        "  --label TEXT     name this run in the JSON (vecattn-plot uses it to tell runs apart)\n"
         "  -h, --help       print this text\n"
         "\n"
+        "Each result row is printed as soon as its case is measured. SIGINT (Ctrl-C) or\n"
+        "SIGTERM stops the run after the current call and leaves the rows, JSON and CSV\n"
+        "of the cases measured so far; a second signal aborts at once.\n"
+        "\n"
         "Exit status: 0 success; 1 a path disagreed with scalar or a call failed;\n"
-        "2 bad usage.\n",
+        "2 bad usage or an output file that cannot be written; 128+N stopped by signal N\n"
+        "(130 SIGINT, 143 SIGTERM).\n",
         f);
 }
 
@@ -144,9 +166,10 @@ static int parse(int argc, char **argv, options *o) {
     } else {
       snprintf(name, sizeof name, "%s", arg);
     }
-    const char *flags[] = {"--quick", "--causal", "-h", "--help", NULL};
-    const char *valued[] = {"--b", "--hq", "--hkv", "--nq", "--nk", "--d", "--dv", "--window", "--shape", "--isa",
-                            "--threads", "--json", "--csv", "--min-time", "--min-reps", "--llc-mib", NULL};
+    const char *flags[] = {"--quick", "--full", "--causal", "-h", "--help", NULL};
+    const char *valued[] = {"--b",       "--hq",   "--hkv", "--nq",    "--nk",       "--d",
+                            "--dv",      "--window", "--shape", "--isa", "--threads", "--json",
+                            "--csv",     "--label", "--min-time", "--min-reps", "--llc-mib", NULL};
     int is_flag = 0, is_valued = 0;
     for (int f = 0; flags[f]; f++) is_flag |= !strcmp(name, flags[f]);
     for (int f = 0; valued[f]; f++) is_valued |= !strcmp(name, valued[f]);
@@ -166,6 +189,8 @@ static int parse(int argc, char **argv, options *o) {
       return 1;
     } else if (!strcmp(name, "--quick")) {
       o->quick = 1;
+    } else if (!strcmp(name, "--full")) {
+      o->full = 1;
     } else if (!strcmp(name, "--causal")) {
       causal = 1;
       o->has_custom = 1;
@@ -182,6 +207,8 @@ static int parse(int argc, char **argv, options *o) {
       o->json = val;
     } else if (!strcmp(name, "--csv")) {
       o->csv = val;
+    } else if (!strcmp(name, "--label")) {
+      o->label = val;
     } else if (!strcmp(name, "--min-time")) {
       char *end;
       o->min_time = strtod(val, &end);
@@ -217,6 +244,8 @@ static int parse(int argc, char **argv, options *o) {
     if (vb_shape_check(c, why, sizeof why)) return bad("bad custom shape", why);
     if (o->has_custom && add_shape(o, "custom")) return -1;
   }
+  if (o->quick && o->full) return bad("--quick and --full exclude each other", NULL);
+  if (o->json && o->csv && !strcmp(o->json, o->csv)) return bad("--json and --csv name the same file", o->json);
   return 0;
 }
 
@@ -271,37 +300,58 @@ static void fail_call(vb_result *r, vecattn_status st, const char *when) {
   loud(r, msg);
 }
 
+/* One size of a shape: its rotating copies and the scalar output on copy 0. */
 typedef struct {
   vb_data data;
-  float *ref;         /* full-shape scalar output, or NULL */
-  vb_data red;        /* reduced copy, when the reference is reduced */
-  float *red_ref;
-  int have_red;
+  float *ref; /* NULL until known */
+  int have;
+} variant;
+
+typedef struct {
+  variant full;
+  variant red;      /* the reduced copy: checks of big shapes, and the slow paths' timing */
+  int red_same;     /* the reduced copy would be the shape itself */
+  int red_shown;    /* its description has been printed */
+  size_t llc, budget;
 } shape_state;
 
-/* Checks path `isa` against scalar on a reduced copy of the shape. */
-static int reduced_check(shape_state *ss, vb_result *r, int threads) {
-  vecattn_status st;
-  if (!ss->have_red) {
-    vb_shape rs = vb_shape_reduced(&ss->data.shape, REDUCED_CAP);
-    if (vb_data_alloc(&ss->red, &rs, 1, 7)) {
-      fail_call(r, VECATTN_ENOMEM, "allocating the reduced copy");
-      return -1;
-    }
-    ss->red_ref = scalar_reference(&ss->red, r->isa, &st);
-    if (!ss->red_ref) {
-      vb_data_free(&ss->red);
-      fail_call(r, st, "scalar reference (reduced)");
-      return -1;
-    }
-    ss->have_red = 1;
+static void variant_free(variant *v) {
+  free(v->ref);
+  if (v->have) vb_data_free(&v->data);
+  memset(v, 0, sizeof *v);
+}
+
+/* The reduced copy with its scalar reference, made on first use. */
+static int ensure_reduced(shape_state *ss, vb_result *r) {
+  if (ss->red.have) return 0;
+  vb_shape rs = vb_shape_reduced(&ss->full.data.shape, REDUCED_CAP);
+  int copies = copies_for(vb_shape_tensor_bytes(&rs), ss->llc, ss->budget);
+  if (vb_data_alloc(&ss->red.data, &rs, copies, 7)) {
+    fail_call(r, VECATTN_ENOMEM, "allocating the reduced copy");
+    return -1;
   }
-  st = vb_data_run(&ss->red, 0, threads);
+  ss->red.have = 1;
+  vecattn_status st;
+  ss->red.ref = scalar_reference(&ss->red.data, r->isa, &st);
+  if (!ss->red.ref) {
+    variant_free(&ss->red);
+    fail_call(r, st, "scalar reference (reduced)");
+    return -1;
+  }
+  return 0;
+}
+
+/* Checks path `isa` against scalar on the reduced copy; *seconds: that call's time. */
+static int reduced_check(shape_state *ss, vb_result *r, double *seconds) {
+  if (ensure_reduced(ss, r)) return -1;
+  double t0 = vb_now();
+  vecattn_status st = vb_data_run(&ss->red.data, 0, r->threads);
+  *seconds = vb_now() - t0;
   if (st != VECATTN_OK) {
     fail_call(r, st, "vecattn_sdpa (reduced check)");
     return -1;
   }
-  double err = vb_rel_l2(ss->red.o[0], ss->red_ref, ss->red.o_elems);
+  double err = vb_rel_l2(ss->red.data.o[0], ss->red.ref, ss->red.data.o_elems);
   if (!(err <= VB_CHECK_TOL)) {
     fail_check(r, err, 1);
     return -1;
@@ -312,36 +362,46 @@ static int reduced_check(shape_state *ss, vb_result *r, int threads) {
   return 0;
 }
 
-/* One case: check, warm up, time. Returns 0, or -1 when it failed. */
-static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_method mem, int step) {
-  const vb_data *d = &ss->data;
-  vecattn_status st = vecattn_set_isa(r->isa);
-  if (st != VECATTN_OK) {
-    fail_call(r, st, "vecattn_set_isa");
-    return -1;
+enum { CASE_OK = 0, CASE_FAILED = -1, CASE_STOPPED = 1 };
+
+/* One case on one size: check, warm up, time. `checked`: the reduced check
+ * already ran for this case. */
+static int run_case(shape_state *ss, variant *v, vb_result *r, const options *o, vb_mem_method mem, int step,
+                    int checked) {
+  const vb_data *d = &v->data;
+  vecattn_status st;
+  r->timed = d->shape;
+  r->copies = d->copies;
+  r->flops = vb_shape_flops(&d->shape, d->kv_len);
+  r->bytes = vb_shape_bytes(&d->shape);
+  if (d->kv_len) {
+    r->kv_len_min = d->kv_len[0];
+    r->kv_len_max = d->kv_len[d->shape.b - 1];
   }
   int make_ref = 0;
-  if (!ss->ref) {
+  if (!v->ref) {
     if (r->isa == VECATTN_ISA_SCALAR) {
       make_ref = 1; /* this run's output becomes the reference */
-      ss->ref = malloc(d->o_elems * sizeof *ss->ref);
-      if (!ss->ref) {
+      v->ref = malloc(d->o_elems * sizeof *v->ref);
+      if (!v->ref) {
         fail_call(r, VECATTN_ENOMEM, "allocating the reference");
-        return -1;
+        return CASE_FAILED;
       }
       /* Resident before measuring. Not zero: malloc + memset(0) may become
        * calloc, which leaves fresh pages untouched. */
-      memset(ss->ref, 0xff, d->o_elems * sizeof *ss->ref);
+      memset(v->ref, 0xff, d->o_elems * sizeof *v->ref);
     } else if (o->quick || r->flops <= FULL_REF_MAX_FLOPS) {
-      ss->ref = scalar_reference(d, r->isa, &st);
-      if (!ss->ref) {
+      v->ref = scalar_reference(d, r->isa, &st);
+      if (!v->ref) {
         fail_call(r, st, "scalar reference");
-        return -1;
+        return CASE_FAILED;
       }
-    } else if (reduced_check(ss, r, r->threads)) {
-      return -1;
+    } else if (!checked) {
+      double unused;
+      if (reduced_check(ss, r, &unused)) return CASE_FAILED;
     }
   }
+  if (vb_stop_requested()) return CASE_STOPPED;
 
   /* Everything this case owns is resident now; what grows from here on is
    * the library's doing. */
@@ -357,20 +417,22 @@ static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_meth
   double warm = vb_now() - t0;
   if (st != VECATTN_OK) {
     if (make_ref) { /* no reference after all; a later case may make one */
-      free(ss->ref);
-      ss->ref = NULL;
+      free(v->ref);
+      v->ref = NULL;
     }
     fail_call(r, st, "vecattn_sdpa (warm-up)");
-    return -1;
+    return CASE_FAILED;
   }
   if (make_ref) {
-    memcpy(ss->ref, d->o[0], d->o_elems * sizeof *ss->ref);
+    memcpy(v->ref, d->o[0], d->o_elems * sizeof *v->ref);
     r->check = VB_CHECK_REF;
-  } else if (ss->ref) {
-    double err = vb_rel_l2(d->o[0], ss->ref, d->o_elems);
+    r->check_err = NAN;
+    r->check_reduced = 0;
+  } else if (v->ref) {
+    double err = vb_rel_l2(d->o[0], v->ref, d->o_elems);
     if (!(err <= VB_CHECK_TOL)) {
       fail_check(r, err, 0);
-      return -1;
+      return CASE_FAILED;
     }
     r->check = VB_CHECK_OK;
     r->check_err = err;
@@ -383,9 +445,13 @@ static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_meth
   double *t = malloc((size_t)reps * sizeof *t);
   if (!t) {
     fail_call(r, VECATTN_ENOMEM, "allocating the timing buffer");
-    return -1;
+    return CASE_FAILED;
   }
   for (int i = 0; i < reps; i++) {
+    if (vb_stop_requested()) {
+      free(t);
+      return CASE_STOPPED;
+    }
     int copy = (i + 1) % d->copies; /* the warm-up used copy 0 */
     if (warm > 1.0) /* slow cases: show that they move */
       vb_progress(step, "%s %s t=%d: run %d/%d (%.1f s each) ...", r->shape.name, vecattn_isa_name(r->isa),
@@ -396,7 +462,7 @@ static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_meth
     if (st != VECATTN_OK) {
       free(t);
       fail_call(r, st, "vecattn_sdpa (timed run)");
-      return -1;
+      return CASE_FAILED;
     }
   }
   r->reps = reps;
@@ -417,7 +483,7 @@ static int run_case(shape_state *ss, vb_result *r, const options *o, vb_mem_meth
     r->peak_rss = (double)peak;
     r->workspace = peak > base ? (double)(peak - base) : 0.0;
   }
-  return 0;
+  return CASE_OK;
 }
 
 static int limit_index(const vb_limits *l, int threads) {
@@ -446,28 +512,29 @@ static vecattn_isa lower_of(vecattn_isa isa) {
   }
 }
 
-/* Percent of limit and speed-ups, once every case has run. */
-static void derive(vb_result *res, int n, const vb_limits *l) {
-  for (int i = 0; i < n; i++) {
-    vb_result *r = &res[i];
-    if (!timed(r)) continue;
-    int ti = limit_index(l, r->threads);
-    double limit = NAN;
-    if (r->shape.metric == VB_METRIC_BYTES)
-      limit = r->bw_case > 0 ? r->bw_case : ti >= 0 ? l->bw[ti] : NAN;
-    else if (ti >= 0)
-      limit = l->peak[r->isa][ti];
-    r->pct = limit > 0 ? 100.0 * r->value / limit : NAN;
-    const vb_result *s = find(res, n, r, VECATTN_ISA_SCALAR);
-    r->x_scalar = s ? s->t_med / r->t_med : NAN;
-    /* next lower ISA that was measured */
-    for (vecattn_isa lo = lower_of(r->isa); lo != VECATTN_ISA_AUTO; lo = lower_of(lo)) {
-      const vb_result *q = find(res, n, r, lo);
-      if (q) {
-        r->x_lower = q->t_med / r->t_med;
-        r->lower_isa = lo;
-        break;
-      }
+/* Percent of limit and speed-ups of one case, from the cases before it
+ * (paths run in ISA order, so its lower paths are already measured). */
+static void derive(vb_result *r, const vb_result *res, int n, const vb_limits *l) {
+  if (!timed(r)) return;
+  int ti = limit_index(l, r->threads);
+  double limit = NAN;
+  if (r->shape.metric == VB_METRIC_BYTES)
+    limit = r->bw_case > 0 ? r->bw_case : ti >= 0 ? l->bw[ti] : NAN;
+  else if (ti >= 0)
+    limit = l->peak[r->isa][ti];
+  r->pct = limit > 0 ? 100.0 * r->value / limit : NAN;
+  /* Rates, not times: a reduced row did less work than a full one. With equal
+   * sizes the ratio of rates is the ratio of median times. */
+  const vb_result *s = find(res, n, r, VECATTN_ISA_SCALAR);
+  r->x_scalar = s ? r->value / s->value : NAN;
+  r->x_scalar_mixed = s && s->reduced != r->reduced;
+  for (vecattn_isa lo = lower_of(r->isa); lo != VECATTN_ISA_AUTO; lo = lower_of(lo)) {
+    const vb_result *q = find(res, n, r, lo);
+    if (q) {
+      r->x_lower = r->value / q->value;
+      r->x_lower_mixed = q->reduced != r->reduced;
+      r->lower_isa = lo;
+      break;
     }
   }
 }
@@ -475,10 +542,11 @@ static void derive(vb_result *res, int n, const vb_limits *l) {
 static void measure_limits(vb_limits *l, const vb_info *in) {
   const double peak_s = in->quick ? 0.02 : 0.2;
   for (int i = 0; i < in->nisas; i++)
-    for (int t = 0; t < l->count; t++) {
+    for (int t = 0; t < l->count && !vb_stop_requested(); t++) {
       vb_progress(0, "limits: FMA peak %s t=%d ...", vecattn_isa_name(in->isas[i]), l->threads[t]);
       l->peak[in->isas[i]][t] = vb_peak_gflops(in->isas[i], l->threads[t], peak_s);
     }
+  if (vb_stop_requested()) return;
   /* Bandwidth buffer: >= 4x the LLC and >= 1 GiB, within a quarter of RAM. */
   size_t bytes = (size_t)64 << 20;
   if (!in->quick) {
@@ -489,7 +557,7 @@ static void measure_limits(vb_limits *l, const vb_info *in) {
   bytes = bytes / (1 << 20) * (1 << 20);
   vb_progress(0, "limits: filling %zu MiB for the bandwidth test ...", bytes >> 20);
   void *buf = vb_bw_alloc(bytes);
-  for (int t = 0; t < l->count; t++) {
+  for (int t = 0; t < l->count && !vb_stop_requested(); t++) {
     vb_progress(0, "limits: read bandwidth t=%d ...", l->threads[t]);
     l->bw[t] = buf ? vb_bw_gbps(buf, bytes, l->threads[t], in->quick ? 2 : 3) : NAN;
   }
@@ -515,7 +583,7 @@ static void prime_paths(const vb_info *in, const vb_limits *l) {
   s[0].causal = 1;
   s[1].nq = 1;
   s[1].nk = 4096;
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < 2 && !vb_stop_requested(); k++) {
     vb_data d;
     if (vb_data_alloc(&d, &s[k], 1, 3)) return;
     for (int i = 0; i < in->nisas; i++) {
@@ -525,6 +593,35 @@ static void prime_paths(const vb_info *in, const vb_limits *l) {
     vb_data_free(&d);
   }
   vecattn_set_isa(VECATTN_ISA_AUTO);
+}
+
+/* Rewrites the JSON and CSV with the cases so far. Returns -1 (message
+ * printed) when one cannot be written. */
+static int save_outputs(const options *o, const vb_info *in, const vb_limits *l, const vb_result *res, int n) {
+  int rc = 0;
+  if (o->json && vb_report_json(o->json, in, l, res, n)) {
+    vb_progress_end();
+    fprintf(stderr, "vecattn-bench: cannot write %s: %s\n", o->json, strerror(errno));
+    rc = -1;
+  }
+  if (o->csv && vb_report_csv(o->csv, res, n)) {
+    vb_progress_end();
+    fprintf(stderr, "vecattn-bench: cannot write %s: %s\n", o->csv, strerror(errno));
+    rc = -1;
+  }
+  return rc;
+}
+
+static void init_result(vb_result *r, const vb_shape *s, vecattn_isa isa, int threads) {
+  memset(r, 0, sizeof *r);
+  r->shape = *s;
+  r->timed = *s;
+  r->isa = isa;
+  r->threads = threads;
+  r->t_med = r->t_min = r->t_max = NAN;
+  r->gflops = r->gbps = r->value = r->pct = r->bw_case = r->x_scalar = r->x_lower = NAN;
+  r->peak_rss = r->workspace = r->check_err = NAN;
+  r->lower_isa = VECATTN_ISA_AUTO;
 }
 
 int main(int argc, char **argv) {
@@ -543,10 +640,16 @@ int main(int argc, char **argv) {
   in.max_threads = omp_get_max_threads();
   in.default_isa = vecattn_active_isa();
   in.quick = o.quick;
+  in.full = o.full;
+  in.slow_call = SLOW_CALL_S;
+  in.slow_call_default = SLOW_CALL_DEFAULT_S;
   in.min_time = o.min_time;
   in.min_reps = o.min_reps;
   in.check_cap = REDUCED_CAP;
+  in.label = o.label;
+  in.load_end = -1;
   in.ok = 1;
+  vb_machine_probe(&in.machine);
 
   /* ISA paths: requested ones the CPU runs, in enum order (scalar first,
    * so its output can serve as the reference). */
@@ -576,6 +679,7 @@ int main(int argc, char **argv) {
   for (int t = 0; t < o.nthreads; t++) lim.threads[t] = o.threads[t];
   for (int i = 0; i < VECATTN_ISA_COUNT; i++)
     for (int t = 0; t < VB_MAX_THREAD_COUNTS; t++) lim.peak[i][t] = NAN;
+  for (int t = 0; t < VB_MAX_THREAD_COUNTS; t++) lim.bw[t] = NAN;
   if (o.llc_mib > 0) {
     lim.llc = (size_t)(o.llc_mib * 1048576.0);
     lim.llc_source = "--llc-mib";
@@ -584,18 +688,26 @@ int main(int argc, char **argv) {
   }
   in.mem = vb_mem_probe();
   in.load_start = vb_loadavg();
+  int total = o.nshapes * in.nisas * o.nthreads, step = 0;
+  in.planned = total;
+
+  /* Output files exist, valid and empty, before anything is timed: a path
+   * that cannot be written fails now, with the system's reason. */
+  vb_stop_install();
+  if (save_outputs(&o, &in, &lim, NULL, 0)) return 2;
 
   vb_report_header(stdout, &in, &lim);
   fflush(stdout);
 
-  int total = o.nshapes * in.nisas * o.nthreads, step = 0;
   vb_progress_begin(total);
   measure_limits(&lim, &in);
   vb_progress_end();
-  vb_report_limits(stdout, &in, &lim);
-  fflush(stdout);
-  vb_progress(0, "priming every path ...");
-  prime_paths(&in, &lim);
+  if (!vb_stop_requested()) {
+    vb_report_limits(stdout, &in, &lim);
+    fflush(stdout);
+    vb_progress(0, "priming every path ...");
+    prime_paths(&in, &lim);
+  }
 
   vb_result *res = calloc((size_t)total, sizeof *res);
   if (!res) {
@@ -606,67 +718,95 @@ int main(int argc, char **argv) {
   size_t budget = vb_phys_mem_bytes() / 4;
   if (o.quick && budget > ((size_t)64 << 20)) budget = (size_t)64 << 20; /* quick: no big rotation sets */
 
-  for (int si = 0; si < o.nshapes; si++) {
+  for (int si = 0; si < o.nshapes && !vb_stop_requested(); si++) {
     vb_shape s;
     if (!strcmp(o.shapes[si], "custom"))
       s = o.custom;
     else
       vb_shape_named(o.shapes[si], o.quick, &s);
     size_t tb = vb_shape_tensor_bytes(&s);
-    int copies = copies_for(tb, lim.llc, budget);
     shape_state ss;
     memset(&ss, 0, sizeof ss);
+    ss.llc = lim.llc;
+    ss.budget = budget;
+    int copies = copies_for(tb, lim.llc, budget);
     vb_progress(0, "%s: preparing %d cop%s of %.1f MiB ...", s.name, copies, copies == 1 ? "y" : "ies",
                 (double)tb / 1048576.0);
-    if (vb_data_alloc(&ss.data, &s, copies, 1)) {
+    if (vb_data_alloc(&ss.full.data, &s, copies, 1)) {
       vb_progress_end();
       fprintf(stderr, "vecattn-bench: cannot allocate %s (%d x %.1f MiB)\n", s.name, copies, (double)tb / 1048576.0);
       in.ok = 0;
       continue;
     }
-    double flops = vb_shape_flops(&s, ss.data.kv_len), bytes = vb_shape_bytes(&s);
-    for (int ii = 0; ii < in.nisas; ii++)
-      for (int ti = 0; ti < o.nthreads; ti++) {
-        vb_result *r = &res[n++];
-        r->shape = s;
-        if (ss.data.kv_len) {
-          r->kv_len_min = ss.data.kv_len[0];
-          r->kv_len_max = ss.data.kv_len[s.b - 1];
-        }
-        r->isa = in.isas[ii];
-        r->threads = o.threads[ti];
-        r->copies = copies;
-        r->flops = flops;
-        r->bytes = bytes;
-        r->t_med = r->t_min = r->t_max = NAN;
-        r->gflops = r->gbps = r->value = r->pct = r->bw_case = r->x_scalar = r->x_lower = NAN;
-        r->peak_rss = r->workspace = r->check_err = NAN;
-        r->lower_isa = VECATTN_ISA_AUTO;
+    ss.full.have = 1;
+    const vb_shape rs = vb_shape_reduced(&s, REDUCED_CAP);
+    ss.red_same = rs.nq == s.nq && rs.nk == s.nk;
+    const double flops = vb_shape_flops(&s, ss.full.data.kv_len);
+    const int big = !o.full && !ss.red_same && flops > PROBE_MIN_FLOPS;
+
+    vb_progress_end();
+    printf("\n");
+    vb_report_shape(stdout, s.name, &s, flops, copies);
+    vb_report_row_header(stdout);
+    fflush(stdout);
+
+    for (int ii = 0; ii < in.nisas && !vb_stop_requested(); ii++)
+      for (int ti = 0; ti < o.nthreads && !vb_stop_requested(); ti++) {
+        vb_result *r = &res[n];
+        init_result(r, &s, in.isas[ii], o.threads[ti]);
         vb_progress(++step, "%s %s t=%d ...", s.name, vecattn_isa_name(r->isa), r->threads);
-        if (run_case(&ss, r, &o, in.mem, step)) in.ok = 0;
+        vecattn_status st = vecattn_set_isa(r->isa);
+        int rc = CASE_FAILED, checked = 0;
+        variant *v = &ss.full;
+        if (st != VECATTN_OK) {
+          fail_call(r, st, "vecattn_set_isa");
+        } else if (big) {
+          /* Probe on the reduced copy (it is also the check): a path whose
+           * full call would be slow is timed there instead. */
+          double tp = 0;
+          if (reduced_check(&ss, r, &tp) == 0) {
+            checked = 1;
+            const double red_flops = vb_shape_flops(&ss.red.data.shape, ss.red.data.kv_len);
+            const double est = tp > 0 ? flops / red_flops * tp : 0;
+            const double slow = r->isa == in.default_isa ? SLOW_CALL_DEFAULT_S : SLOW_CALL_S;
+            if (est > slow) {
+              v = &ss.red;
+              r->reduced = 1;
+              if (!ss.red_shown) {
+                vb_progress_end();
+                vb_report_shape(stdout, "  reduced copy", &ss.red.data.shape, red_flops, ss.red.data.copies);
+                fflush(stdout);
+                ss.red_shown = 1;
+              }
+            }
+          }
+          if (checked) rc = CASE_OK;
+        } else {
+          rc = CASE_OK;
+        }
+        if (rc == CASE_OK) rc = vb_stop_requested() ? CASE_STOPPED : run_case(&ss, v, r, &o, in.mem, step, checked);
+        if (rc == CASE_STOPPED) break; /* the unfinished case is left out */
+        if (rc == CASE_FAILED) in.ok = 0;
+        derive(r, res, n, &lim);
+        n++;
+        vb_progress_end();
+        vb_report_row(stdout, r);
+        fflush(stdout);
+        if (save_outputs(&o, &in, &lim, res, n)) in.ok = 0;
       }
-    free(ss.ref);
-    if (ss.have_red) {
-      free(ss.red_ref);
-      vb_data_free(&ss.red);
-    }
-    vb_data_free(&ss.data);
+    variant_free(&ss.full);
+    variant_free(&ss.red);
   }
   vb_progress_end();
   vecattn_set_isa(VECATTN_ISA_AUTO);
 
+  in.interrupted = vb_stop_requested();
   in.load_end = vb_loadavg();
-  derive(res, n, &lim);
-  vb_report_table(stdout, &in, &lim, res, n);
-  if (o.json && vb_report_json(o.json, &in, &lim, res, n)) {
-    fprintf(stderr, "vecattn-bench: cannot write %s\n", o.json);
-    in.ok = 0;
-  }
-  if (o.csv && vb_report_csv(o.csv, res, n)) {
-    fprintf(stderr, "vecattn-bench: cannot write %s\n", o.csv);
-    in.ok = 0;
-  }
+  vb_report_summary(stdout, &in, res, n);
+  fflush(stdout);
+  if (save_outputs(&o, &in, &lim, res, n)) in.ok = 0;
   free(res);
+  if (in.interrupted) return 128 + in.interrupted;
   if (!in.ok) fprintf(stderr, "vecattn-bench: FAILED (see errors above)\n");
   return in.ok ? 0 : 1;
 }

@@ -1,7 +1,11 @@
-/* Output of vecattn-bench: aligned text on stdout, JSON and CSV files. */
+/* Output of vecattn-bench: aligned text on stdout (a row per case, printed as
+ * it finishes), JSON and CSV files rewritten whole after every case. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -33,7 +37,14 @@ static void fmt_mib(char *buf, size_t len, double bytes) {
 }
 
 void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l) {
-  fprintf(f, "vecattn-bench (vecattn %s)%s\n", in->version, in->quick ? "  [--quick: shrunk shapes, short runs]" : "");
+  fprintf(f, "vecattn-bench (vecattn %s)%s%s\n", in->version,
+          in->quick  ? "  [--quick: shrunk shapes, short runs]"
+          : in->full ? "  [--full: every path on the full shapes]"
+                     : "",
+          "");
+  if (in->label) fprintf(f, "  label        : %s\n", in->label);
+  fprintf(f, "  machine      : %s (%s, %d CPUs online), host %s\n", in->machine.cpu_model, in->machine.arch,
+          in->machine.cpus_online, in->machine.hostname);
   fprintf(f, "  cpu features : %s\n", in->features);
   fprintf(f, "  threads      : %d (omp_get_max_threads); measured at", in->max_threads);
   for (int t = 0; t < l->count; t++) fprintf(f, " %d", l->threads[t]);
@@ -43,9 +54,15 @@ void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l) {
           l->llc_source);
   fprintf(f, "  timing       : warm-up (checked against scalar), then >= %d runs and ~%.2f s per case\n", in->min_reps,
           in->min_time);
+  if (!in->full)
+    fprintf(f,
+            "  slow paths   : on big shapes, a path slower than %.1f s per call (%.1f s for the default\n"
+            "                 path) is timed on a reduced copy (Nq, Nk <= %lld), marked 'reduced';\n"
+            "                 --full times every path on the full shapes (much longer)\n",
+            in->slow_call, in->slow_call_default, (long long)in->check_cap);
   if (in->load_start >= 0)
     fprintf(f, "  load average : %.2f at start%s\n", in->load_start,
-            in->load_start > 0.5 ? " -- other processes are busy, timings will be distorted" : "");
+            in->load_start > VB_LOAD_BUSY ? " -- other processes are busy, timings will be distorted" : "");
   fprintf(f, "  memory       : %s\n\n",
           in->mem == VB_MEM_HWM      ? "VmHWM, reset per case via /proc/self/clear_refs"
           : in->mem == VB_MEM_MAXRSS ? "VmHWM/ru_maxrss, cannot be reset here: shown only for cases that raised it"
@@ -66,87 +83,171 @@ void vb_report_limits(FILE *f, const vb_info *in, const vb_limits *l) {
   fprintf(f, "\n  (peak: best of 5 windows of 12 independent FMA chains per thread, summed over threads;\n"
              "   sse2/scalar: 7+7 independent mul and add chains instead;\n"
              "   bandwidth: best of several read passes over %.0f MiB%s)\n\n",
-          (double)l->bw_bytes / MIB,
-          in->quick ? ", smaller than 4x LLC in --quick, so partly cache" : "");
+          (double)l->bw_bytes / MIB, in->quick ? ", smaller than 4x LLC in --quick, so partly cache" : "");
 }
 
-static void print_shapes(FILE *f, const vb_result *r, int n) {
-  fprintf(f, "Shapes\n");
-  for (int i = 0; i < n; i++) {
-    if (i > 0 && !strcmp(r[i].shape.name, r[i - 1].shape.name)) continue;
-    char desc[160];
-    vb_shape_describe(&r[i].shape, desc, sizeof desc);
-    fprintf(f, "  %-14s %s\n  %-14s %.4g GFLOP/call, K+V %.1f MiB, Q+K+V+O %.1f MiB x %d rotating cop%s\n", r[i].shape.name,
-            desc, "", r[i].flops * 1e-9, r[i].bytes / MIB, (double)vb_shape_tensor_bytes(&r[i].shape) / MIB,
-            r[i].copies, r[i].copies == 1 ? "y" : "ies");
-  }
-  fputc('\n', f);
+void vb_report_shape(FILE *f, const char *label, const vb_shape *s, double flops, int copies) {
+  char desc[192];
+  vb_shape_describe(s, desc, sizeof desc);
+  fprintf(f, "%-14s %s\n%-14s %.4g GFLOP/call, K+V %.1f MiB, Q+K+V+O %.1f MiB x %d rotating cop%s\n", label, desc, "",
+          flops * 1e-9, vb_shape_bytes(s) / MIB, (double)vb_shape_tensor_bytes(s) / MIB, copies,
+          copies == 1 ? "y" : "ies");
 }
 
-void vb_report_table(FILE *f, const vb_info *in, const vb_limits *l, const vb_result *r, int n) {
-  (void)l;
-  print_shapes(f, r, n);
-  const char *hdr = "%-14s %-6s %3s %6s %10s  %-22s %16s %7s %9s %-12s %10s %10s %-8s %8s\n";
-  fprintf(f, "Results\n");
-  fprintf(f, hdr, "shape", "isa", "thr", "reps", "median", "min .. max", "result", "%limit", "vs scalar", "vs lower",
-          "peak RSS", "workspace", "check", "rel err");
-  fprintf(f, hdr, "-------------", "------", "---", "------", "----------", "----------------------", "----------------",
-          "-------", "---------", "------------", "----------", "----------", "--------", "--------");
-  for (int i = 0; i < n; i++) {
-    const vb_result *x = &r[i];
-    char med[32], lo[32], hi[32], range[80], result[32], pct[16], xs[16], xl[32], rss[32], ws[32], err[16];
-    fmt_time(med, sizeof med, x->t_med);
-    fmt_time(lo, sizeof lo, x->t_min);
-    fmt_time(hi, sizeof hi, x->t_max);
-    if (x->reps > 0) snprintf(range, sizeof range, "%s .. %s", lo, hi);
-    else snprintf(range, sizeof range, "-");
-    if (x->reps > 0) snprintf(result, sizeof result, "%.2f %s", x->value, unit(&x->shape));
-    else snprintf(result, sizeof result, "-");
-    if (isfinite(x->pct)) snprintf(pct, sizeof pct, "%.1f%%", x->pct);
-    else snprintf(pct, sizeof pct, "-");
-    if (isfinite(x->x_scalar)) snprintf(xs, sizeof xs, "%.2fx", x->x_scalar);
-    else snprintf(xs, sizeof xs, "-");
-    if (isfinite(x->x_lower)) snprintf(xl, sizeof xl, "%.2fx %s", x->x_lower, vecattn_isa_name(x->lower_isa));
-    else snprintf(xl, sizeof xl, "-");
-    fmt_mib(rss, sizeof rss, x->peak_rss);
-    fmt_mib(ws, sizeof ws, x->workspace);
-    if (isfinite(x->check_err)) snprintf(err, sizeof err, "%.1e", x->check_err);
-    else snprintf(err, sizeof err, "-");
-    fprintf(f, "%-14s %-6s %3d %6d %10s  %-22s %16s %7s %9s %-12s %10s %10s %-8s %8s\n", x->shape.name,
-            vecattn_isa_name(x->isa), x->threads, x->reps, med, range, result, pct, xs, xl, rss, ws, check_name(x), err);
-  }
+#define ROW_FMT "%-14s %-6s %3s %-7s %6s %10s  %-22s %16s %7s %10s %-13s %10s %10s %-8s %8s\n"
 
+void vb_report_row_header(FILE *f) {
+  fprintf(f, ROW_FMT, "shape", "isa", "thr", "size", "reps", "median", "min .. max", "result", "%limit", "vs scalar",
+          "vs lower", "peak RSS", "workspace", "check", "rel err");
+  fprintf(f, ROW_FMT, "-------------", "------", "---", "-------", "------", "----------", "----------------------",
+          "----------------", "-------", "----------", "-------------", "----------", "----------", "--------",
+          "--------");
+}
+
+void vb_report_row(FILE *f, const vb_result *x) {
+  char thr[16], reps[16], med[32], lo[32], hi[32], range[80], result[32], pct[16], xs[24], xl[40], rss[32], ws[32],
+      err[16];
+  snprintf(thr, sizeof thr, "%d", x->threads);
+  snprintf(reps, sizeof reps, "%d", x->reps);
+  fmt_time(med, sizeof med, x->t_med);
+  fmt_time(lo, sizeof lo, x->t_min);
+  fmt_time(hi, sizeof hi, x->t_max);
+  if (x->reps > 0) snprintf(range, sizeof range, "%s .. %s", lo, hi);
+  else snprintf(range, sizeof range, "-");
+  if (x->reps > 0) snprintf(result, sizeof result, "%.2f %s", x->value, unit(&x->shape));
+  else snprintf(result, sizeof result, "-");
+  if (isfinite(x->pct)) snprintf(pct, sizeof pct, "%.1f%%", x->pct);
+  else snprintf(pct, sizeof pct, "-");
+  /* "~": the two rows timed different sizes (one reduced): a ratio of rates */
+  if (isfinite(x->x_scalar)) snprintf(xs, sizeof xs, "%.2fx%s", x->x_scalar, x->x_scalar_mixed ? "~" : "");
+  else snprintf(xs, sizeof xs, "-");
+  if (isfinite(x->x_lower))
+    snprintf(xl, sizeof xl, "%.2fx%s %s", x->x_lower, x->x_lower_mixed ? "~" : "", vecattn_isa_name(x->lower_isa));
+  else snprintf(xl, sizeof xl, "-");
+  fmt_mib(rss, sizeof rss, x->peak_rss);
+  fmt_mib(ws, sizeof ws, x->workspace);
+  if (isfinite(x->check_err)) snprintf(err, sizeof err, "%.1e", x->check_err);
+  else snprintf(err, sizeof err, "-");
+  fprintf(f, ROW_FMT, x->shape.name, vecattn_isa_name(x->isa), thr, x->reduced ? "reduced" : "full", reps, med, range,
+          result, pct, xs, xl, rss, ws, check_name(x), err);
+}
+
+void vb_report_summary(FILE *f, const vb_info *in, const vb_result *r, int n) {
   fprintf(f, "\nNotes\n"
              "  result : GFLOP/s = 2*(D+Dv) flops per unmasked (query,key) pair per head, pairs counted\n"
              "           exactly (causal, window, kv_len); GB/s (decode) = K and V bytes B*Hkv*Nk*(D+Dv)*4\n"
              "           per call. Median over the timed runs.\n"
+             "  size   : full = the shape above; reduced = its reduced copy (same B/H/D/masks, Nq and Nk\n"
+             "           capped at %lld), where a slow path on a big shape is timed by default (--full: never).\n"
              "  %%limit : GFLOP/s against the same ISA's FMA peak at the same thread count; GB/s against\n"
              "           plain read passes over the case's own K and V copies with the same threads,\n"
              "           taken right after its timed runs (best of 3, 2 with --quick; JSON: read_gbps_case):\n"
              "           a shared machine's bandwidth drifts; the table above has the start-of-run figure.\n"
-             "  vs     : speed-up (median time ratio) over scalar and over the next lower ISA measured\n"
-             "           (scalar < sse2 < avx2 < avx512; neon over scalar), same shape and threads.\n"
+             "  vs     : speed-up (ratio of rates) over scalar and over the next lower ISA measured\n"
+             "           (scalar < sse2 < avx2 < avx512; neon over scalar), same shape and threads;\n"
+             "           with the same size that is the median time ratio; '~' marks a pair where one\n"
+             "           row is reduced and the other full.\n"
              "  check  : relative L2 error of the warm-up output against the scalar path, limit %.0e;\n"
-             "           ok* = checked on a reduced copy of the shape (same B/H/D/masks, Nq and Nk\n"
-             "           capped at %lld) because the full scalar reference would be slow; ref = the\n"
-             "           scalar run whose output is the reference.\n"
+             "           ok* = checked on the reduced copy of the shape because the full scalar\n"
+             "           reference would be slow; ref = the scalar run whose output is the reference.\n"
              "  memory : peak RSS during the case; workspace = that peak minus the resident set just\n"
              "           before its first call (Q, K, V, O and all rotating copies already resident),\n"
              "           i.e. what the library itself allocated.\n",
-          VB_CHECK_TOL, (long long)in->check_cap);
+          (long long)in->check_cap, VB_CHECK_TOL);
 
   /* The long shape's workspace has a target; say how it fares. */
   double worst = -1;
   for (int i = 0; i < n; i++)
-    if (!strcmp(r[i].shape.name, "long") && isfinite(r[i].workspace) && r[i].workspace > worst)
+    if (!strcmp(r[i].shape.name, "long") && !r[i].reduced && isfinite(r[i].workspace) && r[i].workspace > worst)
       worst = r[i].workspace;
   if (worst >= 0)
     fprintf(f, "\nlong: largest workspace %.2f MiB (target < 32 MiB): %s\n", worst / MIB,
             worst < 32 * MIB ? "met" : "NOT MET");
   if (in->load_end >= 0)
-    fprintf(f, "\nload average: %.2f at start, %.2f at end (the bench itself adds up to %d)\n", in->load_start,
-            in->load_end, in->max_threads);
+    fprintf(f, "\nload average: %.2f at start, %.2f at end (the bench itself adds up to %d)%s\n", in->load_start,
+            in->load_end, in->max_threads,
+            in->load_start > VB_LOAD_BUSY ? " -- taken under load: compare with care" : "");
+  if (in->interrupted)
+    fprintf(f, "\nINTERRUPTED (%s): %d of %d cases measured; the rows above, the JSON and the CSV hold them.\n",
+            in->interrupted == 2 ? "SIGINT" : in->interrupted == 15 ? "SIGTERM" : "signal", n, in->planned);
   fprintf(f, "\n%s\n", in->ok ? "All checked paths agree with scalar." : "FAILURES: see MISMATCH/ERROR rows.");
+}
+
+/* ---- one record's fields, shared by JSON and CSV ---- */
+
+typedef enum { F_STR, F_INT, F_NUM, F_BOOL } fkind;
+typedef struct {
+  const char *key;
+  fkind kind;
+  const char *s; /* F_STR; NULL writes null */
+  long long i;   /* F_INT, F_BOOL */
+  double d;      /* F_NUM; non-finite writes null */
+  int null;      /* F_INT: unknown */
+} field;
+
+#define MAX_FIELDS 64
+
+/* Every column of a result, in order: the only place a record's contents
+ * are listed (a new per-case property is one line here). */
+static int record_fields(const vb_result *x, field *f) {
+  const vb_shape *s = &x->shape, *t = &x->timed;
+  int n = 0;
+#define S(k, v) f[n++] = (field){k, F_STR, (v), 0, 0, 0}
+#define I(k, v) f[n++] = (field){k, F_INT, NULL, (long long)(v), 0, 0}
+#define IN(k, v, known) f[n++] = (field){k, F_INT, NULL, (long long)(v), 0, !(known)}
+#define B(k, v) f[n++] = (field){k, F_BOOL, NULL, (v) ? 1 : 0, 0, 0}
+#define D(k, v) f[n++] = (field){k, F_NUM, NULL, 0, (v), 0}
+  S("shape", s->name);
+  S("isa", vecattn_isa_name(x->isa));
+  I("threads", x->threads);
+  S("dtype", vb_elem_name(s->dtype));
+  S("kv_dtype", vb_elem_name(s->kv_dtype));
+  I("B", s->b);
+  I("Hq", s->hq);
+  I("Hkv", s->hkv);
+  I("Nq", s->nq);
+  I("Nk", s->nk);
+  I("D", s->d);
+  I("Dv", s->dv);
+  IN("Da", s->da, s->da > 0);
+  B("causal", s->causal);
+  I("window", s->window);
+  IN("kv_len_min", x->kv_len_min, s->padded);
+  IN("kv_len_max", x->kv_len_max, s->padded);
+  B("reduced", x->reduced);
+  I("timed_Nq", t->nq);
+  I("timed_Nk", t->nk);
+  S("metric", s->metric == VB_METRIC_BYTES ? "gbps" : "gflops");
+  S("unit", unit(s));
+  I("reps", x->reps);
+  I("copies", x->copies);
+  D("flops", x->flops);
+  D("bytes", x->bytes);
+  D("time_median_s", x->t_med);
+  D("time_min_s", x->t_min);
+  D("time_max_s", x->t_max);
+  D("gflops", x->gflops);
+  D("gbps", x->gbps);
+  D("value", x->value);
+  D("pct_of_limit", x->pct);
+  D("read_gbps_case", x->bw_case);
+  D("speedup_vs_scalar", x->x_scalar);
+  B("speedup_vs_scalar_mixed_sizes", x->x_scalar_mixed);
+  D("speedup_vs_lower", x->x_lower);
+  B("speedup_vs_lower_mixed_sizes", x->x_lower_mixed);
+  S("lower_isa", isfinite(x->x_lower) ? vecattn_isa_name(x->lower_isa) : NULL);
+  D("peak_rss_bytes", x->peak_rss);
+  D("workspace_bytes", x->workspace);
+  S("check", check_name(x));
+  D("check_rel_err", x->check_err);
+  B("check_reduced", x->check_reduced);
+  I("status", x->status);
+#undef S
+#undef I
+#undef IN
+#undef B
+#undef D
+  return n;
 }
 
 /* ---- JSON ---- */
@@ -174,19 +275,84 @@ static void jkey(FILE *f, const char *k, int first) {
   fputs(": ", f);
 }
 
-int vb_report_json(const char *path, const vb_info *in, const vb_limits *l, const vb_result *r, int n) {
-  FILE *f = fopen(path, "w");
+static void jfield(FILE *f, const field *x) {
+  switch (x->kind) {
+    case F_STR:
+      if (x->s) jstr(f, x->s);
+      else fputs("null", f);
+      break;
+    case F_INT:
+      if (x->null) fputs("null", f);
+      else fprintf(f, "%lld", x->i);
+      break;
+    case F_BOOL: fputs(x->i ? "true" : "false", f); break;
+    case F_NUM: jnum(f, x->d); break;
+  }
+}
+
+/* Writes through a temporary file in the same directory, then renames it
+ * over path. Returns -1 with errno set on failure, the temporary removed. */
+static int write_atomic(const char *path, void (*body)(FILE *, const void *), const void *ctx) {
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  FILE *f = fopen(tmp, "w");
   if (!f) return -1;
+  body(f, ctx);
+  int err = ferror(f) ? (errno ? errno : EIO) : 0;
+  if (fclose(f) != 0 && !err) err = errno ? errno : EIO;
+  if (!err && rename(tmp, path) != 0) err = errno;
+  if (err) {
+    remove(tmp);
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+typedef struct {
+  const vb_info *in;
+  const vb_limits *l;
+  const vb_result *r;
+  int n;
+} doc;
+
+static void json_body(FILE *f, const void *p) {
+  const doc *d = p;
+  const vb_info *in = d->in;
+  const vb_limits *l = d->l;
   fputs("{\n  ", f);
   jkey(f, "tool", 1);
   jstr(f, "vecattn-bench");
   jkey(f, "vecattn_version", 0);
   jstr(f, in->version);
-  jkey(f, "cpu_features", 0);
+  jkey(f, "label", 0);
+  if (in->label) jstr(f, in->label);
+  else fputs("null", f);
+  fputs(",\n  \"machine\": {", f);
+  jkey(f, "hostname", 1);
+  jstr(f, in->machine.hostname);
+  jkey(f, "cpu_model", 0);
+  jstr(f, in->machine.cpu_model);
+  jkey(f, "arch", 0);
+  jstr(f, in->machine.arch);
+  fprintf(f, ", \"cpus_online\": %d},\n  ", in->machine.cpus_online);
+  jkey(f, "cpu_features", 1);
   jstr(f, in->features);
   fprintf(f, ",\n  \"max_threads\": %d, \"default_isa\": ", in->max_threads);
   jstr(f, vecattn_isa_name(in->default_isa));
-  fprintf(f, ", \"quick\": %s, \"ok\": %s,\n  \"isas\": [", in->quick ? "true" : "false", in->ok ? "true" : "false");
+  fprintf(f, ", \"quick\": %s, \"full\": %s, \"ok\": %s,\n", in->quick ? "true" : "false",
+          in->full ? "true" : "false", in->ok ? "true" : "false");
+  fprintf(f, "  \"interrupted\": %s, \"signal\": ", in->interrupted ? "true" : "false");
+  if (in->interrupted) jstr(f, in->interrupted == 2 ? "SIGINT" : in->interrupted == 15 ? "SIGTERM" : "other");
+  else fputs("null", f);
+  fprintf(f, ", \"cases_planned\": %d, \"cases_done\": %d,\n  \"slow_call_s\": ", in->planned, d->n);
+  jnum(f, in->full ? NAN : in->slow_call);
+  fputs(", \"slow_call_default_isa_s\": ", f);
+  jnum(f, in->full ? NAN : in->slow_call_default);
+  fputs(",\n  \"isas\": [", f);
   for (int i = 0; i < in->nisas; i++) {
     fputs(i ? ", " : "", f);
     jstr(f, vecattn_isa_name(in->isas[i]));
@@ -194,11 +360,12 @@ int vb_report_json(const char *path, const vb_info *in, const vb_limits *l, cons
   fputs("], \"threads\": [", f);
   for (int t = 0; t < l->count; t++) fprintf(f, "%s%d", t ? ", " : "", l->threads[t]);
   fprintf(f, "],\n  \"llc_bytes\": %zu, \"llc_source\": ", l->llc);
-  jstr(f, l->llc_source);
+  jstr(f, l->llc_source ? l->llc_source : "unknown");
   fputs(", \"load_avg_start\": ", f);
   jnum(f, in->load_start);
   fputs(", \"load_avg_end\": ", f);
   jnum(f, in->load_end);
+  fprintf(f, ", \"load_busy_threshold\": %g", VB_LOAD_BUSY);
   fprintf(f, ",\n  \"check_tolerance\": %g, \"check_reduced_cap\": %lld, \"memory_method\": ", VB_CHECK_TOL,
           (long long)in->check_cap);
   jstr(f, in->mem == VB_MEM_HWM ? "vmhwm" : in->mem == VB_MEM_MAXRSS ? "maxrss" : "none");
@@ -220,76 +387,76 @@ int vb_report_json(const char *path, const vb_info *in, const vb_limits *l, cons
     fprintf(f, ", \"buffer_bytes\": %zu}", l->bw_bytes);
   }
   fputs("]\n  },\n  \"results\": [", f);
-  for (int i = 0; i < n; i++) {
-    const vb_result *x = &r[i];
-    const vb_shape *s = &x->shape;
+  field fl[MAX_FIELDS];
+  for (int i = 0; i < d->n; i++) {
+    int nf = record_fields(&d->r[i], fl);
     fprintf(f, "%s\n    {", i ? "," : "");
-    jkey(f, "shape", 1);
-    jstr(f, s->name);
-    jkey(f, "isa", 0);
-    jstr(f, vecattn_isa_name(x->isa));
-    fprintf(f, ", \"threads\": %d, \"B\": %lld, \"Hq\": %lld, \"Hkv\": %lld, \"Nq\": %lld, \"Nk\": %lld, "
-               "\"D\": %lld, \"Dv\": %lld, \"causal\": %s, \"window\": %lld, ",
-            x->threads, (long long)s->b, (long long)s->hq, (long long)s->hkv, (long long)s->nq, (long long)s->nk,
-            (long long)s->d, (long long)s->dv, s->causal ? "true" : "false", (long long)s->window);
-    if (s->padded) fprintf(f, "\"kv_len_min\": %d, \"kv_len_max\": %d, ", (int)x->kv_len_min, (int)x->kv_len_max);
-    else fputs("\"kv_len_min\": null, \"kv_len_max\": null, ", f);
-    fprintf(f, "\"metric\": \"%s\", \"unit\": \"%s\",\n     ", s->metric == VB_METRIC_BYTES ? "gbps" : "gflops",
-            unit(s));
-    const char *keys[] = {"flops", "bytes", "time_median_s", "time_min_s", "time_max_s", "gflops", "gbps", "value",
-                          "pct_of_limit", "speedup_vs_scalar", "speedup_vs_lower", "peak_rss_bytes",
-                          "workspace_bytes", "check_rel_err", "read_gbps_case"};
-    const double vals[] = {x->flops, x->bytes, x->t_med, x->t_min, x->t_max, x->gflops, x->gbps, x->value,
-                           x->pct, x->x_scalar, x->x_lower, x->peak_rss, x->workspace, x->check_err,
-                           x->bw_case};
-    for (size_t k = 0; k < sizeof vals / sizeof vals[0]; k++) {
-      jkey(f, keys[k], k == 0);
-      jnum(f, vals[k]);
+    for (int k = 0; k < nf; k++) {
+      jkey(f, fl[k].key, k == 0);
+      jfield(f, &fl[k]);
     }
-    fprintf(f, ",\n     \"reps\": %d, \"copies\": %d, \"lower_isa\": ", x->reps, x->copies);
-    if (isfinite(x->x_lower)) jstr(f, vecattn_isa_name(x->lower_isa));
-    else fputs("null", f);
-    fputs(", \"check\": ", f);
-    jstr(f, check_name(x));
-    fprintf(f, ", \"check_reduced\": %s, \"status\": %d}", x->check_reduced ? "true" : "false", (int)x->status);
+    fputc('}', f);
   }
   fputs("\n  ]\n}\n", f);
-  int err = ferror(f);
-  return fclose(f) == 0 && !err ? 0 : -1;
+}
+
+int vb_report_json(const char *path, const vb_info *in, const vb_limits *l, const vb_result *r, int n) {
+  const doc d = {in, l, r, n};
+  return write_atomic(path, json_body, &d);
 }
 
 /* ---- CSV ---- */
 
-static void cnum(FILE *f, double v) {
-  if (isfinite(v)) fprintf(f, ",%.9g", v);
-  else fputs(",", f);
+static void cstr(FILE *f, const char *s) {
+  if (!strpbrk(s, ",\"\n")) {
+    fputs(s, f);
+    return;
+  }
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', f);
+    fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static void cfield(FILE *f, const field *x) {
+  switch (x->kind) {
+    case F_STR:
+      if (x->s) cstr(f, x->s);
+      break;
+    case F_INT:
+      if (!x->null) fprintf(f, "%lld", x->i);
+      break;
+    case F_BOOL: fputs(x->i ? "1" : "0", f); break;
+    case F_NUM:
+      if (isfinite(x->d)) fprintf(f, "%.9g", x->d);
+      break;
+  }
+}
+
+static void csv_body(FILE *f, const void *p) {
+  const doc *d = p;
+  field fl[MAX_FIELDS];
+  vb_result blank;
+  memset(&blank, 0, sizeof blank);
+  int nf = record_fields(&blank, fl); /* the header: same keys for every record */
+  for (int k = 0; k < nf; k++) {
+    fputs(k ? "," : "", f);
+    cstr(f, fl[k].key);
+  }
+  fputc('\n', f);
+  for (int i = 0; i < d->n; i++) {
+    nf = record_fields(&d->r[i], fl);
+    for (int k = 0; k < nf; k++) {
+      fputs(k ? "," : "", f);
+      cfield(f, &fl[k]);
+    }
+    fputc('\n', f);
+  }
 }
 
 int vb_report_csv(const char *path, const vb_result *r, int n) {
-  FILE *f = fopen(path, "w");
-  if (!f) return -1;
-  fputs("shape,isa,threads,B,Hq,Hkv,Nq,Nk,D,Dv,causal,window,kv_len_min,kv_len_max,metric,unit,reps,copies,"
-        "flops,bytes,time_median_s,time_min_s,time_max_s,gflops,gbps,value,pct_of_limit,speedup_vs_scalar,"
-        "speedup_vs_lower,lower_isa,peak_rss_bytes,workspace_bytes,check,check_rel_err,check_reduced\n",
-        f);
-  for (int i = 0; i < n; i++) {
-    const vb_result *x = &r[i];
-    const vb_shape *s = &x->shape;
-    fprintf(f, "%s,%s,%d,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%d,%lld,", s->name, vecattn_isa_name(x->isa), x->threads,
-            (long long)s->b, (long long)s->hq, (long long)s->hkv, (long long)s->nq, (long long)s->nk, (long long)s->d,
-            (long long)s->dv, s->causal, (long long)s->window);
-    if (s->padded) fprintf(f, "%d,%d", (int)x->kv_len_min, (int)x->kv_len_max);
-    else fputs(",", f);
-    fprintf(f, ",%s,%s,%d,%d", s->metric == VB_METRIC_BYTES ? "gbps" : "gflops", unit(s), x->reps, x->copies);
-    const double vals[] = {x->flops, x->bytes, x->t_med, x->t_min, x->t_max, x->gflops, x->gbps,
-                           x->value, x->pct,   x->x_scalar, x->x_lower};
-    for (size_t k = 0; k < sizeof vals / sizeof vals[0]; k++) cnum(f, vals[k]);
-    fprintf(f, ",%s", isfinite(x->x_lower) ? vecattn_isa_name(x->lower_isa) : "");
-    cnum(f, x->peak_rss);
-    cnum(f, x->workspace);
-    fprintf(f, ",%s", check_name(x));
-    cnum(f, x->check_err);
-    fprintf(f, ",%d\n", x->check_reduced);
-  }
-  return fclose(f) == 0 ? 0 : -1;
+  const doc d = {NULL, NULL, r, n};
+  return write_atomic(path, csv_body, &d);
 }

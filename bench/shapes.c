@@ -8,6 +8,20 @@ static const char *const names[] = {"llama-prefill", "bert", "decode", "decode-b
 
 const char *const *vb_shape_names(void) { return names; }
 
+const char *vb_elem_name(vb_elem e) {
+  switch (e) {
+    case VB_ELEM_F32: return "f32";
+  }
+  return "?";
+}
+
+size_t vb_elem_size(vb_elem e) {
+  switch (e) {
+    case VB_ELEM_F32: return 4;
+  }
+  return 4;
+}
+
 static vb_shape make(const char *name, int64_t b, int64_t hq, int64_t hkv, int64_t nq, int64_t nk,
                      int64_t d, int causal, int padded, vb_metric m) {
   vb_shape s;
@@ -23,6 +37,7 @@ static vb_shape make(const char *name, int64_t b, int64_t hq, int64_t hkv, int64
   s.causal = causal;
   s.padded = padded;
   s.metric = m;
+  s.dtype = s.kv_dtype = VB_ELEM_F32;
   return s;
 }
 
@@ -100,13 +115,13 @@ double vb_shape_flops(const vb_shape *s, const int32_t *kv_len) {
 
 /* Decode is bound by reading the KV cache once. */
 double vb_shape_bytes(const vb_shape *s) {
-  return (double)s->b * (double)s->hkv * (double)s->nk * (double)(s->d + s->dv) * sizeof(float);
+  return (double)s->b * (double)s->hkv * (double)s->nk * (double)(s->d + s->dv) * (double)vb_elem_size(s->kv_dtype);
 }
 
 size_t vb_shape_tensor_bytes(const vb_shape *s) {
   size_t q = (size_t)(s->b * s->hq * s->nq * s->d), k = (size_t)(s->b * s->hkv * s->nk * s->d);
   size_t v = (size_t)(s->b * s->hkv * s->nk * s->dv), o = (size_t)(s->b * s->hq * s->nq * s->dv);
-  return (q + k + v + o) * sizeof(float);
+  return (q + o) * vb_elem_size(s->dtype) + (k + v) * vb_elem_size(s->kv_dtype);
 }
 
 /* Same batch, heads, dims and masks; sequences capped so scalar is quick. */

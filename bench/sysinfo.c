@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -77,4 +78,46 @@ double vb_loadavg(void) {
   double v = -1;
   if (read_line("/proc/loadavg", buf, sizeof buf) == 0) sscanf(buf, "%lf", &v);
   return v;
+}
+
+/* The first "key : value" line of /proc/cpuinfo whose key is one of `keys`. */
+static int cpuinfo_value(const char *const *keys, char *out, size_t len) {
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return -1;
+  char line[512];
+  int found = -1;
+  while (found && fgets(line, sizeof line, f)) {
+    char *colon = strchr(line, ':');
+    if (!colon) continue;
+    for (int k = 0; keys[k] && found; k++) {
+      size_t kl = strlen(keys[k]);
+      if (strncmp(line, keys[k], kl) || (line[kl] != ' ' && line[kl] != '\t' && line[kl] != ':')) continue;
+      const char *v = colon + 1;
+      while (*v == ' ' || *v == '\t') v++;
+      snprintf(out, len, "%s", v);
+      out[strcspn(out, "\n")] = 0;
+      found = out[0] ? 0 : -1;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+void vb_machine_probe(vb_machine *m) {
+  memset(m, 0, sizeof *m);
+  if (gethostname(m->hostname, sizeof m->hostname - 1)) snprintf(m->hostname, sizeof m->hostname, "unknown");
+  struct utsname u;
+  snprintf(m->arch, sizeof m->arch, "%.31s", uname(&u) == 0 ? u.machine : "unknown");
+  /* x86: "model name"; arm64 kernels often name no model, only the part. */
+  const char *const model_keys[] = {"model name", "Model", "Hardware", "cpu model", NULL};
+  char part[64];
+  const char *const part_keys[] = {"CPU part", NULL};
+  if (cpuinfo_value(model_keys, m->cpu_model, sizeof m->cpu_model)) {
+    if (cpuinfo_value(part_keys, part, sizeof part) == 0)
+      snprintf(m->cpu_model, sizeof m->cpu_model, "%s CPU part %s", m->arch, part);
+    else
+      snprintf(m->cpu_model, sizeof m->cpu_model, "%s CPU", m->arch);
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  m->cpus_online = n > 0 ? (int)n : 0;
 }
