@@ -789,10 +789,11 @@ int main(int argc, char **argv) {
         if (rc == CASE_FAILED) in.ok = 0;
         derive(r, res, n, &lim);
         n++;
+        /* Files first: once a row is on screen, the JSON and CSV hold it. */
+        if (save_outputs(&o, &in, &lim, res, n)) in.ok = 0;
         vb_progress_end();
         vb_report_row(stdout, r);
         fflush(stdout);
-        if (save_outputs(&o, &in, &lim, res, n)) in.ok = 0;
       }
     variant_free(&ss.full);
     variant_free(&ss.red);

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""vecattn-bench's command line, output files and signal path (meson test `bench_cli`).
+
+    test_bench_cli.py BUILD/bench/vecattn-bench
+
+Every run uses a tiny custom shape and --quick, so the whole file takes a few
+seconds. Checks: bad usage exits 2 before any timing; an output path that
+cannot be written fails at once with the system's error text; a run stopped by
+SIGINT or SIGTERM after its first result row exits 128+N and leaves valid JSON
+and CSV holding the cases measured; an uninterrupted run writes every case.
+"""
+
+import csv
+import errno
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH = sys.argv[1]
+TINY = ["--quick", "--b", "1", "--hq", "2", "--nq", "48", "--nk", "48", "--d", "32"]
+ROW = re.compile(r"^custom\s+(scalar|sse2|avx2|avx512|neon)\s+\d+\s+(full|reduced)\s+\d+")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+    else:
+        print("ok:  ", what)
+
+
+def run(args, timeout=60):
+    t0 = time.monotonic()
+    p = subprocess.run([BENCH] + args, capture_output=True, text=True, timeout=timeout)
+    return p, time.monotonic() - t0
+
+
+def usage_errors():
+    for args, needle in [
+        (["--bogus"], "unknown option"),
+        (["--threads", "0"], "bad thread count"),
+        (["--min-reps", "0"], "bad --min-reps"),
+        (["--min-time", "x"], "bad --min-time"),
+        (["--shape", "nope"], "unknown shape"),
+        (["--isa", "nope"], "unknown ISA"),
+        (["--hq", "3", "--hkv", "2"], "bad custom shape"),
+        (["--quick", "--full"], "exclude each other"),
+        (["--json"], "needs a value"),
+        (["--json", "same.out", "--csv", "same.out"], "same file"),
+    ]:
+        p, dt = run(args, timeout=20)
+        check(p.returncode == 2 and needle in p.stderr and "Physical limits" not in p.stdout,
+              "%s -> exit 2 with '%s' before timing (got %d: %s)" % (" ".join(args), needle, p.returncode,
+                                                                    p.stderr.strip()[:120]))
+    p, _ = run(["--help"], timeout=20)
+    check(p.returncode == 0 and "--full" in p.stdout and "SIGINT" in p.stdout, "--help lists --full and the signals")
+
+
+def bad_paths(tmp):
+    missing = os.path.join(tmp, "no", "such", "dir", "x.json")
+    p, dt = run(TINY + ["--json", missing], timeout=20)
+    check(p.returncode == 2 and os.strerror(errno.ENOENT) in p.stderr and missing in p.stderr,
+          "--json in a missing directory: exit 2 with '%s' (got %d: %s)" % (os.strerror(errno.ENOENT), p.returncode,
+                                                                            p.stderr.strip()[:160]))
+    check("Physical limits" not in p.stdout and dt < 10, "... and no timing started (%.2f s)" % dt)
+    p, _ = run(TINY + ["--csv", tmp], timeout=20)
+    check(p.returncode == 2 and os.strerror(errno.EISDIR) in p.stderr,
+          "--csv naming a directory: exit 2 with '%s' (got %d: %s)" % (os.strerror(errno.EISDIR), p.returncode,
+                                                                       p.stderr.strip()[:160]))
+
+
+def load_outputs(jpath, cpath):
+    with open(jpath) as f:
+        doc = json.load(f)
+    with open(cpath, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return doc, rows
+
+
+def interrupted(tmp, sig):
+    name = signal.Signals(sig).name
+    jpath, cpath = os.path.join(tmp, name + ".json"), os.path.join(tmp, name + ".csv")
+    # Two thread counts and every ISA path, ~0.4 s each: the run is far from
+    # done when the first row appears.
+    args = TINY + ["--threads", "1,2", "--min-time", "0.4", "--json", jpath, "--csv", cpath]
+    p = subprocess.Popen([BENCH] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first, lines = None, []
+    deadline = time.monotonic() + 40
+    for line in p.stdout:
+        lines.append(line)
+        if ROW.match(line):
+            first = line
+            break
+        if time.monotonic() > deadline:
+            break
+    check(first is not None, "%s: a result row is printed as soon as its case is measured" % name)
+    if first is None:
+        p.kill()
+        p.communicate()
+        return
+    # The files are already there, holding that first case.
+    doc, rows = load_outputs(jpath, cpath)
+    check(len(doc["results"]) >= 1 and len(rows) == len(doc["results"]),
+          "%s: JSON and CSV hold the first case before the run ends (%d, %d)" % (name, len(doc["results"]),
+                                                                             len(rows)))
+    p.send_signal(sig)
+    try:
+        out, err = p.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    out = "".join(lines) + out
+    check(p.returncode == 128 + sig, "%s: exit status %d (got %s)" % (name, 128 + sig, p.returncode))
+    try:
+        doc, rows = load_outputs(jpath, cpath)
+    except (OSError, ValueError) as e:
+        check(False, "%s: JSON and CSV readable after the signal (%s)" % (name, e))
+        return
+    res = doc["results"]
+    check(doc["interrupted"] is True and doc["signal"] == name, "%s: JSON says interrupted by %s" % (name, name))
+    check(1 <= len(res) == doc["cases_done"] < doc["cases_planned"],
+          "%s: %d of %d cases in the JSON" % (name, len(res), doc["cases_planned"]))
+    check(all(r["reps"] > 0 and r["value"] is not None and r["value"] > 0 for r in res),
+          "%s: every case in the JSON was timed" % name)
+    check(len(rows) == len(res) and all(r["shape"] == "custom" for r in rows), "%s: CSV holds the same cases" % name)
+    check("INTERRUPTED" in out and len([l for l in out.splitlines() if ROW.match(l)]) == len(res),
+          "%s: stdout has one row per case measured and says it was interrupted" % name)
+    left = [f for f in os.listdir(tmp) if ".tmp." in f]
+    check(not left, "%s: no temporary files left (%s)" % (name, left))
+
+
+def complete(tmp):
+    jpath, cpath = os.path.join(tmp, "full.json"), os.path.join(tmp, "full.csv")
+    p, _ = run(TINY + ["--threads", "1", "--min-time", "0.01", "--label", "cli test", "--json", jpath, "--csv", cpath])
+    check(p.returncode == 0, "uninterrupted run exits 0 (got %d: %s)" % (p.returncode, p.stderr.strip()[-200:]))
+    doc, rows = load_outputs(jpath, cpath)
+    res = doc["results"]
+    check(doc["interrupted"] is False and doc["ok"] is True and len(res) == doc["cases_planned"] == len(doc["isas"]),
+          "uninterrupted run: every case in the JSON (%d)" % len(res))
+    check(doc["label"] == "cli test" and doc["machine"]["arch"] and doc["machine"]["cpus_online"] >= 1,
+          "JSON names the run and the machine")
+    check(len(rows) == len(res) and rows[0]["dtype"] == "f32", "CSV has one row per case, with the element type")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        usage_errors()
+        bad_paths(tmp)
+        interrupted(tmp, signal.SIGINT)
+        interrupted(tmp, signal.SIGTERM)
+        complete(tmp)
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
