@@ -76,3 +76,10 @@ double vb_bw_kv_gbps(const vb_data *d, int first_copy, int threads, int passes) 
   }
   return best * 1e-9;
 }
+
+double vb_bw_bufs_gbps(const void *const *bufs, const size_t *bytes, int nbufs, int threads) {
+  size_t total = 0;
+  for (int b = 0; b < nbufs; b++) total += bytes[b];
+  double dt = read_pass(bufs, bytes, nbufs, threads);
+  return dt > 0 ? (double)total / dt * 1e-9 : 0;
+}

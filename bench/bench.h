@@ -92,6 +92,8 @@ double vb_bw_gbps(const void *buf, size_t bytes, int threads, int passes);
  * first_copy on (best of `passes`): the limit a decode case is held to,
  * measured next to it. */
 double vb_bw_kv_gbps(const vb_data *d, int first_copy, int threads, int passes);
+/* One read pass over bufs[0..nbufs) with `threads` threads, in GB/s. */
+double vb_bw_bufs_gbps(const void *const *bufs, const size_t *bytes, int nbufs, int threads);
 
 /* ---- stop.c: SIGINT/SIGTERM end a run early, keeping what was measured ---- */
 void vb_stop_install(void);

@@ -1,12 +1,17 @@
-/* vecattn-bench-layer: the layer-level cases next to the same run's limits.
- *   gemm         vecattn_matmul M=N=K=2048, GFLOP/s against the measured FMA peak
+/* vecattn-bench-layer: the layer-level cases next to limits measured beside them.
+ *   gemm         vecattn_matmul M=N=K=2048, GFLOP/s against the FMA peak
  *   mha-prefill  vecattn_mha_forward d_model=4096, 32 heads, 8 kv heads, seq 512,
- *                causal, rope; GFLOP/s, and the time in projections vs attention
+ *                causal, rope; GFLOP/s against the FMA peak
  *   mha-decode   one token over a KV cache of 4096 (same layer): time per token,
- *                projections vs attention, GB/s of weights + cache read against
- *                the measured read bandwidth
- * Projections and attention are also timed alone, through vecattn_matmul and
- * vecattn_sdpa on the layer's shapes, to split the layer's time. */
+ *                GB/s of weights + cache read against the read bandwidth
+ * Like vecattn-bench, every call reads a different copy of its weights, inputs
+ * and cache, rotating through more memory than the last-level cache holds.
+ * Each limit is measured right before and right after its case, with the same
+ * ISA and thread count (the bandwidth over the same copies), so a shared
+ * machine's drift cannot put a case above its limit. The projection/attention
+ * split comes from a composed run of the same calls (vecattn_matmul,
+ * vecattn_sdpa) timed phase by phase inside each iteration, so the parts add
+ * up to the whole. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <omp.h>
@@ -16,9 +21,11 @@
 
 #include "bench.h"
 
+#define MIB 1048576.0
+
 typedef struct {
   int quick;
-  double min_time;
+  double min_time, llc_mib;
   vecattn_isa isas[VECATTN_ISA_COUNT];
   int nisas;
   int threads[VB_MAX_THREAD_COUNTS];
@@ -39,7 +46,7 @@ static dims dims_for(int quick) {
 }
 
 static float *rand_floats(size_t n, float scale, uint64_t seed) {
-  float *p = malloc(n * sizeof *p);
+  float *p = vb_alloc_big(n * sizeof *p);
   if (!p) return NULL;
   uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
   for (size_t i = 0; i < n; ++i) {
@@ -49,197 +56,335 @@ static float *rand_floats(size_t n, float scale, uint64_t seed) {
   return p;
 }
 
-/* Median seconds per call of fn over >= 3 runs and ~min_time, after a warm-up. */
-typedef vecattn_status (*bench_fn)(void *ctx, int threads);
-static double time_call(bench_fn fn, void *ctx, int threads, double min_time, vecattn_status *st) {
+/* Resident, non-zero output buffers (see vecattn-bench's data.c). */
+static float *out_floats(size_t n) {
+  float *p = vb_alloc_big(n * sizeof *p);
+  if (p) memset(p, 0xff, n * sizeof *p);
+  return p;
+}
+
+/* Rotating copies: enough that consecutive calls stream >= 2x the LLC. */
+static int copies_for(size_t bytes_per_copy, size_t llc) {
+  const size_t budget = vb_phys_mem_bytes() / 4;
+  if (bytes_per_copy >= 2 * llc) return 1;
+  size_t c = (2 * llc + bytes_per_copy - 1) / bytes_per_copy;
+  if (c * bytes_per_copy > budget) c = budget / bytes_per_copy;
+  if (c > 64) c = 64;
+  return c < 1 ? 1 : (int)c;
+}
+
+/* One iteration on copy `copy`; phase[0], phase[1] receive the seconds of the
+ * iteration's two parts when the function splits itself (else untouched). */
+typedef vecattn_status (*bench_fn)(void *ctx, int copy, int threads, double phase[2]);
+
+typedef struct {
+  double t, phase[2]; /* median iteration: total and its parts */
+  int reps;
+} timing;
+
+/* Warm-up on copy 0, then >= 3 runs and ~min_time, rotating copies. The
+ * reported split is that of the median iteration itself, so it adds up. */
+static int time_call(bench_fn fn, void *ctx, int copies, int threads, double min_time, timing *out,
+                     vecattn_status *st) {
+  double ph[2] = {NAN, NAN};
   double t0 = vb_now();
-  if ((*st = fn(ctx, threads)) != VECATTN_OK) return NAN;
+  if ((*st = fn(ctx, 0, threads, ph)) != VECATTN_OK) return -1;
   const double warm = vb_now() - t0;
   int reps = (int)ceil(min_time / (warm > 1e-7 ? warm : 1e-7));
   if (reps < 3) reps = 3;
   if (reps > 10000) reps = 10000;
-  double *t = malloc((size_t)reps * sizeof *t);
+  double *t = malloc((size_t)reps * 3 * sizeof *t);
   if (!t) {
     *st = VECATTN_ENOMEM;
-    return NAN;
+    return -1;
   }
-  for (int i = 0; i < reps; ++i) {
+  int done = 0;
+  for (; done < reps && !vb_stop_requested(); ++done) {
+    ph[0] = ph[1] = NAN;
     t0 = vb_now();
-    if ((*st = fn(ctx, threads)) != VECATTN_OK) break;
-    t[i] = vb_now() - t0;
+    if ((*st = fn(ctx, (done + 1) % copies, threads, ph)) != VECATTN_OK) break;
+    t[3 * done] = vb_now() - t0;
+    t[3 * done + 1] = ph[0];
+    t[3 * done + 2] = ph[1];
   }
-  const double med = *st == VECATTN_OK ? vb_median(t, reps) : NAN;
+  if (*st != VECATTN_OK || done < reps) {
+    free(t);
+    return -1;
+  }
+  /* The lower median iteration, found by rank (a real iteration, not a mean). */
+  int med = 0;
+  for (int i = 0; i < reps; ++i) {
+    int below = 0, equal_before = 0;
+    for (int j = 0; j < reps; ++j) {
+      below += t[3 * j] < t[3 * i];
+      equal_before += j < i && t[3 * j] == t[3 * i];
+    }
+    if (below + equal_before == (reps - 1) / 2) med = i;
+  }
+  out->t = t[3 * med];
+  out->phase[0] = t[3 * med + 1];
+  out->phase[1] = t[3 * med + 2];
+  out->reps = reps;
   free(t);
-  return med;
+  return 0;
 }
 
 /* ---- gemm ---- */
 typedef struct {
-  const float *x, *w;
-  float *y;
-  int64_t m, n, k;
+  float **x, **w, **y;
+  int64_t n;
 } gemm_ctx;
 
-static vecattn_status gemm_run(void *p, int threads) {
+static vecattn_status gemm_run(void *p, int copy, int threads, double phase[2]) {
+  (void)phase;
   gemm_ctx *g = p;
-  return vecattn_matmul(g->x, g->m, g->k, g->w, g->n, NULL, g->y, threads);
+  return vecattn_matmul(g->x[copy], g->n, g->n, g->w[copy], g->n, NULL, g->y[copy], threads);
 }
 
 /* ---- the layer ---- */
 typedef struct {
-  vecattn_mha_weights w;
+  vecattn_mha_weights w; /* points into wmem */
   float *wmem, *x, *y;
-  int64_t seq;
-  vecattn_kv_cache *cache;
-  /* attention alone: q [1, hq, seq, d] and k/v over the cache's length */
-  float *q, *k, *v, *o;
-  int64_t nk;
-  int causal;
+  vecattn_kv_cache *cache; /* decode only */
+  /* The composed run: projections into q/kp/vp, attention of q over k/v
+   * (kp/vp themselves for prefill; cache-sized arrays for decode) into o. */
+  float *q, *kp, *vp, *k, *v, *o;
+} layer_copy;
+
+typedef struct {
+  dims dm;
+  int64_t seq, nk; /* tokens per call; keys attended (prefill: seq) */
+  int decode;
+  int copies;
+  layer_copy *c;
+  size_t wbytes, kvbytes; /* one copy's weights; its K+V (cache or arrays) */
 } layer_ctx;
 
-static int layer_init(layer_ctx *l, const dims *dm, int64_t seq, int64_t nk) {
+static void layer_free(layer_ctx *l) {
+  for (int i = 0; l->c && i < l->copies; ++i) {
+    layer_copy *c = &l->c[i];
+    vecattn_kv_cache_destroy(c->cache);
+    free(c->wmem), free(c->x), free(c->y), free(c->q), free(c->kp), free(c->vp), free(c->k), free(c->v), free(c->o);
+  }
+  free(l->c);
   memset(l, 0, sizeof *l);
+}
+
+/* Weights, input and outputs of `copies` copies; decode also gets a cache per
+ * copy, filled to dm->cache tokens by prefill calls. */
+static vecattn_status layer_init(layer_ctx *l, const dims *dm, int decode, size_t llc, int threads) {
+  memset(l, 0, sizeof *l);
+  l->dm = *dm;
+  l->decode = decode;
+  l->seq = decode ? 1 : dm->seq;
+  l->nk = decode ? dm->cache : dm->seq;
   const int64_t qn = dm->hq * dm->d, kvn = dm->hkv * dm->d;
   const size_t nw = (size_t)(2 * qn * dm->dm + 2 * kvn * dm->dm);
-  l->wmem = rand_floats(nw, 2.0f / sqrtf((float)dm->dm), 1);
-  l->x = rand_floats((size_t)(seq * dm->dm), 2.0f, 2);
-  l->y = malloc((size_t)(seq * dm->dm) * sizeof(float));
-  l->q = rand_floats((size_t)(seq * qn), 2.0f, 3);
-  l->k = rand_floats((size_t)(nk * kvn), 2.0f, 4);
-  l->v = rand_floats((size_t)(nk * kvn), 2.0f, 5);
-  l->o = malloc((size_t)(seq * qn) * sizeof(float));
-  if (!l->wmem || !l->x || !l->y || !l->q || !l->k || !l->v || !l->o) return -1;
-  l->w = (vecattn_mha_weights){.d_model = dm->dm, .n_heads = dm->hq, .n_kv_heads = dm->hkv, .head_dim = dm->d,
-                               .rope = 1};
-  l->w.wq = l->wmem;
-  l->w.wk = l->w.wq + qn * dm->dm;
-  l->w.wv = l->w.wk + kvn * dm->dm;
-  l->w.wo = l->w.wv + kvn * dm->dm;
-  l->seq = seq;
-  l->nk = nk;
-  return 0;
+  l->wbytes = nw * sizeof(float);
+  l->kvbytes = (size_t)(2 * l->nk * kvn) * sizeof(float);
+  /* What one call reads: the weights, x, and for decode the cache. */
+  l->copies = copies_for(l->wbytes + (size_t)(dm->seq * dm->dm) * sizeof(float) + (decode ? l->kvbytes : 0), llc);
+  l->c = calloc((size_t)l->copies, sizeof *l->c);
+  if (!l->c) return VECATTN_ENOMEM;
+  const int64_t xrows = decode ? dm->seq : l->seq; /* decode: prefill chunks use x too */
+  for (int i = 0; i < l->copies; ++i) {
+    layer_copy *c = &l->c[i];
+    c->wmem = rand_floats(nw, 2.0f / sqrtf((float)dm->dm), 1);
+    c->x = rand_floats((size_t)(xrows * dm->dm), 2.0f, 2);
+    c->y = out_floats((size_t)(xrows * dm->dm));
+    c->q = out_floats((size_t)(l->seq * qn));
+    c->kp = out_floats((size_t)(l->seq * kvn));
+    c->vp = out_floats((size_t)(l->seq * kvn));
+    c->o = out_floats((size_t)(l->seq * qn));
+    if (decode) {
+      c->k = rand_floats((size_t)(l->nk * kvn), 2.0f, 4);
+      c->v = rand_floats((size_t)(l->nk * kvn), 2.0f, 5);
+    }
+    if (!c->wmem || !c->x || !c->y || !c->q || !c->kp || !c->vp || !c->o || (decode && (!c->k || !c->v)))
+      return VECATTN_ENOMEM;
+    c->w = (vecattn_mha_weights){.d_model = dm->dm, .n_heads = dm->hq, .n_kv_heads = dm->hkv, .head_dim = dm->d,
+                                 .rope = 1};
+    c->w.wq = c->wmem;
+    c->w.wk = c->w.wq + qn * dm->dm;
+    c->w.wv = c->w.wk + kvn * dm->dm;
+    c->w.wo = c->w.wv + kvn * dm->dm;
+    if (decode) {
+      /* Room for the timed steps: each appends one token. */
+      vecattn_status st = vecattn_kv_cache_create(&c->cache, 1, dm->hkv, dm->d, dm->cache + 20000);
+      for (int64_t filled = 0; st == VECATTN_OK && filled < dm->cache; filled += dm->seq) {
+        vecattn_sdpa_opts o = {.causal = 1, .num_threads = threads};
+        st = vecattn_mha_forward(&c->w, c->x, 1, dm->seq, c->cache, c->y, &o);
+      }
+      if (st != VECATTN_OK) return st;
+    }
+  }
+  return VECATTN_OK;
 }
 
-static void layer_free(layer_ctx *l) {
-  vecattn_kv_cache_destroy(l->cache);
-  free(l->wmem), free(l->x), free(l->y), free(l->q), free(l->k), free(l->v), free(l->o);
-}
-
-static vecattn_status layer_run(void *p, int threads) {
+static vecattn_status layer_run(void *p, int copy, int threads, double phase[2]) {
+  (void)phase;
   layer_ctx *l = p;
+  layer_copy *c = &l->c[copy];
   vecattn_sdpa_opts o = {.causal = 1, .num_threads = threads};
-  return vecattn_mha_forward(&l->w, l->x, 1, l->seq, l->cache, l->y, &o);
+  return vecattn_mha_forward(&c->w, c->x, 1, l->seq, c->cache, c->y, &o);
 }
 
-/* The four projections of `seq` tokens, as the layer issues them. */
-static vecattn_status proj_run(void *p, int threads) {
+/* The layer's calls one after another, each phase timed: phase[0] the four
+ * projections, phase[1] attention. */
+static vecattn_status composed_run(void *p, int copy, int threads, double phase[2]) {
   layer_ctx *l = p;
-  const int64_t dm = l->w.d_model, qn = l->w.n_heads * l->w.head_dim, kvn = l->w.n_kv_heads * l->w.head_dim;
+  layer_copy *c = &l->c[copy];
+  const int64_t dm = l->dm.dm, hq = l->dm.hq, hkv = l->dm.hkv, d = l->dm.d, qn = hq * d, kvn = hkv * d;
   vecattn_status s;
-  if ((s = vecattn_matmul(l->x, l->seq, dm, l->w.wq, qn, NULL, l->q, threads)) != VECATTN_OK) return s;
-  if ((s = vecattn_matmul(l->x, l->seq, dm, l->w.wk, kvn, NULL, l->o, threads)) != VECATTN_OK) return s;
-  if ((s = vecattn_matmul(l->x, l->seq, dm, l->w.wv, kvn, NULL, l->o, threads)) != VECATTN_OK) return s;
-  return vecattn_matmul(l->q, l->seq, qn, l->w.wo, dm, NULL, l->y, threads);
-}
-
-/* Attention alone on the layer's layout (BSHD q/out, k/v of nk positions). */
-static vecattn_status attn_run(void *p, int threads) {
-  layer_ctx *l = p;
-  const int64_t hq = l->w.n_heads, hkv = l->w.n_kv_heads, d = l->w.head_dim;
-  vecattn_tensor q = vecattn_tensor_bshd(l->q, 1, l->seq, hq, d), o = vecattn_tensor_bshd(l->o, 1, l->seq, hq, d);
-  vecattn_tensor k = vecattn_tensor_bhsd(l->k, 1, hkv, l->nk, d), v = vecattn_tensor_bhsd(l->v, 1, hkv, l->nk, d);
+  const double t0 = vb_now();
+  if ((s = vecattn_matmul(c->x, l->seq, dm, c->w.wq, qn, NULL, c->q, threads)) != VECATTN_OK) return s;
+  if ((s = vecattn_matmul(c->x, l->seq, dm, c->w.wk, kvn, NULL, c->kp, threads)) != VECATTN_OK) return s;
+  if ((s = vecattn_matmul(c->x, l->seq, dm, c->w.wv, kvn, NULL, c->vp, threads)) != VECATTN_OK) return s;
+  const double t1 = vb_now();
+  vecattn_tensor q = vecattn_tensor_bshd(c->q, 1, l->seq, hq, d), o = vecattn_tensor_bshd(c->o, 1, l->seq, hq, d);
+  vecattn_tensor k, v;
+  if (l->decode) {
+    k = vecattn_tensor_bhsd(c->k, 1, hkv, l->nk, d);
+    v = vecattn_tensor_bhsd(c->v, 1, hkv, l->nk, d);
+  } else {
+    k = vecattn_tensor_bshd(c->kp, 1, l->seq, hkv, d);
+    v = vecattn_tensor_bshd(c->vp, 1, l->seq, hkv, d);
+  }
   vecattn_sdpa_opts opts = {.causal = 1, .num_threads = threads};
-  return vecattn_sdpa(&q, &k, &v, &o, &opts);
+  if ((s = vecattn_sdpa(&q, &k, &v, &o, &opts)) != VECATTN_OK) return s;
+  const double t2 = vb_now();
+  s = vecattn_matmul(c->o, l->seq, qn, c->w.wo, dm, NULL, c->y, threads);
+  const double t3 = vb_now();
+  phase[0] = (t1 - t0) + (t3 - t2);
+  phase[1] = t2 - t1;
+  return s;
 }
 
-static void print_split(double t_layer, double t_proj, double t_attn) {
-  const double sum = t_proj + t_attn;
-  printf("    projections %8.3f ms (%4.1f%%)  attention %8.3f ms (%4.1f%%)  other %+.3f ms\n", t_proj * 1e3,
-         100.0 * t_proj / sum, t_attn * 1e3, 100.0 * t_attn / sum, (t_layer - sum) * 1e3);
+static void print_split(const timing *layer, const timing *comp) {
+  const double sum = comp->phase[0] + comp->phase[1], rest = comp->t - sum; /* rest >= 0: disjoint parts */
+  printf("    split (composed run of the same matmul/sdpa calls, median iteration): projections %.3f ms (%.1f%%),\n"
+         "    attention %.3f ms (%.1f%%), between calls %.3f ms; total %.3f ms. The layer call takes %.2fx that\n"
+         "    (it fuses the Q/K/V projections and adds RoPE and the cache update)\n",
+         comp->phase[0] * 1e3, 100.0 * comp->phase[0] / comp->t, comp->phase[1] * 1e3,
+         100.0 * comp->phase[1] / comp->t, rest * 1e3, comp->t * 1e3, layer->t / comp->t);
 }
 
-static int bench_gemm(const options *op, const dims *dm, vecattn_isa isa, int threads, double peak) {
+/* "x% of L unit", flagged when above the limit (the load changed mid-case). */
+static void print_pct(double value, double before, double after, const char *unit, const char *what) {
+  const double limit = fmax(before, after);
+  printf("%5.1f%% of %.1f %s %s (measured before %.1f, after %.1f)%s\n", 100.0 * value / limit, limit, unit, what,
+         before, after,
+         value > limit ? "  ABOVE THE LIMIT MEASURED BESIDE IT: the machine's load changed, rerun" : "");
+}
+
+static double peak_now(vecattn_isa isa, int threads, const options *op) {
+  return vb_peak_gflops(isa, threads, op->quick ? 0.05 : 0.2);
+}
+
+static int bench_gemm(const options *op, const dims *dm, vecattn_isa isa, int threads, size_t llc) {
   const int64_t n = dm->gemm_n;
-  gemm_ctx g = {rand_floats((size_t)(n * n), 1.0f, 6), rand_floats((size_t)(n * n), 1.0f, 7),
-                malloc((size_t)(n * n) * sizeof(float)), n, n, n};
+  const size_t elems = (size_t)(n * n);
+  const int copies = copies_for(3 * elems * sizeof(float), llc);
+  gemm_ctx g = {calloc((size_t)copies, sizeof(float *)), calloc((size_t)copies, sizeof(float *)),
+                calloc((size_t)copies, sizeof(float *)), n};
   vecattn_status st = g.x && g.w && g.y ? VECATTN_OK : VECATTN_ENOMEM;
-  double t = st == VECATTN_OK ? time_call(gemm_run, &g, threads, op->min_time, &st) : NAN;
+  for (int i = 0; st == VECATTN_OK && i < copies; ++i) {
+    g.x[i] = rand_floats(elems, 1.0f, 6);
+    g.w[i] = rand_floats(elems, 1.0f, 7);
+    g.y[i] = out_floats(elems);
+    if (!g.x[i] || !g.w[i] || !g.y[i]) st = VECATTN_ENOMEM;
+  }
+  timing t = {0};
+  double before = NAN, after = NAN;
   if (st == VECATTN_OK) {
-    const double gf = 2.0 * n * n * n / t * 1e-9;
-    printf("%-12s %-7s %3d  M=N=K=%lld  %9.3f ms  %8.1f GFLOP/s  %5.1f%% of %.1f GFLOP/s FMA peak\n", "gemm",
-           vecattn_isa_name(isa), threads, (long long)n, t * 1e3, gf, 100.0 * gf / peak, peak);
-  } else {
+    before = peak_now(isa, threads, op);
+    if (time_call(gemm_run, &g, copies, threads, op->min_time, &t, &st) == 0) after = peak_now(isa, threads, op);
+  }
+  int rc = 0;
+  if (st == VECATTN_OK && t.reps) {
+    const double gf = 2.0 * n * n * n / t.t * 1e-9;
+    printf("%-12s %-7s %3d  M=N=K=%lld, %d cop%s  %9.3f ms  %8.1f GFLOP/s  ", "gemm", vecattn_isa_name(isa), threads,
+           (long long)n, copies, copies == 1 ? "y" : "ies", t.t * 1e3, gf);
+    print_pct(gf, before, after, "GFLOP/s", "FMA peak");
+  } else if (st != VECATTN_OK) {
     printf("%-12s %-7s %3d  failed: %s\n", "gemm", vecattn_isa_name(isa), threads, vecattn_strerror(st));
+    rc = -1;
   }
-  free((void *)g.x), free((void *)g.w), free(g.y);
-  return st == VECATTN_OK ? 0 : -1;
+  for (int i = 0; i < copies; ++i) {
+    if (g.x) free(g.x[i]);
+    if (g.w) free(g.w[i]);
+    if (g.y) free(g.y[i]);
+  }
+  free(g.x), free(g.w), free(g.y);
+  return rc;
 }
 
-static int bench_prefill(const options *op, const dims *dm, vecattn_isa isa, int threads, double peak) {
-  layer_ctx l;
-  vecattn_status st = layer_init(&l, dm, dm->seq, dm->seq) ? VECATTN_ENOMEM : VECATTN_OK;
-  double tl = NAN, tp = NAN, ta = NAN;
-  if (st == VECATTN_OK) tl = time_call(layer_run, &l, threads, op->min_time, &st);
-  if (st == VECATTN_OK) tp = time_call(proj_run, &l, threads, op->min_time, &st);
-  if (st == VECATTN_OK) ta = time_call(attn_run, &l, threads, op->min_time, &st);
-  if (st == VECATTN_OK) {
-    const double s = (double)dm->seq, qn = (double)(dm->hq * dm->d), kvn = (double)(dm->hkv * dm->d);
-    const double flops = 2.0 * s * dm->dm * (2 * qn + 2 * kvn) + 2.0 * dm->hq * s * s * dm->d; /* causal: half */
-    const double gf = flops / tl * 1e-9;
-    printf("%-12s %-7s %3d  seq=%lld d_model=%lld  %9.3f ms  %8.1f GFLOP/s  %5.1f%% of peak\n", "mha-prefill",
-           vecattn_isa_name(isa), threads, (long long)dm->seq, (long long)dm->dm, tl * 1e3, gf, 100.0 * gf / peak);
-    print_split(tl, tp, ta);
-  } else {
-    printf("%-12s %-7s %3d  failed: %s\n", "mha-prefill", vecattn_isa_name(isa), threads, vecattn_strerror(st));
+/* Read bandwidth over the weights and K/V of the copies the case rotates
+ * through: the same bytes a decode step reads, at the same thread count. */
+static double layer_bw(const layer_ctx *l, int threads) {
+  double best = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    const layer_copy *c = &l->c[pass % l->copies];
+    const void *bufs[3] = {c->wmem, c->k, c->v};
+    const size_t bytes[3] = {l->wbytes, l->kvbytes / 2, l->kvbytes / 2};
+    best = fmax(best, vb_bw_bufs_gbps(bufs, bytes, 3, threads));
   }
-  layer_free(&l);
-  return st == VECATTN_OK ? 0 : -1;
+  return best;
 }
 
-static int bench_decode(const options *op, const dims *dm, vecattn_isa isa, int threads, double bw) {
+static int bench_layer(const options *op, const dims *dm, int decode, vecattn_isa isa, int threads, size_t llc) {
+  const char *name = decode ? "mha-decode" : "mha-prefill";
   layer_ctx l;
-  vecattn_status st = layer_init(&l, dm, dm->seq, dm->cache) ? VECATTN_ENOMEM : VECATTN_OK;
-  /* Room for the timed steps: each appends one token (the cache grows by
-   * at most 1 + 10000 past its start; a few % at the default sizes). */
-  const int64_t room = dm->cache + 20000;
-  if (st == VECATTN_OK) st = vecattn_kv_cache_create(&l.cache, 1, dm->hkv, dm->d, room);
-  for (int64_t filled = 0; st == VECATTN_OK && filled < dm->cache; filled += l.seq) {
-    vecattn_sdpa_opts o = {.causal = 1, .num_threads = threads};
-    st = vecattn_mha_forward(&l.w, l.x, 1, l.seq, l.cache, l.y, &o); /* prefill in chunks */
-  }
-  double tl = NAN, tp = NAN, ta = NAN;
-  const int64_t start = vecattn_kv_cache_len(l.cache);
-  l.seq = 1;
-  l.nk = dm->cache;
-  if (st == VECATTN_OK) tl = time_call(layer_run, &l, threads, op->min_time, &st);
-  if (st == VECATTN_OK) tp = time_call(proj_run, &l, threads, op->min_time, &st);
-  if (st == VECATTN_OK) ta = time_call(attn_run, &l, threads, op->min_time, &st);
+  vecattn_status st = layer_init(&l, dm, decode, llc, threads);
+  timing tl = {0}, tc = {0};
+  double before = NAN, after = NAN;
   if (st == VECATTN_OK) {
+    before = decode ? layer_bw(&l, threads) : peak_now(isa, threads, op);
+    if (time_call(layer_run, &l, l.copies, threads, op->min_time, &tl, &st) == 0)
+      after = decode ? layer_bw(&l, threads) : peak_now(isa, threads, op);
+  }
+  if (st == VECATTN_OK && tl.reps) time_call(composed_run, &l, l.copies, threads, op->min_time, &tc, &st);
+  int rc = 0;
+  if (st == VECATTN_OK && tl.reps && tc.reps) {
     const double qn = (double)(dm->hq * dm->d), kvn = (double)(dm->hkv * dm->d);
-    const double bytes = 4.0 * (dm->dm * (2 * qn + 2 * kvn) + 2.0 * dm->cache * kvn);
-    const double gbps = bytes / tl * 1e-9;
-    printf("%-12s %-7s %3d  cache=%lld..%lld  %9.3f ms/token  %8.1f GB/s  %5.1f%% of %.1f GB/s read bandwidth\n",
-           "mha-decode", vecattn_isa_name(isa), threads, (long long)start, (long long)vecattn_kv_cache_len(l.cache),
-           tl * 1e3, gbps, 100.0 * gbps / bw, bw);
-    print_split(tl, tp, ta);
-  } else {
-    printf("%-12s %-7s %3d  failed: %s\n", "mha-decode", vecattn_isa_name(isa), threads, vecattn_strerror(st));
+    if (!decode) {
+      const double s = (double)dm->seq;
+      const double flops = 2.0 * s * dm->dm * (2 * qn + 2 * kvn) + 2.0 * dm->hq * s * (s + 1) * dm->d; /* causal */
+      const double gf = flops / tl.t * 1e-9;
+      printf("%-12s %-7s %3d  seq=%lld d_model=%lld, %d cop%s  %9.3f ms  %8.1f GFLOP/s  ", name,
+             vecattn_isa_name(isa), threads, (long long)dm->seq, (long long)dm->dm, l.copies,
+             l.copies == 1 ? "y" : "ies", tl.t * 1e3, gf);
+      print_pct(gf, before, after, "GFLOP/s", "FMA peak");
+    } else {
+      const double bytes = 4.0 * (dm->dm * (2 * qn + 2 * kvn) + 2.0 * dm->cache * kvn);
+      const double gbps = bytes / tl.t * 1e-9;
+      printf("%-12s %-7s %3d  cache=%lld.., %d cop%s  %9.3f ms/token  %8.1f GB/s  ", name, vecattn_isa_name(isa),
+             threads, (long long)dm->cache, l.copies, l.copies == 1 ? "y" : "ies", tl.t * 1e3, gbps);
+      print_pct(gbps, before, after, "GB/s", "read of the same weights and K/V");
+    }
+    print_split(&tl, &tc);
+  } else if (st != VECATTN_OK) {
+    printf("%-12s %-7s %3d  failed: %s\n", name, vecattn_isa_name(isa), threads, vecattn_strerror(st));
+    rc = -1;
   }
   layer_free(&l);
-  return st == VECATTN_OK ? 0 : -1;
+  return rc;
 }
 
 static void usage(FILE *f) {
   fputs("Usage: vecattn-bench-layer [options]\n"
-        "Times the MHA layer's building blocks against the FMA peak and read bandwidth\n"
-        "measured in the same run.\n"
+        "Times the MHA layer's building blocks against the FMA peak and read bandwidth,\n"
+        "each measured right before and after its case with the same ISA and threads.\n"
+        "Weights, inputs and caches rotate through copies larger than 2x the LLC.\n"
         "  --case NAME    gemm | mha-prefill | mha-decode (repeatable); default: all\n"
         "  --isa NAME     ISA path (repeatable); default: the best this CPU supports\n"
         "  --threads N    thread count (repeatable; 'all' = omp_get_max_threads()); default: all\n"
         "  --min-time S   aim for this much timed work per measurement (default 0.5)\n"
+        "  --llc-mib N    last-level cache size to plan with (default: detected)\n"
         "  --quick        shrunk shapes and short runs (CI smoke)\n"
         "  -h, --help     this text\n"
-        "Exit status: 0 success; 1 a call failed; 2 bad usage.\n",
+        "SIGINT/SIGTERM stop after the current measurement.\n"
+        "Exit status: 0 success; 1 a call failed; 2 bad usage; 128+N stopped by signal N.\n",
         f);
 }
 
@@ -268,13 +413,21 @@ static int parse(int argc, char **argv, options *o) {
       ++i;
     } else if (!strcmp(a, "--threads") && v) {
       const int t = !strcmp(v, "all") ? omp_get_max_threads() : atoi(v);
-      if (t < 1 || o->nthreads == VB_MAX_THREAD_COUNTS)
+      if (t < 1 || t > 4096 || o->nthreads == VB_MAX_THREAD_COUNTS)
         return fprintf(stderr, "vecattn-bench-layer: bad thread count: %s\n", v), -1;
       o->threads[o->nthreads++] = t;
       ++i;
     } else if (!strcmp(a, "--min-time") && v) {
-      o->min_time = atof(v);
-      if (!(o->min_time > 0)) return fprintf(stderr, "vecattn-bench-layer: bad --min-time: %s\n", v), -1;
+      char *end;
+      o->min_time = strtod(v, &end);
+      if (*end || !(o->min_time > 0) || o->min_time > 3600)
+        return fprintf(stderr, "vecattn-bench-layer: bad --min-time: %s\n", v), -1;
+      ++i;
+    } else if (!strcmp(a, "--llc-mib") && v) {
+      char *end;
+      o->llc_mib = strtod(v, &end);
+      if (*end || !(o->llc_mib > 0) || o->llc_mib > 1 << 20)
+        return fprintf(stderr, "vecattn-bench-layer: bad --llc-mib: %s\n", v), -1;
       ++i;
     } else {
       return fprintf(stderr, "vecattn-bench-layer: unknown or incomplete option: %s\n", a), -1;
@@ -293,27 +446,40 @@ int main(int argc, char **argv) {
     return 2;
   }
   const dims dm = dims_for(o.quick);
-  const size_t bw_bytes = o.quick ? (size_t)64 << 20 : (size_t)512 << 20;
-  void *bw_buf = o.run[2] ? vb_bw_alloc(bw_bytes) : NULL;
-  printf("vecattn %s, features: %s, load average %.2f\n", vecattn_version(), vecattn_cpu_features(), vb_loadavg());
+  const char *llc_source = "--llc-mib";
+  const size_t llc = o.llc_mib > 0 ? (size_t)(o.llc_mib * MIB) : vb_llc_bytes(&llc_source);
+  const double load_start = vb_loadavg();
+  vb_stop_install();
+  printf("vecattn-bench-layer (vecattn %s), features: %s\n", vecattn_version(), vecattn_cpu_features());
+  printf("  LLC %.1f MiB (%s): weights, inputs and caches rotate through >= 2x that\n", (double)llc / MIB, llc_source);
+  if (load_start >= 0)
+    printf("  load average %.2f at start%s\n", load_start,
+           load_start > VB_LOAD_BUSY ? " -- other processes are busy, timings will be distorted" : "");
+  fflush(stdout);
   int failed = 0;
-  for (int i = 0; i < o.nisas; ++i) {
+  for (int i = 0; i < o.nisas && !vb_stop_requested(); ++i) {
     if (vecattn_set_isa(o.isas[i]) != VECATTN_OK) {
       printf("%s: not supported here, skipped\n", vecattn_isa_name(o.isas[i]));
       continue;
     }
-    for (int t = 0; t < o.nthreads; ++t) {
+    for (int t = 0; t < o.nthreads && !vb_stop_requested(); ++t) {
       const int th = o.threads[t];
-      const double peak = vb_peak_gflops(o.isas[i], th, o.quick ? 0.1 : 0.5);
-      if (o.run[0]) failed |= bench_gemm(&o, &dm, o.isas[i], th, peak);
-      if (o.run[1]) failed |= bench_prefill(&o, &dm, o.isas[i], th, peak);
-      if (o.run[2]) {
-        const double bw = bw_buf ? vb_bw_gbps(bw_buf, bw_bytes, th, 3) : NAN;
-        failed |= bench_decode(&o, &dm, o.isas[i], th, bw);
-      }
+      if (o.run[0] && !vb_stop_requested()) failed |= bench_gemm(&o, &dm, o.isas[i], th, llc);
+      fflush(stdout);
+      if (o.run[1] && !vb_stop_requested()) failed |= bench_layer(&o, &dm, 0, o.isas[i], th, llc);
+      fflush(stdout);
+      if (o.run[2] && !vb_stop_requested()) failed |= bench_layer(&o, &dm, 1, o.isas[i], th, llc);
+      fflush(stdout);
     }
   }
   vecattn_set_isa(VECATTN_ISA_AUTO);
-  free(bw_buf);
+  const double load_end = vb_loadavg();
+  if (load_end >= 0)
+    printf("load average: %.2f at start, %.2f at end (the bench itself adds up to %d)%s\n", load_start, load_end,
+           omp_get_max_threads(), load_start > VB_LOAD_BUSY ? " -- taken under load: compare with care" : "");
+  if (vb_stop_requested()) {
+    printf("INTERRUPTED: the cases above were measured in full; the rest were not run.\n");
+    return 128 + vb_stop_requested();
+  }
   return failed ? 1 : 0;
 }

@@ -761,15 +761,27 @@ int main(int argc, char **argv) {
         if (st != VECATTN_OK) {
           fail_call(r, st, "vecattn_set_isa");
         } else if (big) {
-          /* Probe on the reduced copy (it is also the check): a path whose
-           * full call would be slow is timed there instead. */
+          /* Probe on the reduced copy (the first call is also the check): a
+           * path whose full call would be slow is timed there instead. Best
+           * of up to 3 calls, since one call on a busy machine can be far
+           * off; a clearly slow path needs only one. */
           double tp = 0;
           if (reduced_check(&ss, r, &tp) == 0) {
             checked = 1;
             const double red_flops = vb_shape_flops(&ss.red.data.shape, ss.red.data.kv_len);
-            const double est = tp > 0 ? flops / red_flops * tp : 0;
+            const double scale = flops / red_flops;
             const double slow = r->isa == in.default_isa ? SLOW_CALL_DEFAULT_S : SLOW_CALL_S;
-            if (est > slow) {
+            for (int k = 0; k < 2 && scale * tp > slow && scale * tp < 4 * slow; k++) {
+              double t0 = vb_now();
+              if (vb_data_run(&ss.red.data, 1 % ss.red.data.copies, r->threads) != VECATTN_OK) break;
+              tp = fmin(tp, vb_now() - t0);
+            }
+            /* A path that ran the full shape at fewer threads does at more too. */
+            int full_before = 0;
+            for (int j = 0; j < n; j++)
+              full_before |= res[j].isa == r->isa && !strcmp(res[j].shape.name, s.name) && res[j].reps > 0 &&
+                             !res[j].reduced && res[j].threads < r->threads;
+            if (scale * tp > slow && !full_before) {
               v = &ss.red;
               r->reduced = 1;
               if (!ss.red_shown) {
