@@ -57,6 +57,23 @@ static void demo_inputs(npy_array *q, npy_array *k) {
   }
 }
 
+/* Title: which head (and batch row, and KV head under GQA); subtitle: the
+ * map's size and the masks and scale it was computed with. */
+static void describe(char *title, size_t tlen, char *sub, size_t slen, int64_t b, int64_t B, int64_t h, int64_t H,
+                     int64_t Hkv, int64_t Nq, int64_t Nk, const vecattn_sdpa_opts *o) {
+  int n = snprintf(title, tlen, "attention weights, head %lld of %lld", (long long)h, (long long)H);
+  if (B > 1 && n > 0 && (size_t)n < tlen) n += snprintf(title + n, tlen - (size_t)n, ", batch %lld", (long long)b);
+  if (Hkv < H && n > 0 && (size_t)n < tlen)
+    snprintf(title + n, tlen - (size_t)n, " (kv head %lld)", (long long)(h / (H / Hkv)));
+  char mask[64];
+  if (o->causal && o->window > 0) snprintf(mask, sizeof mask, "causal + window %lld mask", (long long)o->window);
+  else if (o->causal) snprintf(mask, sizeof mask, "causal mask");
+  else if (o->window > 0) snprintf(mask, sizeof mask, "window %lld mask", (long long)o->window);
+  else snprintf(mask, sizeof mask, "no mask");
+  n = snprintf(sub, slen, "%lld queries x %lld keys, %s", (long long)Nq, (long long)Nk, mask);
+  if (o->scale != 0 && n > 0 && (size_t)n < slen) snprintf(sub + n, slen - (size_t)n, ", scale %g", (double)o->scale);
+}
+
 static int parse_number(const char *s, double *v) {
   char *end;
   errno = 0;
@@ -148,7 +165,7 @@ int main(int argc, char **argv) {
     goto done;
   }
 
-  const int cell = heatmap_cell_size(Nq, Nk);
+  const int cell_w = heatmap_cell_size(Nk), cell_h = heatmap_cell_size(Nq);
   rc = 0;
   for (int64_t b = 0; b < B && rc == 0; ++b)
     for (int64_t h = 0; h < H && rc == 0; ++h) {
@@ -162,12 +179,15 @@ int main(int argc, char **argv) {
       const float *map = w + (size_t)((b * H + h) * Nq) * (size_t)Nk;
       float vmax = 0;
       for (size_t i = 0; i < (size_t)(Nq * Nk); ++i) vmax = map[i] > vmax ? map[i] : vmax;
-      if (heatmap_write(path, map, Nq, Nk, Nk, vmax > 0 ? vmax : 1.0f, cell) != 0) {
+      char title[160], sub[160];
+      describe(title, sizeof title, sub, sizeof sub, b, B, h, H, kd[1], Nq, Nk, &opts);
+      const heatmap_labels labels = {title, sub};
+      if (heatmap_write(path, map, Nq, Nk, Nk, vmax > 0 ? vmax : 1.0f, cell_w, cell_h, &labels) != 0) {
         fprintf(stderr, "vecattn-heatmap: cannot write %s\n", path);
         rc = 1;
       } else {
-        printf("%s: %lld queries x %lld keys, %d px per weight, colour scale 0 .. %.4f\n", path, (long long)Nq,
-               (long long)Nk, cell, (double)vmax);
+        printf("%s: %lld queries x %lld keys, %dx%d px per weight, colour scale 0 .. %.4f\n", path, (long long)Nq,
+               (long long)Nk, cell_w, cell_h, (double)vmax);
       }
     }
 done:
