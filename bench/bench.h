@@ -13,11 +13,6 @@
 
 /* ---- shapes.c: named problem sizes and their exact work ---- */
 typedef enum { VB_METRIC_FLOPS, VB_METRIC_BYTES } vb_metric;
-/* Element types of a case's tensors. Only f32 exists in the library today;
- * every size and every record goes through these, so a new type is one entry. */
-typedef enum { VB_ELEM_F32 } vb_elem;
-const char *vb_elem_name(vb_elem e);
-size_t vb_elem_size(vb_elem e);
 
 typedef struct {
   char name[32];
@@ -27,8 +22,10 @@ typedef struct {
   int padded;       /* kv_len[b] set by vb_shape_kv_len */
   int64_t da;       /* > 0: additive scores (vecattn_attend) with this attention dim */
   vb_metric metric; /* GFLOP/s for compute-bound shapes, GB/s for decode */
-  vb_elem dtype;    /* Q and O */
-  vb_elem kv_dtype; /* K and V */
+  /* Element types. Sizes and records follow them; data.c fills f32 only so
+   * far (another type needs a conversion there, e.g. vecattn_convert). */
+  vecattn_dtype dtype;    /* Q and O */
+  vecattn_dtype kv_dtype; /* K and V */
 } vb_shape;
 
 const char *const *vb_shape_names(void); /* NULL-terminated, default order */

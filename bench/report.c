@@ -200,8 +200,8 @@ static int record_fields(const vb_result *x, field *f) {
   S("shape", s->name);
   S("isa", vecattn_isa_name(x->isa));
   I("threads", x->threads);
-  S("dtype", vb_elem_name(s->dtype));
-  S("kv_dtype", vb_elem_name(s->kv_dtype));
+  S("dtype", vecattn_dtype_name(s->dtype));
+  S("kv_dtype", vecattn_dtype_name(s->kv_dtype));
   I("B", s->b);
   I("Hq", s->hq);
   I("Hkv", s->hkv);

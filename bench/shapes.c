@@ -8,20 +8,6 @@ static const char *const names[] = {"llama-prefill", "bert", "decode", "decode-b
 
 const char *const *vb_shape_names(void) { return names; }
 
-const char *vb_elem_name(vb_elem e) {
-  switch (e) {
-    case VB_ELEM_F32: return "f32";
-  }
-  return "?";
-}
-
-size_t vb_elem_size(vb_elem e) {
-  switch (e) {
-    case VB_ELEM_F32: return 4;
-  }
-  return 4;
-}
-
 static vb_shape make(const char *name, int64_t b, int64_t hq, int64_t hkv, int64_t nq, int64_t nk,
                      int64_t d, int causal, int padded, vb_metric m) {
   vb_shape s;
@@ -37,7 +23,7 @@ static vb_shape make(const char *name, int64_t b, int64_t hq, int64_t hkv, int64
   s.causal = causal;
   s.padded = padded;
   s.metric = m;
-  s.dtype = s.kv_dtype = VB_ELEM_F32;
+  s.dtype = s.kv_dtype = VECATTN_F32;
   return s;
 }
 
@@ -115,13 +101,15 @@ double vb_shape_flops(const vb_shape *s, const int32_t *kv_len) {
 
 /* Decode is bound by reading the KV cache once. */
 double vb_shape_bytes(const vb_shape *s) {
-  return (double)s->b * (double)s->hkv * (double)s->nk * (double)(s->d + s->dv) * (double)vb_elem_size(s->kv_dtype);
+  return (double)vecattn_dtype_bytes(s->kv_dtype, s->b * s->hkv * s->nk * s->d) +
+         (double)vecattn_dtype_bytes(s->kv_dtype, s->b * s->hkv * s->nk * s->dv);
 }
 
 size_t vb_shape_tensor_bytes(const vb_shape *s) {
   size_t q = (size_t)(s->b * s->hq * s->nq * s->d), k = (size_t)(s->b * s->hkv * s->nk * s->d);
   size_t v = (size_t)(s->b * s->hkv * s->nk * s->dv), o = (size_t)(s->b * s->hq * s->nq * s->dv);
-  return (q + o) * vb_elem_size(s->dtype) + (k + v) * vb_elem_size(s->kv_dtype);
+  return vecattn_dtype_bytes(s->dtype, (int64_t)(q + o)) + vecattn_dtype_bytes(s->kv_dtype, (int64_t)k) +
+         vecattn_dtype_bytes(s->kv_dtype, (int64_t)v);
 }
 
 /* Same batch, heads, dims and masks; sequences capped so scalar is quick. */
@@ -143,6 +131,10 @@ void vb_shape_describe(const vb_shape *s, char *buf, size_t len) {
   if (s->causal) n += snprintf(buf + n, len - (size_t)n, " causal");
   if (n < 0 || (size_t)n >= len) return;
   if (s->window > 0) n += snprintf(buf + n, len - (size_t)n, " window=%lld", (long long)s->window);
+  if (n < 0 || (size_t)n >= len) return;
+  if (s->dtype != VECATTN_F32 || s->kv_dtype != VECATTN_F32)
+    n += snprintf(buf + n, len - (size_t)n, " Q/O %s K/V %s", vecattn_dtype_name(s->dtype),
+                  vecattn_dtype_name(s->kv_dtype));
   if (n < 0 || (size_t)n >= len) return;
   if (s->padded)
     snprintf(buf + n, len - (size_t)n, " kv_len=%lld..%lld", (long long)(s->b > 1 ? s->nk * 3 / 4 : s->nk),
