@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """vecattn-bench's command line, output files and signal path (meson test `bench_cli`).
 
-    test_bench_cli.py BUILD/bench/vecattn-bench
+    test_bench_cli.py BUILD/bench/vecattn-bench BUILD/bench/vecattn-bench-layer
 
 Every run uses a tiny custom shape and --quick, so the whole file takes a few
 seconds. Checks: bad usage exits 2 before any timing; an output path that
@@ -22,6 +22,7 @@ import tempfile
 import time
 
 BENCH = sys.argv[1]
+LAYER = sys.argv[2] if len(sys.argv) > 2 else None
 TINY = ["--quick", "--b", "1", "--hq", "2", "--nq", "48", "--nk", "48", "--d", "32"]
 ROW = re.compile(r"^custom\s+(scalar|sse2|avx2|avx512|neon)\s+\d+\s+(full|reduced)\s+\d+")
 failures = []
@@ -148,6 +149,18 @@ def complete(tmp):
     check(len(rows) == len(res) and rows[0]["dtype"] == "f32", "CSV has one row per case, with the element type")
 
 
+def layer():
+    """vecattn-bench-layer: bad usage exits 2; a tiny gemm case runs and names its limit."""
+    for args in (["--bogus"], ["--threads", "0"], ["--case", "nope"], ["--min-time", "-1"], ["--llc-mib", "x"]):
+        p = subprocess.run([LAYER] + args, capture_output=True, text=True, timeout=20)
+        check(p.returncode == 2 and "vecattn-bench-layer:" in p.stderr,
+              "layer %s -> exit 2 (got %d)" % (" ".join(args), p.returncode))
+    p = subprocess.run([LAYER, "--quick", "--case", "gemm", "--threads", "1", "--min-time", "0.01"],
+                       capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0 and "FMA peak (measured before" in p.stdout and "load average" in p.stdout,
+          "layer --quick gemm: runs, names the limit measured beside it and the load (%d)" % p.returncode)
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         usage_errors()
@@ -155,6 +168,8 @@ def main():
         interrupted(tmp, signal.SIGINT)
         interrupted(tmp, signal.SIGTERM)
         complete(tmp)
+    if LAYER:
+        layer()
     if failures:
         print("%d check(s) failed" % len(failures))
         return 1
