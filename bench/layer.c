@@ -358,7 +358,7 @@ static int bench_layer(const options *op, const dims *dm, int decode, vecattn_is
     } else {
       const double bytes = 4.0 * (dm->dm * (2 * qn + 2 * kvn) + 2.0 * dm->cache * kvn);
       const double gbps = bytes / tl.t * 1e-9;
-      printf("%-12s %-7s %3d  cache=%lld.., %d cop%s  %9.3f ms/token  %8.1f GB/s  ", name, vecattn_isa_name(isa),
+      printf("%-12s %-7s %3d  cache=%lld+, %d cop%s  %9.3f ms/token  %8.1f GB/s  ", name, vecattn_isa_name(isa),
              threads, (long long)dm->cache, l.copies, l.copies == 1 ? "y" : "ies", tl.t * 1e3, gbps);
       print_pct(gbps, before, after, "GB/s", "read of the same weights and K/V");
     }

@@ -37,11 +37,10 @@ static void fmt_mib(char *buf, size_t len, double bytes) {
 }
 
 void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l) {
-  fprintf(f, "vecattn-bench (vecattn %s)%s%s\n", in->version,
+  fprintf(f, "vecattn-bench (vecattn %s)%s\n", in->version,
           in->quick  ? "  [--quick: shrunk shapes, short runs]"
           : in->full ? "  [--full: every path on the full shapes]"
-                     : "",
-          "");
+                     : "");
   if (in->label) fprintf(f, "  label        : %s\n", in->label);
   fprintf(f, "  machine      : %s (%s, %d CPUs online), host %s\n", in->machine.cpu_model, in->machine.arch,
           in->machine.cpus_online, in->machine.hostname);
@@ -58,6 +57,7 @@ void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l) {
     fprintf(f,
             "  slow paths   : on big shapes, a path slower than %.1f s per call (%.1f s for the default\n"
             "                 path) is timed on a reduced copy (Nq, Nk <= %lld), marked 'reduced';\n"
+            "                 a path that ran full at fewer threads stays full at more;\n"
             "                 --full times every path on the full shapes (much longer)\n",
             in->slow_call, in->slow_call_default, (long long)in->check_cap);
   if (in->load_start >= 0)
