@@ -24,6 +24,9 @@
  * during P.V) go to L2 only, leaving L1 to the rows in use. */
 #define VF_PREFETCH_L2 2
 
+/* Lowest set bit, at most one q8_0 block. */
+#define GEMM_LOWBIT(x) (((x) & -(x)) < VECATTN_Q8_0_BLOCK ? ((x) & -(x)) : VECATTN_Q8_0_BLOCK)
+
 /* One mr x nv-vector block of C (mr, nv, bt and with_pf compile-time after
  * inlining): B's columns e0 .. e0 + nv * VF_LANES of rows b + p * ldb (bytes),
  * element type bt. Rows past `rows` alias row 0 so the unrolled body stays
@@ -47,13 +50,26 @@ static inline __attribute__((always_inline)) void gemm_block(
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_zero();
   }
 
+  /* e0 is a multiple of q8_share: a q8_0 vector j shares its block (and scale)
+   * with vector j - 1 unless j * VF_LANES is a multiple of it too. */
+  const int q8_share = nv == VF_NR ? GEMM_LOWBIT(VF_LANES * VF_NR) : VF_LANES;
   for (int p = 0; p < k; ++p) {
     vf bv[VF_NR];
     const vf_byte *brow = b + p * ldb, *bahead = b + (p + VF_PREFETCH_ROWS) * ldb;
-    for (int j = 0; j < nv; ++j) bv[j] = vf_load_t(brow, e0 + j * VF_LANES, bt);
-    for (int j = 0; j < nv; ++j) __builtin_prefetch(vf_addr_t(bahead, e0 + j * VF_LANES, bt), 0, VF_PREFETCH_LOCALITY);
+    if (bt == VECATTN_Q8_0) {
+      vf scale = vf_zero();
+      for (int j = 0; j < nv; ++j) {
+        if ((j * VF_LANES) % q8_share == 0) scale = vf_q8_scale(brow, e0 + j * VF_LANES);
+        bv[j] = vf_load_q8_scaled(brow, e0 + j * VF_LANES, scale);
+      }
+    } else {
+      for (int j = 0; j < nv; ++j) bv[j] = vf_load_t(brow, e0 + j * VF_LANES, bt);
+    }
+    for (int j = 0; j < nv; ++j) /* one prefetch per line */
+      if ((j * VF_LANES) % VF_RUN_ELEMS(bt) == 0)
+        __builtin_prefetch(vf_addr_t(bahead, e0 + j * VF_LANES, bt), 0, VF_PREFETCH_LOCALITY);
     if (with_pf)
-      for (int j = 0; j < nv; ++j) __builtin_prefetch(pf + p * ldpf + j * pf_vec, 0, VF_PREFETCH_L2);
+      for (int64_t off = 0; off < nv * pf_vec; off += 64) __builtin_prefetch(pf + p * ldpf + off, 0, VF_PREFETCH_L2);
     for (int r = 0; r < mr; ++r) {
       const vf av = vf_set1(arow[r][p * a_col]);
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);

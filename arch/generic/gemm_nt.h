@@ -119,14 +119,34 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
   for (int r = 0; r < rs; ++r) arow[r] = a + (r < m ? r : 0) * lda;
   for (int c = 0; c < kg; ++c) brow[c] = b + (c < n ? c : n - 1) * ldb;
   for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
+  /* Runs of one prefetch each (a line, or a q8_0 block whose scale is loaded
+   * once per key), then single vectors; q8_0 rows are whole runs. */
+  const int run = VF_RUN_ELEMS(bt), nrun = run / VF_LANES;
   int p = 0;
+  for (; p + run <= k; p += run) {
+    vf scale[VF_LANES];
+    for (int c = 0; c < kg; ++c) {
+      __builtin_prefetch(vf_addr_t(brow[c] + VF_PREFETCH_ROWS * ldb, p, bt), 0, VF_PREFETCH_LOCALITY);
+      if (pf)
+        for (int64_t off = 0; off < nrun * pf_vec; off += 64)
+          __builtin_prefetch(pf + c * ldpf + p / VF_LANES * pf_vec + off, 0, VF_PREFETCH_L2);
+      if (bt == VECATTN_Q8_0) scale[c] = vf_q8_scale(brow[c], p);
+    }
+    for (int u = 0; u < nrun; ++u) {
+      vf av[VF_LANES];
+      for (int r = 0; r < rs; ++r) av[r] = vf_load(arow[r] + p + u * VF_LANES);
+      for (int c = 0; c < kg; ++c) {
+        const vf bv = bt == VECATTN_Q8_0 ? vf_load_q8_scaled(brow[c], p + u * VF_LANES, scale[c])
+                                         : vf_load_t(brow[c], p + u * VF_LANES, bt);
+        for (int r = 0; r < rs; ++r) acc[c * rs + r] = vf_fma(av[r], bv, acc[c * rs + r]);
+      }
+    }
+  }
   for (; p + VF_LANES <= k; p += VF_LANES) {
     vf av[VF_LANES];
     for (int r = 0; r < rs; ++r) av[r] = vf_load(arow[r] + p);
     for (int c = 0; c < kg; ++c) {
       const vf bv = vf_load_t(brow[c], p, bt);
-      __builtin_prefetch(vf_addr_t(brow[c] + VF_PREFETCH_ROWS * ldb, p, bt), 0, VF_PREFETCH_LOCALITY);
-      if (pf) __builtin_prefetch(pf + c * ldpf + p / VF_LANES * pf_vec, 0, VF_PREFETCH_L2);
       for (int r = 0; r < rs; ++r) acc[c * rs + r] = vf_fma(av[r], bv, acc[c * rs + r]);
     }
   }

@@ -13,18 +13,24 @@
 
 typedef unsigned char vf_byte;
 
+/* The q8_0 block scale of element e, broadcast; and VF_LANES int8 of that block times it. */
+static inline __attribute__((always_inline)) vf vf_q8_scale(const vf_byte *row, int64_t e) {
+  uint16_t d;
+  memcpy(&d, row + e / VECATTN_Q8_0_BLOCK * VECATTN_Q8_0_BLOCK_BYTES, sizeof d);
+  return vf_set1(vf_f16_1(d));
+}
+static inline __attribute__((always_inline)) vf vf_load_q8_scaled(const vf_byte *row, int64_t e, vf scale) {
+  const vf_byte *blk = row + e / VECATTN_Q8_0_BLOCK * VECATTN_Q8_0_BLOCK_BYTES;
+  return vf_mul(vf_load_i8((const int8_t *)blk + 2 + e % VECATTN_Q8_0_BLOCK), scale);
+}
+
 /* VF_LANES elements starting at element e of a row (for Q8_0, e + VF_LANES stays
  * inside e's block: VF_LANES divides 32 and e is a multiple of VF_LANES). */
 static inline __attribute__((always_inline)) vf vf_load_t(const vf_byte *row, int64_t e, const int t) {
   switch (t) {
   case VECATTN_F16: return vf_load_f16((const uint16_t *)row + e);
   case VECATTN_BF16: return vf_load_bf16((const uint16_t *)row + e);
-  case VECATTN_Q8_0: {
-    const vf_byte *blk = row + e / VECATTN_Q8_0_BLOCK * VECATTN_Q8_0_BLOCK_BYTES;
-    uint16_t d;
-    memcpy(&d, blk, sizeof d);
-    return vf_mul(vf_load_i8((const int8_t *)blk + 2 + e % VECATTN_Q8_0_BLOCK), vf_set1(vf_f16_1(d)));
-  }
+  case VECATTN_Q8_0: return vf_load_q8_scaled(row, e, vf_q8_scale(row, e));
   default: return vf_load((const float *)row + e);
   }
 }
@@ -38,6 +44,11 @@ static inline __attribute__((always_inline)) vf vf_load_n_t(const vf_byte *row, 
   default: return vf_load_n((const float *)row + e, n);
   }
 }
+
+/* Elements per prefetch: one 64-byte line of f32, two of 16-bit types (so one
+ * line), one q8_0 block (34 bytes: every line holds a block start). At least
+ * one vector. */
+#define VF_RUN_ELEMS(t) ((t) == VECATTN_F32 ? (VF_LANES > 16 ? VF_LANES : 16) : (VF_LANES > 32 ? VF_LANES : 32))
 
 /* Byte address of element e (for Q8_0: of its block), for prefetches. */
 static inline __attribute__((always_inline)) const vf_byte *vf_addr_t(const vf_byte *row, int64_t e, const int t) {
