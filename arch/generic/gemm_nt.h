@@ -122,14 +122,20 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
   /* Runs of one prefetch each (a line, or a q8_0 block whose scale is loaded
    * once per key), then single vectors; q8_0 rows are whole runs. */
   const int run = VF_RUN_ELEMS(bt), nrun = run / VF_LANES;
+  /* pf rows advance nrun * pf_vec bytes a run: one line, or two when pf is
+   * wider per element than B (f32 V beside 16-bit K). */
+  const int64_t pf_step = nrun * pf_vec;
+  const int pf_two = pf_step > 64;
+  const vf_byte *pf_at = pf;
   int p = 0;
-  for (; p + run <= k; p += run) {
+  for (; p + run <= k; p += run, pf_at += pf_step) {
     vf scale[VF_LANES];
     for (int c = 0; c < kg; ++c) {
       __builtin_prefetch(vf_addr_t(brow[c] + VF_PREFETCH_ROWS * ldb, p, bt), 0, VF_PREFETCH_LOCALITY);
-      if (pf)
-        for (int64_t off = 0; off < nrun * pf_vec; off += 64)
-          __builtin_prefetch(pf + c * ldpf + p / VF_LANES * pf_vec + off, 0, VF_PREFETCH_L2);
+      if (pf) {
+        __builtin_prefetch(pf_at + c * ldpf, 0, VF_PREFETCH_L2);
+        if (pf_two) __builtin_prefetch(pf_at + c * ldpf + 64, 0, VF_PREFETCH_L2);
+      }
       if (bt == VECATTN_Q8_0) scale[c] = vf_q8_scale(brow[c], p);
     }
     for (int u = 0; u < nrun; ++u) {
