@@ -82,6 +82,16 @@ struct vecattn_kernels {
    * n whole blocks, quantised as vecattn_convert documents). */
   void (*to_f32)(const void *src, vecattn_dtype t, float *dst, int64_t n);
   void (*from_f32)(const float *src, vecattn_dtype t, void *dst, int64_t n);
+
+  /* bf16 products, NULL on ISAs without them. Operands are pairs of bf16 in 32 bits
+   * (low half first): C[r][:n_pad] = (row_scale ? row_scale[r] * C[r][:] : 0) +
+   * sum_{q < k2} A[r][q].lo * B[q][:].lo + A[r][q].hi * B[q][:].hi, A[r][q] =
+   * a[r * a_row + q * a_col] read by broadcast, accumulated in f32. */
+  void (*gemm_bf16)(const uint32_t *a, int64_t a_row, int64_t a_col, int m, const uint32_t *b,
+                    int64_t ldb, int k2, int n_pad, float *c, int64_t ldc, const float *row_scale);
+  /* dst[q * n + j] = bf16(x0[j]) | bf16(x1[j]) << 16 for j < n (x1 NULL: zeros), rounded
+   * to nearest even: two f32 rows interleaved as the pairs gemm_bf16 reads. */
+  void (*pack_bf16_pairs)(const float *x0, const float *x1, int n, uint32_t *dst);
 };
 
 extern const struct vecattn_kernels vecattn_kernels_scalar;
@@ -89,5 +99,6 @@ extern const struct vecattn_kernels vecattn_kernels_sse2;
 extern const struct vecattn_kernels vecattn_kernels_avx2;
 extern const struct vecattn_kernels vecattn_kernels_avx512;
 extern const struct vecattn_kernels vecattn_kernels_neon;
+extern const struct vecattn_kernels vecattn_kernels_avx512bf16;
 
 #endif

@@ -39,9 +39,11 @@ typedef enum {
   VECATTN_ISA_SSE2,
   VECATTN_ISA_AVX2,   /* AVX2 + FMA */
   VECATTN_ISA_AVX512, /* F + BW + DQ + VL, ZMM state enabled by the OS */
-  VECATTN_ISA_NEON
+  VECATTN_ISA_NEON,
+  VECATTN_ISA_AVX512BF16 /* AVX-512 plus AVX512_BF16: the avx512 kernels, and bf16 products
+                            (VDPBF16PS) for calls that set opts->reduced_precision */
 } vecattn_isa;
-#define VECATTN_ISA_COUNT 6 /* number of enumerators above, AUTO included */
+#define VECATTN_ISA_COUNT 7 /* number of enumerators above, AUTO included */
 
 VECATTN_API vecattn_isa vecattn_active_isa(void);          /* what calls use now */
 VECATTN_API int vecattn_isa_supported(vecattn_isa isa);     /* compiled in AND CPU+OS support it */

@@ -27,6 +27,15 @@ static int decode_block_k(const attn_problem *p, const struct vecattn_kernels *k
   return keys < kern->block_k ? (int)keys : kern->block_k;
 }
 
+/* The bf16 product buffers: Q^T, K, P^T and V pairs, two conversion rows. */
+static int64_t pairs_of(int64_t n) { return (n + 1) / 2; }
+static size_t bf16_floats(const attn_plan *pl) {
+  const int64_t rows_pad = pl->rows_pad, kp = pairs_of(pl->block_k);
+  const int64_t wide = pl->p->D > pl->p->Dv ? pl->p->D : pl->p->Dv;
+  return align16((int64_t)pl->d2 * rows_pad) + align16((int64_t)pl->block_k * pl->d2) + align16(kp * rows_pad) +
+         align16(kp * pl->dv_pad) + 2 * align16(wide);
+}
+
 void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_kernels *kern) {
   memset(pl, 0, sizeof *pl);
   pl->p = p;
@@ -47,7 +56,9 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->rows_pad = (int)round_up(pl->rows_max, kern->lanes);
   pl->score_ld = pl->rows_pad;
   if (pl->keys_in_place) pl->block_k = decode_block_k(p, kern);
-  pl->widen_k = !pl->keys_in_place && p->kt != VECATTN_F32 && !p->additive;
+  pl->bf16 = p->reduced_precision && kern->gemm_bf16 && !pl->keys_in_place && !p->additive && p->v;
+  pl->widen_k = !pl->keys_in_place && p->kt != VECATTN_F32 && !p->additive && !pl->bf16;
+  pl->d2 = (int)((p->D + 1) / 2);
   if (pl->keys_in_place && pl->rows_max < kern->lanes) {
     int g = 1;
     while (g < pl->rows_max) g *= 2;
@@ -58,6 +69,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->workspace_floats = align16(rows_pad * p->D) +
                          (pl->pack_v ? align16((int64_t)pl->block_k * pl->dv_pad) : 0) +
                          (pl->widen_k ? align16((int64_t)pl->block_k * p->D) : 0) +
+                         (pl->bf16 ? bf16_floats(pl) : 0) +
                          align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
                          3 * align16(rows_pad);
 }
@@ -71,6 +83,16 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
   if (pl->pack_v) ws.v_packed = mem, mem += align16((int64_t)pl->block_k * pl->dv_pad);
   ws.k_block = NULL;
   if (pl->widen_k) ws.k_block = mem, mem += align16((int64_t)pl->block_k * pl->p->D);
+  ws.q_pairs = ws.k_pairs = ws.p_pairs = ws.v_pairs = NULL;
+  ws.row_tmp = NULL;
+  if (pl->bf16) {
+    const int64_t kp = pairs_of(pl->block_k), wide = pl->p->D > pl->p->Dv ? pl->p->D : pl->p->Dv;
+    ws.q_pairs = (uint32_t *)mem, mem += align16((int64_t)pl->d2 * rows_pad);
+    ws.k_pairs = (uint32_t *)mem, mem += align16((int64_t)pl->block_k * pl->d2);
+    ws.p_pairs = (uint32_t *)mem, mem += align16(kp * rows_pad);
+    ws.v_pairs = (uint32_t *)mem, mem += align16(kp * pl->dv_pad);
+    ws.row_tmp = mem, mem += 2 * align16(wide);
+  }
   ws.scores = mem, mem += align16(rows_pad * pl->block_k);
   ws.acc = NULL;
   if (pl->p->v) ws.acc = mem, mem += align16(rows * pl->dv_pad);
@@ -140,6 +162,49 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
   if (!pl->keys_in_place) /* padding lanes score 0, never NaN */
     for (int64_t d = 0; d < p->D; ++d)
       for (int r = t->rows; r < lanes; ++r) ws->q_packed[d * lanes + r] = 0.0f;
+  if (pl->bf16) /* pairs of Q^T rows: dimensions 2q and 2q + 1 side by side */
+    for (int64_t q = 0; q < pl->d2; ++q)
+      pl->kern->pack_bf16_pairs(ws->q_packed + 2 * q * lanes, 2 * q + 1 < p->D ? ws->q_packed + (2 * q + 1) * lanes : NULL,
+                                lanes, ws->q_pairs + q * lanes);
+}
+
+/* Row j widened into dst (n floats). */
+static void widen_row(const attn_plan *pl, vecattn_rows rows, int64_t j, int64_t n, float *dst) {
+  pl->kern->to_f32(attn_row(rows, j), rows.t, dst, n);
+}
+
+/* K rows as bf16, each padded to d2 pairs: bf16 keys are copied as they are. */
+static void pack_key_pairs(const attn_plan *pl, vecattn_rows keys, int nk, attn_workspace *ws) {
+  const int64_t D = pl->p->D;
+  for (int c = 0; c < nk; ++c) {
+    uint16_t *dst = (uint16_t *)(ws->k_pairs + (int64_t)c * pl->d2);
+    if (keys.t == VECATTN_BF16) {
+      memcpy(dst, attn_row(keys, c), (size_t)D * sizeof *dst);
+    } else {
+      widen_row(pl, keys, c, D, ws->row_tmp);
+      pl->kern->from_f32(ws->row_tmp, VECATTN_BF16, dst, D);
+    }
+    if (D % 2) dst[D] = 0;
+  }
+}
+
+void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
+  const attn_problem *p = pl->p;
+  const int lanes = attn_tile_lanes(pl, t), kp = (nk + 1) / 2;
+  const vecattn_rows values = attn_values(pl, t, j0);
+  float *v0 = ws->row_tmp, *v1 = ws->row_tmp + align16(p->D > p->Dv ? p->D : p->Dv);
+  for (int q = 0; q < kp; ++q) {
+    const int second = 2 * q + 1 < nk;
+    pl->kern->pack_bf16_pairs(ws->scores + 2 * q * pl->score_ld, second ? ws->scores + (2 * q + 1) * pl->score_ld : NULL,
+                              lanes, ws->p_pairs + (int64_t)q * pl->rows_pad);
+    widen_row(pl, values, 2 * q, p->Dv, v0);
+    if (second) widen_row(pl, values, 2 * q + 1, p->Dv, v1);
+    uint32_t *vp = ws->v_pairs + (int64_t)q * pl->dv_pad;
+    pl->kern->pack_bf16_pairs(v0, second ? v1 : NULL, (int)p->Dv, vp);
+    memset(vp + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof *vp);
+  }
+  pl->kern->gemm_bf16(ws->p_pairs, 1, pl->rows_pad, t->rows, ws->v_pairs, pl->dv_pad, kp, pl->dv_pad, ws->acc,
+                      pl->dv_pad, ws->row_alpha);
 }
 
 void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, int64_t *hi) {
@@ -214,15 +279,20 @@ static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0,
                          attn_values(pl, t, j0));
     return;
   }
+  const int lanes = attn_tile_lanes(pl, t);
+  if (pl->bf16) {
+    pack_key_pairs(pl, keys, nk, ws);
+    pl->kern->gemm_bf16(ws->k_pairs, pl->d2, 1, nk, ws->q_pairs, lanes, pl->d2, lanes, ws->scores, pl->score_ld,
+                        NULL);
+    return;
+  }
   const float *a = keys.p;
   int64_t lda = keys.ld;
   if (pl->widen_k) { /* once per block, reused by every query of the tile */
     for (int c = 0; c < nk; ++c)
-      pl->kern->to_f32((const unsigned char *)keys.p + dt_bytes(keys.t, c * keys.ld), keys.t,
-                       ws->k_block + (int64_t)c * p->D, p->D);
+      pl->kern->to_f32(attn_row(keys, c), keys.t, ws->k_block + (int64_t)c * p->D, p->D);
     a = ws->k_block, lda = p->D;
   }
-  const int lanes = attn_tile_lanes(pl, t);
   pl->kern->gemm(a, lda, 1, nk, ws->q_packed, lanes, (int)p->D, lanes, ws->scores, pl->score_ld, NULL);
 }
 

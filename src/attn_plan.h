@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "generic/dtype_scalar.h"
 #include "kernels.h"
 #include "problem.h"
 
@@ -32,6 +33,9 @@ typedef struct {
   int keys_in_place; /* few rows per tile: dot against K rows instead of packing K^T */
   int widen_k;   /* K not f32 and not keys_in_place: each K block is widened once into
                     ws->k_block, where the score gemm broadcasts from it */
+  int bf16;      /* bf16 products (reduced_precision on an ISA with gemm_bf16, tiles that
+                    pack K^T): Q, K, P and V are rounded to bf16 pairs along the sums */
+  int d2;        /* head dim in bf16 pairs, ceil(D / 2) */
   size_t workspace_floats;
 } attn_plan;
 
@@ -46,6 +50,9 @@ typedef struct {
   float *q_packed;  /* pre-scaled: Q^T [D][rows_pad], or Q [rows_max][D] when keys_in_place */
   float *v_packed;  /* [block_k][dv_pad] when pack_v */
   float *k_block;   /* [block_k][D] when widen_k */
+  uint32_t *q_pairs, *k_pairs, *p_pairs, *v_pairs; /* when bf16: Q^T [d2][rows_pad], K [block_k][d2],
+                                                      P^T [block_k / 2][rows_pad], V [block_k / 2][dv_pad] */
+  float *row_tmp;   /* when bf16: two rows of max(D, Dv) floats */
   float *scores;    /* S^T [block_k][score_ld] */
   float *acc;       /* [rows_max][dv_pad] */
   float *row_max, *row_sum, *row_alpha; /* [rows_pad] each */
@@ -67,6 +74,15 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
 void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, int64_t *hi);
 /* The tile's rows rounded up to whole vectors: the lanes kernels process. */
 int attn_tile_lanes(const attn_plan *pl, const attn_tile *t);
+/* Row j of a typed rows view. */
+static inline const void *attn_row(vecattn_rows rows, int64_t j) {
+  return (const unsigned char *)rows.p + dt_bytes(rows.t, j * rows.ld);
+}
+
+/* P.V with bf16 products: rounds the block's weights and V rows to bf16 pairs
+ * and accumulates into ws->acc (rescaled by ws->row_alpha). */
+void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws);
+
 /* Scores of the tile's rows against keys [j0, j0 + nk) into ws->scores as
  * S^T[c][r] (row stride score_ld): scaled q.k (or the additive score) + bias
  * + ALiBi, masked -inf. */

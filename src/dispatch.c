@@ -16,8 +16,8 @@ static cpu_features features;
 static const struct vecattn_kernels *best_table;
 static _Atomic(const struct vecattn_kernels *) active_table;
 
-static const char *const isa_names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2",
-                                                         "avx2", "avx512", "neon"};
+static const char *const isa_names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2",  "avx2",
+                                                         "avx512", "neon", "avx512bf16"};
 
 static const struct vecattn_kernels *compiled_table(vecattn_isa isa) {
   switch (isa) {
@@ -34,6 +34,9 @@ static const struct vecattn_kernels *compiled_table(vecattn_isa isa) {
 #ifdef VECATTN_HAVE_NEON
     case VECATTN_ISA_NEON: return &vecattn_kernels_neon;
 #endif
+#ifdef VECATTN_HAVE_AVX512BF16
+    case VECATTN_ISA_AVX512BF16: return &vecattn_kernels_avx512bf16;
+#endif
     default: return NULL;
   }
 }
@@ -42,19 +45,21 @@ static int cpu_runs(vecattn_isa isa) {
   const unsigned f = features.flags;
   const unsigned avx2 = CPU_AVX | CPU_AVX2 | CPU_FMA | CPU_F16C | CPU_OS_YMM;
   const unsigned avx512 = avx2 | CPU_AVX512F | CPU_AVX512BW | CPU_AVX512DQ | CPU_AVX512VL | CPU_OS_ZMM;
+
   switch (isa) {
     case VECATTN_ISA_SCALAR: return 1;
     case VECATTN_ISA_SSE2: return (f & CPU_SSE2) != 0;
     case VECATTN_ISA_AVX2: return (f & avx2) == avx2;
     case VECATTN_ISA_AVX512: return (f & avx512) == avx512;
     case VECATTN_ISA_NEON: return (f & CPU_ASIMD) != 0;
+    case VECATTN_ISA_AVX512BF16: return (f & (avx512 | CPU_AVX512BF16)) == (avx512 | CPU_AVX512BF16);
     default: return 0;
   }
 }
 
 static void dispatch_init(void) {
   cpu_features_detect(&features);
-  static const vecattn_isa preference[] = {VECATTN_ISA_AVX512, VECATTN_ISA_AVX2, VECATTN_ISA_NEON,
+  static const vecattn_isa preference[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2, VECATTN_ISA_NEON,
                                            VECATTN_ISA_SSE2, VECATTN_ISA_SCALAR};
   for (size_t i = 0; i < sizeof preference / sizeof preference[0] && !best_table; ++i)
     if (cpu_runs(preference[i])) best_table = compiled_table(preference[i]);

@@ -11,7 +11,7 @@ static void pack_values(const attn_plan *pl, const attn_tile *t, int64_t j0, int
   const vecattn_rows src = attn_values(pl, t, j0);
   for (int c = 0; c < nk; ++c) {
     float *dst = vp + (int64_t)c * pl->dv_pad;
-    pl->kern->to_f32((const unsigned char *)src.p + dt_bytes(src.t, c * src.ld), src.t, dst, p->Dv);
+    pl->kern->to_f32(attn_row(src, c), src.t, dst, p->Dv);
     memset(dst + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof(float));
   }
 }
@@ -37,6 +37,10 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
     attn_score_block(pl, t, j0, nk, ws);
     kern->softmax_update(ws->scores, pl->score_ld, nk, attn_tile_lanes(pl, t), ws->row_max,
                          ws->row_sum, ws->row_alpha);
+    if (pl->bf16) {
+      attn_pv_bf16(pl, t, j0, nk, ws);
+      continue;
+    }
     vecattn_rows values;
     if (pl->pack_v) {
       pack_values(pl, t, j0, nk, ws->v_packed);

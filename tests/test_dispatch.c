@@ -12,12 +12,12 @@
 
 #include "testutil.h"
 
-static const char *const names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2", "avx2", "avx512", "neon"};
+static const char *const names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2", "avx2", "avx512", "neon", "avx512bf16"};
 
 /* Highest-priority supported path: what AUTO should pick. */
 static vecattn_isa best_isa(void) {
-  static const vecattn_isa order[] = {VECATTN_ISA_AVX512, VECATTN_ISA_AVX2, VECATTN_ISA_SSE2, VECATTN_ISA_NEON,
-                                      VECATTN_ISA_SCALAR};
+  static const vecattn_isa order[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
+                                      VECATTN_ISA_SSE2, VECATTN_ISA_NEON, VECATTN_ISA_SCALAR};
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
     if (vecattn_isa_supported(order[i])) return order[i];
   return VECATTN_ISA_SCALAR;
@@ -47,6 +47,7 @@ static int self_probe_done;
 static probe probes[] = {
     {NULL, 0, "", 0, ""},   {"auto", 0, "", 0, ""}, {"scalar", 0, "", 0, ""}, {"sse2", 0, "", 0, ""},
     {"avx2", 0, "", 0, ""}, {"avx512", 0, "", 0, ""}, {"neon", 0, "", 0, ""},   {"bogus-isa", 0, "", 0, ""},
+    {"avx512bf16", 0, "", 0, ""},
 };
 #define NPROBES ((int)(sizeof probes / sizeof probes[0]))
 static int fork_probes_done;
@@ -203,7 +204,7 @@ START_TEST(test_supported_basics) {
   ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_SCALAR), "scalar must always be supported");
   ck_assert_msg(vecattn_isa_compiled(VECATTN_ISA_SCALAR), "scalar must always be compiled");
   ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_AUTO), "AUTO must be supported");
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < TU_ISA_COUNT; i++) {
     vecattn_isa isa = tu_all_isas[i];
     if (vecattn_isa_supported(isa))
       ck_assert_msg(vecattn_isa_compiled(isa), "%s supported but not compiled", vecattn_isa_name(isa));
@@ -216,6 +217,8 @@ START_TEST(test_supported_basics) {
   ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_NEON), "neon supported on x86-64");
   if (vecattn_isa_supported(VECATTN_ISA_AVX512))
     ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_AVX2), "avx512 supported but avx2 not");
+  if (vecattn_isa_supported(VECATTN_ISA_AVX512BF16))
+    ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_AVX512), "avx512bf16 supported but avx512 not");
 #elif defined(__aarch64__)
   if (vecattn_isa_compiled(VECATTN_ISA_NEON))
     ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_NEON), "neon compiled but not supported on aarch64");
@@ -237,7 +240,7 @@ END_TEST
 
 START_TEST(test_set_each_isa) {
   vecattn_isa best = best_isa();
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < TU_ISA_COUNT; i++) {
     vecattn_isa isa = tu_all_isas[i];
     if (!vecattn_isa_supported(isa)) continue;
     ck_assert_int_eq(vecattn_set_isa(isa), VECATTN_OK);
@@ -309,6 +312,8 @@ START_TEST(test_cpu_features) {
                   f);
   if (vecattn_isa_supported(VECATTN_ISA_AVX512))
     ck_assert_msg(has_token(f, "avx512f"), "avx512 path supported but features \"%s\" lack avx512f", f);
+  if (vecattn_isa_supported(VECATTN_ISA_AVX512BF16))
+    ck_assert_msg(has_token(f, "avx512bf16"), "avx512bf16 path supported but features \"%s\" lack avx512bf16", f);
 #elif defined(__aarch64__)
   if (vecattn_isa_supported(VECATTN_ISA_NEON))
     ck_assert_msg(has_token(f, "asimd") || has_token(f, "neon"), "neon path supported but features \"%s\" lack asimd",

@@ -584,6 +584,75 @@ START_TEST(test_mha_typed_cache) {
 }
 END_TEST
 
+/* bf16 products (avx512bf16 with opts.reduced_precision): prefill tiles round
+ * Q, K, P and V to bf16; the error against float64 is that rounding's, and
+ * the option changes nothing on paths without bf16 products or in decode. */
+START_TEST(test_bf16_products) {
+  if (!vecattn_isa_supported(VECATTN_ISA_AVX512BF16)) {
+    printf("SKIP bf16 products: avx512bf16 not supported on this machine/build\n");
+    return;
+  }
+  tu_reseed(0xD770);
+  static const struct {
+    int nq, nk, d, dv, causal;
+    vecattn_dtype qt, kvt;
+  } cases[] = {
+      {65, 127, 64, 64, 1, VECATTN_BF16, VECATTN_BF16}, {129, 129, 128, 128, 0, VECATTN_BF16, VECATTN_BF16},
+      {17, 63, 17, 33, 1, VECATTN_F32, VECATTN_BF16},    {64, 65, 80, 7, 0, VECATTN_F16, VECATTN_F32},
+      {33, 200, 64, 64, 1, VECATTN_F32, VECATTN_Q8_0},   {1, 300, 128, 128, 1, VECATTN_BF16, VECATTN_BF16},
+  };
+  for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); ++c) {
+    const int B = 1, HQ = 4, HKV = 2;
+    typed q, k, v, out, ref_out;
+    typed_make(&q, cases[c].qt, LAY_BSHD, B, HQ, cases[c].nq, cases[c].d);
+    typed_make(&k, cases[c].kvt, LAY_BHSD, B, HKV, cases[c].nk, cases[c].d);
+    typed_make(&v, cases[c].kvt, LAY_BHSD, B, HKV, cases[c].nk, cases[c].dv);
+    typed_make(&out, VECATTN_F32, LAY_BHSD, B, HQ, cases[c].nq, cases[c].dv);
+    typed_make(&ref_out, VECATTN_F32, LAY_BHSD, B, HQ, cases[c].nq, cases[c].dv);
+    typed_fill(&q), typed_fill(&k), typed_fill(&v);
+    vecattn_sdpa_opts o = {0};
+    o.causal = cases[c].causal;
+    double *ref = malloc(sizeof(double) * (size_t)(B * HQ * cases[c].nq * cases[c].dv));
+    ref_sdpa(&q.t, &k.t, &v.t, &o, ref, NULL);
+    char label[128];
+    snprintf(label, sizeof label, "bf16 products, q %s k/v %s, Nq %d Nk %d D %d Dv %d", vecattn_dtype_name(cases[c].qt),
+             vecattn_dtype_name(cases[c].kvt), cases[c].nq, cases[c].nk, cases[c].d, cases[c].dv);
+
+    /* Without the option avx512bf16 is avx512, bit for bit. */
+    ck_assert_int_eq(vecattn_set_isa(VECATTN_ISA_AVX512), VECATTN_OK);
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &ref_out.t, &o), VECATTN_OK);
+    o.reduced_precision = 1; /* ignored where there are no bf16 products */
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
+    ck_assert_msg(memcmp(out.mem, ref_out.mem, out.bytes) == 0, "%s: the option changed avx512", label);
+    ck_assert_int_eq(vecattn_set_isa(VECATTN_ISA_AVX512BF16), VECATTN_OK);
+    o.reduced_precision = 0;
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
+    ck_assert_msg(memcmp(out.mem, ref_out.mem, out.bytes) == 0, "%s: avx512bf16 without the option differs from avx512",
+                  label);
+
+    o.reduced_precision = 1;
+    memset(out.mem, 0xFF, out.bytes);
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
+    const double err = typed_rel_l2(&out.t, ref, label);
+    const int decode = cases[c].nq == 1;
+    if (tu_verbose()) printf("%s: rel err %.3g\n", label, err);
+    /* bf16 keeps 8 significant bits: products and weights are off by up to 2^-9 each. */
+    ck_assert_msg(err <= (decode ? 1e-5 : 1e-2), "%s: relative L2 error %.3g", label, err);
+    if (!decode) ck_assert_msg(err > 1e-5, "%s: error %.3g: bf16 products were not used", label, err);
+    o.num_threads = 1;
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &ref_out.t, &o), VECATTN_OK);
+    if (tu_threads_ok()) {
+      o.num_threads = 2;
+      ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
+      ck_assert_msg(memcmp(out.mem, ref_out.mem, out.bytes) == 0, "%s: 2 threads differ from 1", label);
+    }
+    vecattn_set_isa(VECATTN_ISA_AUTO);
+    typed_free(&q), typed_free(&k), typed_free(&v), typed_free(&out), typed_free(&ref_out);
+    free(ref);
+  }
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("dtypes");
   TCase *tc = tcase_create("convert");
@@ -600,6 +669,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_types_threads_bitwise);
   tcase_add_test(tc, test_types_rejected);
   tcase_add_test(tc, test_mha_typed_cache);
+  tcase_add_test(tc, test_bf16_products);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -474,7 +474,7 @@ START_TEST(test_isa_enums) {
     ck_assert_msg(name && name[0], "isa_name(%d) is empty", bad[i]);
     ck_assert_msg(vecattn_active_isa() == before, "failed set_isa(%d) changed the active ISA", bad[i]);
   }
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < TU_ISA_COUNT; ++i)
     if (!vecattn_isa_supported(tu_all_isas[i])) {
       ck_assert_int_eq(vecattn_set_isa(tu_all_isas[i]), VECATTN_EUNSUPPORTED);
       ck_assert_msg(vecattn_active_isa() == before, "failed set_isa(%s) changed the active ISA",

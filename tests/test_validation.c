@@ -414,7 +414,7 @@ START_TEST(test_set_isa_unsupported) {
                   (int)bad_range[i]);
   }
   int unsupported = 0;
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < TU_ISA_COUNT; i++) {
     vecattn_isa isa = tu_all_isas[i];
     if (vecattn_isa_supported(isa)) continue;
     unsupported++;

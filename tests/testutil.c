@@ -94,8 +94,8 @@ int tu_emulated(void) {
 /* ------------------------------------------------------------------ */
 /* ISA loop                                                            */
 
-const vecattn_isa tu_all_isas[5] = {VECATTN_ISA_SCALAR, VECATTN_ISA_SSE2, VECATTN_ISA_AVX2, VECATTN_ISA_AVX512,
-                                    VECATTN_ISA_NEON};
+const vecattn_isa tu_all_isas[TU_ISA_COUNT] = {VECATTN_ISA_SCALAR, VECATTN_ISA_SSE2,   VECATTN_ISA_AVX2,
+                                               VECATTN_ISA_AVX512, VECATTN_ISA_NEON,   VECATTN_ISA_AVX512BF16};
 static int g_skip_printed[VECATTN_ISA_COUNT];
 
 static void print_skip(vecattn_isa isa) {
@@ -106,7 +106,7 @@ static void print_skip(vecattn_isa isa) {
 }
 
 static vecattn_isa isa_from(int idx) {
-  for (int i = idx; i < 5; i++) {
+  for (int i = idx; i < TU_ISA_COUNT; i++) {
     vecattn_isa isa = tu_all_isas[i];
     if (vecattn_isa_supported(isa)) {
       vecattn_status st = vecattn_set_isa(isa);
@@ -125,7 +125,7 @@ vecattn_isa tu_isa_first(void) { return isa_from(0); }
 vecattn_isa tu_isa_next(vecattn_isa cur) {
   vecattn_status st = vecattn_set_isa(VECATTN_ISA_AUTO);
   ck_assert_msg(st == VECATTN_OK, "vecattn_set_isa(AUTO) = %d", (int)st);
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < TU_ISA_COUNT; i++)
     if (tu_all_isas[i] == cur) return isa_from(i + 1);
   return TU_ISA_DONE;
 }
@@ -158,7 +158,7 @@ void tu_init(const char *suite_name) {
   setenv("CK_DEFAULT_TIMEOUT", "300", 0);
   printf("%s: seed %llu (set VECATTN_TEST_SEED=%llu to reproduce)%s\n", suite_name, (unsigned long long)g_seed,
          (unsigned long long)g_seed, tu_emulated() ? " [emulated]" : "");
-  for (int i = 0; i < 5; i++)
+  for (int i = 0; i < TU_ISA_COUNT; i++)
     if (!vecattn_isa_supported(tu_all_isas[i])) print_skip(tu_all_isas[i]);
   /* Check forks per test: flush so children do not repeat buffered lines. */
   fflush(stdout);

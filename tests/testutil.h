@@ -112,8 +112,9 @@ vecattn_isa tu_isa_next(vecattn_isa cur);
 #define TU_FOR_EACH_ISA(var) for (vecattn_isa var = tu_isa_first(); var != TU_ISA_DONE; var = tu_isa_next(var))
 /* Same as a callback. */
 void tu_for_each_isa(void (*fn)(vecattn_isa isa, void *ctx), void *ctx);
-/* The ISAs a test iterates, in order (scalar, sse2, avx2, avx512, neon). */
-extern const vecattn_isa tu_all_isas[5];
+/* The ISAs a test iterates, in order: every path but AUTO. */
+#define TU_ISA_COUNT (VECATTN_ISA_COUNT - 1)
+extern const vecattn_isa tu_all_isas[TU_ISA_COUNT];
 
 /* Bytes of a snapshot of storage, for "input unchanged" checks. */
 void *tu_snapshot(const void *p, size_t bytes);

@@ -9,10 +9,6 @@
 
 #include "vecattn.h"
 
-static const vecattn_isa all_isas[] = {
-  VECATTN_ISA_SCALAR, VECATTN_ISA_SSE2, VECATTN_ISA_AVX2, VECATTN_ISA_AVX512, VECATTN_ISA_NEON,
-};
-
 static const char *yes_no(int b) { return b ? "yes" : "no"; }
 
 int main(int argc, char **argv) {
@@ -20,7 +16,7 @@ int main(int argc, char **argv) {
     printf("usage: %s\n"
            "Prints the vecattn version, the CPU features seen, which ISA paths are\n"
            "compiled in / supported / active, and the OpenMP thread count.\n"
-           "Environment: VECATTN_ISA=<scalar|sse2|avx2|avx512|neon|auto> forces a path;\n"
+           "Environment: VECATTN_ISA=<scalar|sse2|avx2|avx512|avx512bf16|neon|auto> forces a path;\n"
            "OMP_NUM_THREADS sets the default thread count.\n", argv[0]);
     return 0;
   }
@@ -30,12 +26,17 @@ int main(int argc, char **argv) {
   printf("vecattn %s (header %d.%d.%d)\n", vecattn_version(), VECATTN_VERSION_MAJOR,
          VECATTN_VERSION_MINOR, VECATTN_VERSION_PATCH);
   printf("cpu features: %s\n", vecattn_cpu_features());
-  printf("\n%-8s  %-8s  %-9s  %s\n", "isa", "compiled", "supported", "active");
-  for (size_t i = 0; i < sizeof all_isas / sizeof all_isas[0]; i++) {
-    vecattn_isa isa = all_isas[i];
-    printf("%-8s  %-8s  %-9s  %s\n", vecattn_isa_name(isa), yes_no(vecattn_isa_compiled(isa)),
+  printf("\n%-10s  %-8s  %-9s  %s\n", "isa", "compiled", "supported", "active");
+  for (int i = VECATTN_ISA_AUTO + 1; i < VECATTN_ISA_COUNT; i++) {
+    const vecattn_isa isa = (vecattn_isa)i;
+    printf("%-10s  %-8s  %-9s  %s\n", vecattn_isa_name(isa), yes_no(vecattn_isa_compiled(isa)),
            yes_no(vecattn_isa_supported(isa)), isa == active ? "*" : "");
   }
+  printf("\nbf16 products (opts.reduced_precision): %s\n",
+         vecattn_isa_supported(VECATTN_ISA_AVX512BF16)
+             ? (active == VECATTN_ISA_AVX512BF16 ? "available (avx512bf16 is active)"
+                                                 : "available on avx512bf16, not active")
+             : "not on this machine/build");
   printf("\nactive isa: %s\n", vecattn_isa_name(active));
   printf("openmp threads: %d (omp_get_max_threads; opts.num_threads = 0 uses this)\n",
          omp_get_max_threads());

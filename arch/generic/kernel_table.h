@@ -33,6 +33,8 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .pack_bt = pack_bt,
     .to_f32 = to_f32,
     .from_f32 = from_f32,
+    .gemm_bf16 = VF_GEMM_BF16,
+    .pack_bf16_pairs = VF_PACK_BF16_PAIRS,
 };
 
 #endif

@@ -56,14 +56,16 @@ static inline float vf_f16_1(uint16_t h) { return _cvtsh_ss(h); }
 static inline __m256i vf_f16_bits(vf v) { return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static inline void vf_store_f16(uint16_t *p, vf v) { _mm256_storeu_si256((__m256i *)p, vf_f16_bits(v)); }
 static inline void vf_store_n_f16(uint16_t *p, vf v, int n) { _mm256_mask_storeu_epi16(p, vf_tail_mask(n), vf_f16_bits(v)); }
-/* Round to nearest even on the integer bits; NaN keeps its sign and top payload, made quiet. */
-static inline __m256i vf_bf16_bits(vf v) {
+/* bf16 in the low half of each 32-bit lane: round to nearest even on the
+ * integer bits; NaN keeps its sign and top payload, made quiet. */
+static inline __m512i vf_bf16_round32(vf v) {
   const __m512i u = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
   const __m512i bias = _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(u, 16), one));
   const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, bias), 16);
   const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), rounded, quiet));
+  return _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), rounded, quiet);
 }
+static inline __m256i vf_bf16_bits(vf v) { return _mm512_cvtepi32_epi16(vf_bf16_round32(v)); }
 static inline void vf_store_bf16(uint16_t *p, vf v) { _mm256_storeu_si256((__m256i *)p, vf_bf16_bits(v)); }
 static inline void vf_store_n_bf16(uint16_t *p, vf v, int n) { _mm256_mask_storeu_epi16(p, vf_tail_mask(n), vf_bf16_bits(v)); }
 /* Lanes in [-127, 127] rounded to nearest even, stored as int8. */

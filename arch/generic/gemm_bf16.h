@@ -1,0 +1,76 @@
+/* bf16 products over one ISA's vector layer, for ISAs whose vec.h has
+ * vf_dot2 (VF_HAVE_DOT2): the gemm of generic/gemm.h with operands that are
+ * pairs of bf16 along k, so one instruction does two products per lane. It
+ * serves the scores (A = K rows as stored pairs, B = Q^T pairs) and P.V (A =
+ * pairs of the transposed weights, B = interleaved pairs of V rows). */
+#ifndef VECATTN_GENERIC_GEMM_BF16_H
+#define VECATTN_GENERIC_GEMM_BF16_H
+
+#include <stdint.h>
+
+#ifdef VF_HAVE_DOT2
+static inline __attribute__((always_inline)) void gemm_bf16_block(
+    const uint32_t *a, int64_t a_row, int64_t a_col, int rows, const uint32_t *b, int64_t ldb, int k2,
+    float *c, int64_t ldc, const float *row_scale, const int mr, const int nv) {
+  vf acc[VF_MR][VF_NR];
+  const uint32_t *arow[VF_MR];
+  for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
+  for (int r = 0; r < mr; ++r) {
+    const int rr = r < rows ? r : 0;
+    const vf s = row_scale ? vf_set1(row_scale[rr]) : vf_zero();
+    for (int j = 0; j < nv; ++j) acc[r][j] = row_scale ? vf_mul(s, vf_load(c + rr * ldc + j * VF_LANES)) : s;
+  }
+  for (int q = 0; q < k2; ++q) {
+    vf bv[VF_NR];
+    for (int j = 0; j < nv; ++j) bv[j] = vf_load((const float *)(b + q * ldb + j * VF_LANES));
+    for (int r = 0; r < mr; ++r) {
+      const vf av = vf_set1_bits(arow[r][q * a_col]);
+      for (int j = 0; j < nv; ++j) acc[r][j] = vf_dot2(acc[r][j], av, bv[j]);
+    }
+  }
+  for (int r = 0; r < mr; ++r) {
+    if (r >= rows) break;
+    for (int j = 0; j < nv; ++j) vf_store(c + r * ldc + j * VF_LANES, acc[r][j]);
+  }
+}
+
+static inline __attribute__((always_inline)) void gemm_bf16_rows(
+    const uint32_t *a, int64_t a_row, int64_t a_col, int rows, const uint32_t *b, int64_t ldb, int k2,
+    int nvec, float *c, int64_t ldc, const float *row_scale, const int mr) {
+  int j = 0;
+  for (; j + VF_NR <= nvec; j += VF_NR)
+    gemm_bf16_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k2, c + j * VF_LANES, ldc, row_scale, mr, VF_NR);
+  for (; j < nvec; ++j)
+    gemm_bf16_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k2, c + j * VF_LANES, ldc, row_scale, mr, 1);
+}
+
+static void gemm_bf16(const uint32_t *a, int64_t a_row, int64_t a_col, int m, const uint32_t *b, int64_t ldb,
+                      int k2, int n_pad, float *c, int64_t ldc, const float *row_scale) {
+  const int nvec = n_pad / VF_LANES;
+  for (int r0 = 0; r0 < m; r0 += VF_MR) {
+    const int rows = m - r0 < VF_MR ? m - r0 : VF_MR;
+    const float *rs = row_scale ? row_scale + r0 : NULL;
+    if (rows > 4)
+      gemm_bf16_rows(a + r0 * a_row, a_row, a_col, rows, b, ldb, k2, nvec, c + r0 * ldc, ldc, rs, VF_MR);
+    else if (rows > 2)
+      gemm_bf16_rows(a + r0 * a_row, a_row, a_col, rows, b, ldb, k2, nvec, c + r0 * ldc, ldc, rs, 4);
+    else
+      gemm_bf16_rows(a + r0 * a_row, a_row, a_col, rows, b, ldb, k2, nvec, c + r0 * ldc, ldc, rs, 2);
+  }
+}
+
+static void pack_bf16_pairs(const float *x0, const float *x1, int n, uint32_t *dst) {
+  int j = 0;
+  for (; j + VF_LANES <= n; j += VF_LANES)
+    vf_store_bf16_pairs(dst + j, vf_load(x0 + j), x1 ? vf_load(x1 + j) : vf_zero());
+  if (j < n)
+    vf_store_bf16_pairs_n(dst + j, vf_load_n(x0 + j, n - j), x1 ? vf_load_n(x1 + j, n - j) : vf_zero(), n - j);
+}
+#define VF_GEMM_BF16 gemm_bf16
+#define VF_PACK_BF16_PAIRS pack_bf16_pairs
+#else
+#define VF_GEMM_BF16 NULL
+#define VF_PACK_BF16_PAIRS NULL
+#endif
+
+#endif
