@@ -92,6 +92,8 @@ struct vecattn_kernels {
   /* dst[q * n + j] = bf16(x0[j]) | bf16(x1[j]) << 16 for j < n (x1 NULL: zeros), rounded
    * to nearest even: two f32 rows interleaved as the pairs gemm_bf16 reads. */
   void (*pack_bf16_pairs)(const float *x0, const float *x1, int n, uint32_t *dst);
+  /* The same for rows already in bf16: dst[j] = b0[j] | b1[j] << 16 (b1 NULL: zeros). */
+  void (*zip_bf16)(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *dst);
 };
 
 extern const struct vecattn_kernels vecattn_kernels_scalar;

@@ -197,10 +197,14 @@ void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, a
     const int second = 2 * q + 1 < nk;
     pl->kern->pack_bf16_pairs(ws->scores + 2 * q * pl->score_ld, second ? ws->scores + (2 * q + 1) * pl->score_ld : NULL,
                               lanes, ws->p_pairs + (int64_t)q * pl->rows_pad);
-    widen_row(pl, values, 2 * q, p->Dv, v0);
-    if (second) widen_row(pl, values, 2 * q + 1, p->Dv, v1);
     uint32_t *vp = ws->v_pairs + (int64_t)q * pl->dv_pad;
-    pl->kern->pack_bf16_pairs(v0, second ? v1 : NULL, (int)p->Dv, vp);
+    if (values.t == VECATTN_BF16) {
+      pl->kern->zip_bf16(attn_row(values, 2 * q), second ? attn_row(values, 2 * q + 1) : NULL, (int)p->Dv, vp);
+    } else {
+      widen_row(pl, values, 2 * q, p->Dv, v0);
+      if (second) widen_row(pl, values, 2 * q + 1, p->Dv, v1);
+      pl->kern->pack_bf16_pairs(v0, second ? v1 : NULL, (int)p->Dv, vp);
+    }
     memset(vp + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof *vp);
   }
   pl->kern->gemm_bf16(ws->p_pairs, 1, pl->rows_pad, t->rows, ws->v_pairs, pl->dv_pad, kp, pl->dv_pad, ws->acc,

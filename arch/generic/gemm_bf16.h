@@ -66,11 +66,21 @@ static void pack_bf16_pairs(const float *x0, const float *x1, int n, uint32_t *d
   if (j < n)
     vf_store_bf16_pairs_n(dst + j, vf_load_n(x0 + j, n - j), x1 ? vf_load_n(x1 + j, n - j) : vf_zero(), n - j);
 }
+
+/* Plain integer code: the compiler vectorises it with this ISA's flags. */
+static void zip_bf16(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *dst) {
+  if (b1)
+    for (int j = 0; j < n; ++j) dst[j] = (uint32_t)b0[j] | (uint32_t)b1[j] << 16;
+  else
+    for (int j = 0; j < n; ++j) dst[j] = b0[j];
+}
 #define VF_GEMM_BF16 gemm_bf16
 #define VF_PACK_BF16_PAIRS pack_bf16_pairs
+#define VF_ZIP_BF16 zip_bf16
 #else
 #define VF_GEMM_BF16 NULL
 #define VF_PACK_BF16_PAIRS NULL
+#define VF_ZIP_BF16 NULL
 #endif
 
 #endif

@@ -35,6 +35,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .from_f32 = from_f32,
     .gemm_bf16 = VF_GEMM_BF16,
     .pack_bf16_pairs = VF_PACK_BF16_PAIRS,
+    .zip_bf16 = VF_ZIP_BF16,
 };
 
 #endif
