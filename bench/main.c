@@ -617,10 +617,12 @@ static void derive(vb_result *r, const vb_result *res, int n, const vb_limits *l
       break;
     }
   }
-  /* Types run in enum order, so the all-f32 case came first. */
+  /* Types run in enum order, so the all-f32 case came first. GFLOP/s, not
+   * GB/s: the types read different bytes for the same work, so only the
+   * work rate makes the ratio a ratio of times. */
   if (r->shape.dtype != VECATTN_F32 || r->shape.kv_dtype != VECATTN_F32) {
     const vb_result *f = find_typed(res, n, r, r->isa, VECATTN_F32, VECATTN_F32);
-    r->x_f32 = f ? r->value / f->value : NAN;
+    r->x_f32 = f ? r->gflops / f->gflops : NAN;
     r->x_f32_mixed = f && f->reduced != r->reduced;
   }
 }
