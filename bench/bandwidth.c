@@ -66,7 +66,10 @@ double vb_bw_gbps(const void *buf, size_t bytes, int threads, int passes) {
 }
 
 double vb_bw_kv_gbps(const vb_data *d, int first_copy, int threads, int passes) {
-  const size_t bytes[2] = {d->k_elems * sizeof(float), d->v_elems * sizeof(float)};
+  /* The typed buffers' own bytes (2 per f16 element, 34 per q8_0 block),
+   * in whole words as read_pass reads them. */
+  const size_t bytes[2] = {d->k_bytes / sizeof(uint64_t) * sizeof(uint64_t),
+                           d->v_bytes / sizeof(uint64_t) * sizeof(uint64_t)};
   double best = 0;
   for (int pass = 0; pass < passes; pass++) {
     const int copy = (first_copy + pass) % d->copies;

@@ -9,7 +9,7 @@
 #include "vecattn.h"
 
 #define VB_MAX_THREAD_COUNTS 8
-#define VB_CHECK_TOL 1e-4
+#define VB_CHECK_TOL 1e-4 /* f32 output */
 
 /* ---- shapes.c: named problem sizes and their exact work ---- */
 typedef enum { VB_METRIC_FLOPS, VB_METRIC_BYTES } vb_metric;
@@ -22,15 +22,21 @@ typedef struct {
   int padded;       /* kv_len[b] set by vb_shape_kv_len */
   int64_t da;       /* > 0: additive scores (vecattn_attend) with this attention dim */
   vb_metric metric; /* GFLOP/s for compute-bound shapes, GB/s for decode */
-  /* Element types. Sizes and records follow them; data.c fills f32 only so
-   * far (another type needs a conversion there, e.g. vecattn_convert). */
-  vecattn_dtype dtype;    /* Q and O */
-  vecattn_dtype kv_dtype; /* K and V */
+  /* Element types: data.c fills them by converting f32 inputs, sizes and
+   * GB/s count their bytes, records name them. */
+  vecattn_dtype dtype;    /* Q and O: f32, f16 or bf16 */
+  vecattn_dtype kv_dtype; /* K and V: any type (q8_0 needs D, Dv % 32 == 0) */
+  int reduced_precision;  /* vecattn_sdpa_opts.reduced_precision for every call */
 } vb_shape;
 
 const char *const *vb_shape_names(void); /* NULL-terminated, default order */
 int vb_shape_named(const char *name, int quick, vb_shape *out); /* 0 or -1 */
 int vb_shape_check(const vb_shape *s, char *why, size_t why_len); /* 0 if usable */
+/* 0 if the shape's dims can hold K/V of type t, else -1 with the reason. */
+int vb_shape_kv_type_ok(const vb_shape *s, vecattn_dtype t, char *why, size_t why_len);
+/* Relative L2 limit of the check against scalar: the output type's rounding,
+ * plus bf16 products when reduced precision is allowed. */
+double vb_shape_check_tol(const vb_shape *s);
 void vb_shape_kv_len(const vb_shape *s, int32_t *kv_len);
 double vb_shape_pairs(const vb_shape *s, const int32_t *kv_len);
 double vb_shape_flops(const vb_shape *s, const int32_t *kv_len);
@@ -38,20 +44,25 @@ double vb_shape_bytes(const vb_shape *s);
 size_t vb_shape_tensor_bytes(const vb_shape *s); /* Q + K + V + O */
 vb_shape vb_shape_reduced(const vb_shape *s, int64_t cap);
 void vb_shape_describe(const vb_shape *s, char *buf, size_t len);
+/* "Q/O type/K/V type", e.g. "f32/q8_0": the table's compact `types` column. */
+void vb_shape_types(const vb_shape *s, char *buf, size_t len);
 
 /* ---- data.c: input/output buffers of one shape, in rotating copies ---- */
 typedef struct {
   vb_shape shape;
   int32_t *kv_len; /* NULL unless shape.padded */
   int copies;
-  float **q, **k, **v, **o;
-  float *w_q, *w_k, *v_a; /* additive score weights, shared by all copies */
+  void **q, **k, **v, **o; /* of the shape's element types */
+  float *w_q, *w_k, *v_a;  /* additive score weights, shared by all copies */
   size_t q_elems, k_elems, v_elems, o_elems;
+  size_t q_bytes, k_bytes, v_bytes, o_bytes; /* of one copy */
 } vb_data;
 
 int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed);
 void vb_data_free(vb_data *d);
 vecattn_status vb_data_run(const vb_data *d, int copy, int threads);
+/* Output `copy` widened to f32 into dst (o_elems floats); 0, or -1 if it cannot be. */
+int vb_data_out_f32(const vb_data *d, int copy, float *dst);
 double vb_rel_l2(const float *x, const float *ref, size_t n);
 
 /* ---- timer.c ---- */
@@ -120,10 +131,13 @@ typedef struct {
                                  after its timed runs (GB/s shapes only), else NAN */
   double x_scalar, x_lower;   /* rate ratios; NAN when not measured */
   int x_scalar_mixed, x_lower_mixed; /* the two rows timed different sizes (one reduced) */
+  double x_f32;               /* rate ratio over the all-f32 case of the same shape, ISA
+                                 and threads (typed cases only); NAN when not measured */
+  int x_f32_mixed;
   vecattn_isa lower_isa;
   double peak_rss, workspace; /* bytes; NAN when unknown */
   vb_check check;
-  double check_err;
+  double check_err, check_tol;
   int check_reduced;
   vecattn_status status;
 } vb_result;
@@ -144,6 +158,9 @@ typedef struct {
   vecattn_isa default_isa;
   vecattn_isa isas[VECATTN_ISA_COUNT]; /* paths measured, in order */
   int nisas;
+  vecattn_dtype dtypes[VECATTN_DTYPE_COUNT], kv_dtypes[VECATTN_DTYPE_COUNT]; /* Q/O, K/V; enum order */
+  int ndtypes, nkv_dtypes;
+  int reduced_precision;
   int quick, full;
   double slow_call, slow_call_default; /* seconds per call above which a path runs reduced */
   double min_time;

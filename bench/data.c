@@ -21,6 +21,18 @@ static void fill_uniform(float *p, size_t n, uint64_t *state) {
   *state = x;
 }
 
+/* n elements of type t at dst: uniform f32 rounded to t as vecattn_convert
+ * does (the library's own rounding, so a server's cache holds the same).
+ * tmp holds n floats when t is not f32. */
+static int fill_typed(void *dst, vecattn_dtype t, size_t n, float *tmp, uint64_t *state) {
+  if (t == VECATTN_F32) {
+    fill_uniform(dst, n, state);
+    return 0;
+  }
+  fill_uniform(tmp, n, state);
+  return vecattn_convert(tmp, VECATTN_F32, dst, t, (int64_t)n) == VECATTN_OK ? 0 : -1;
+}
+
 int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed) {
   memset(d, 0, sizeof *d);
   d->shape = *s;
@@ -29,6 +41,12 @@ int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed) {
   d->k_elems = (size_t)(s->b * s->hkv * s->nk * s->d);
   d->v_elems = (size_t)(s->b * s->hkv * s->nk * s->dv);
   d->o_elems = (size_t)(s->b * s->hq * s->nq * s->dv);
+  d->q_bytes = vecattn_dtype_bytes(s->dtype, (int64_t)d->q_elems);
+  d->k_bytes = vecattn_dtype_bytes(s->kv_dtype, (int64_t)d->k_elems);
+  d->v_bytes = vecattn_dtype_bytes(s->kv_dtype, (int64_t)d->v_elems);
+  d->o_bytes = vecattn_dtype_bytes(s->dtype, (int64_t)d->o_elems);
+  float *tmp = NULL;
+  if (!d->q_bytes || !d->k_bytes || !d->v_bytes || !d->o_bytes) goto fail; /* a type the dims cannot hold */
   d->q = calloc((size_t)copies, sizeof *d->q);
   d->k = calloc((size_t)copies, sizeof *d->k);
   d->v = calloc((size_t)copies, sizeof *d->v);
@@ -49,28 +67,37 @@ int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed) {
     fill_uniform(d->w_k, (size_t)(s->da * s->d), &state);
     fill_uniform(d->v_a, (size_t)s->da, &state);
   }
+  if (s->dtype != VECATTN_F32 || s->kv_dtype != VECATTN_F32) {
+    size_t most = d->q_elems > d->k_elems ? d->q_elems : d->k_elems;
+    if (d->v_elems > most) most = d->v_elems;
+    if (!(tmp = alloc_floats(most))) goto fail;
+  }
   for (int c = 0; c < copies; c++) {
-    d->q[c] = alloc_floats(d->q_elems);
-    d->k[c] = alloc_floats(d->k_elems);
-    d->v[c] = alloc_floats(d->v_elems);
-    d->o[c] = alloc_floats(d->o_elems);
+    d->q[c] = vb_alloc_big(d->q_bytes);
+    d->k[c] = vb_alloc_big(d->k_bytes);
+    d->v[c] = vb_alloc_big(d->v_bytes);
+    d->o[c] = vb_alloc_big(d->o_bytes);
     if (!d->q[c] || !d->k[c] || !d->v[c] || !d->o[c]) goto fail;
     /* Copies only have to live at other addresses; identical contents
      * keep every rotation doing the same work. */
     if (c == 0) {
-      fill_uniform(d->q[0], d->q_elems, &state);
-      fill_uniform(d->k[0], d->k_elems, &state);
-      fill_uniform(d->v[0], d->v_elems, &state);
+      if (fill_typed(d->q[0], s->dtype, d->q_elems, tmp, &state) ||
+          fill_typed(d->k[0], s->kv_dtype, d->k_elems, tmp, &state) ||
+          fill_typed(d->v[0], s->kv_dtype, d->v_elems, tmp, &state))
+        goto fail;
     } else {
-      memcpy(d->q[c], d->q[0], d->q_elems * sizeof(float));
-      memcpy(d->k[c], d->k[0], d->k_elems * sizeof(float));
-      memcpy(d->v[c], d->v[0], d->v_elems * sizeof(float));
+      memcpy(d->q[c], d->q[0], d->q_bytes);
+      memcpy(d->k[c], d->k[0], d->k_bytes);
+      memcpy(d->v[c], d->v[0], d->v_bytes);
     }
-    /* Resident before timing; non-zero so no calloc-style shortcut skips it. */
-    memset(d->o[c], 0xff, d->o_elems * sizeof(float));
+    /* Resident before timing; non-zero so no calloc-style shortcut skips it
+     * (all ones is NaN in f32, f16 and bf16: a poison). */
+    memset(d->o[c], 0xff, d->o_bytes);
   }
+  free(tmp);
   return 0;
 fail:
+  free(tmp);
   vb_data_free(d);
   return -1;
 }
@@ -95,21 +122,30 @@ void vb_data_free(vb_data *d) {
 
 vecattn_status vb_data_run(const vb_data *d, int copy, int threads) {
   const vb_shape *s = &d->shape;
-  vecattn_tensor q = vecattn_tensor_bhsd(d->q[copy], s->b, s->hq, s->nq, s->d);
-  vecattn_tensor k = vecattn_tensor_bhsd(d->k[copy], s->b, s->hkv, s->nk, s->d);
-  vecattn_tensor v = vecattn_tensor_bhsd(d->v[copy], s->b, s->hkv, s->nk, s->dv);
-  vecattn_tensor o = vecattn_tensor_bhsd(d->o[copy], s->b, s->hq, s->nq, s->dv);
+  vecattn_tensor q = vecattn_tensor_bhsd_typed(d->q[copy], s->dtype, s->b, s->hq, s->nq, s->d);
+  vecattn_tensor k = vecattn_tensor_bhsd_typed(d->k[copy], s->kv_dtype, s->b, s->hkv, s->nk, s->d);
+  vecattn_tensor v = vecattn_tensor_bhsd_typed(d->v[copy], s->kv_dtype, s->b, s->hkv, s->nk, s->dv);
+  vecattn_tensor o = vecattn_tensor_bhsd_typed(d->o[copy], s->dtype, s->b, s->hq, s->nq, s->dv);
   vecattn_sdpa_opts opts;
   memset(&opts, 0, sizeof opts);
   opts.causal = s->causal;
   opts.window = s->window;
   opts.kv_len = d->kv_len;
   opts.num_threads = threads;
+  opts.reduced_precision = s->reduced_precision;
   if (s->da > 0) {
     const vecattn_score_fn fn = {VECATTN_SCORE_ADDITIVE, d->w_q, d->w_k, d->v_a, s->da};
     return vecattn_attend(&fn, &q, &k, &v, &o, &opts);
   }
   return vecattn_sdpa(&q, &k, &v, &o, &opts);
+}
+
+int vb_data_out_f32(const vb_data *d, int copy, float *dst) {
+  if (d->shape.dtype == VECATTN_F32) {
+    memcpy(dst, d->o[copy], d->o_bytes);
+    return 0;
+  }
+  return vecattn_convert(d->o[copy], d->shape.dtype, dst, VECATTN_F32, (int64_t)d->o_elems) == VECATTN_OK ? 0 : -1;
 }
 
 /* ||x - ref|| / ||ref|| in double; NaN anywhere gives NaN (a mismatch). */

@@ -13,6 +13,7 @@
 #include "bench.h"
 
 #define MAX_SHAPES 16
+#define MAX_BLOCKS (MAX_SHAPES * VECATTN_DTYPE_COUNT * VECATTN_DTYPE_COUNT)
 #define REDUCED_CAP 512
 /* Above this much work a scalar reference is computed on a reduced copy,
  * unless the scalar path is being timed anyway (then its output is used). */
@@ -35,6 +36,9 @@ typedef struct {
   int nisas;
   int threads[VB_MAX_THREAD_COUNTS];
   int nthreads;
+  int dtypes[VECATTN_DTYPE_COUNT], kv_dtypes[VECATTN_DTYPE_COUNT]; /* flags per vecattn_dtype */
+  int dtypes_given, kv_dtypes_given;
+  int reduced_precision;
   vb_shape custom;
   int has_custom;
   double min_time;
@@ -69,6 +73,20 @@ static void usage(FILE *f) {
         "                   avx512 neon; default: every one the CPU supports\n"
         "  --threads N      thread count (repeatable, or a comma list; 'all' means\n"
         "                   omp_get_max_threads()); default: 1 and all\n"
+        "  --kv-dtype T     K/V element type (repeatable, or a comma list): f32 f16 bf16\n"
+        "                   q8_0; default f32. Inputs are f32 random numbers converted\n"
+        "                   with vecattn_convert; q8_0 needs D and Dv multiples of 32\n"
+        "                   (other shapes skip it, with a note)\n"
+        "  --dtype T        Q and output element type, the same way: f32 f16 bf16;\n"
+        "                   default f32. Every shape runs every (--dtype, --kv-dtype)\n"
+        "                   pair, in the order f32 f16 bf16 q8_0 whatever the order\n"
+        "                   given; GB/s counts the K/V bytes of the type (2 per f16\n"
+        "                   element, 34 per 32 q8_0 elements); `vs f32` is the\n"
+        "                   speed-up over the all-f32 case of the same shape, ISA and\n"
+        "                   threads, which runs first\n"
+        "  --reduced-precision\n"
+        "                   allow bf16 products (vecattn_sdpa_opts.reduced_precision)\n"
+        "                   in every call; the check against scalar then allows 1e-2 more\n"
         "\n"
         "Measurement:\n"
         "  (default)        every path on every shape, in about 2 minutes on 2 cores: on\n"
@@ -144,6 +162,22 @@ static int add_shape(options *o, const char *name) {
   return 0;
 }
 
+static int add_kv_dtype(options *o, const char *name) {
+  vecattn_dtype t;
+  if (vecattn_dtype_from_name(name, &t)) return bad("unknown K/V type (f32 f16 bf16 q8_0)", name);
+  o->kv_dtypes[t] = 1;
+  o->kv_dtypes_given = 1;
+  return 0;
+}
+
+static int add_dtype(options *o, const char *name) {
+  vecattn_dtype t;
+  if (vecattn_dtype_from_name(name, &t) || t == VECATTN_Q8_0) return bad("unknown Q/out type (f32 f16 bf16)", name);
+  o->dtypes[t] = 1;
+  o->dtypes_given = 1;
+  return 0;
+}
+
 /* Applies fn to each element of a comma list. */
 static int each(options *o, const char *list, int (*fn)(options *, const char *)) {
   char buf[256];
@@ -166,10 +200,11 @@ static int parse(int argc, char **argv, options *o) {
     } else {
       snprintf(name, sizeof name, "%s", arg);
     }
-    const char *flags[] = {"--quick", "--full", "--causal", "-h", "--help", NULL};
-    const char *valued[] = {"--b",       "--hq",   "--hkv", "--nq",    "--nk",       "--d",
-                            "--dv",      "--window", "--shape", "--isa", "--threads", "--json",
-                            "--csv",     "--label", "--min-time", "--min-reps", "--llc-mib", NULL};
+    const char *flags[] = {"--quick", "--full", "--causal", "--reduced-precision", "-h", "--help", NULL};
+    const char *valued[] = {"--b",       "--hq",    "--hkv",      "--nq",       "--nk",      "--d",
+                            "--dv",      "--window", "--shape",   "--isa",      "--threads", "--json",
+                            "--csv",     "--label", "--min-time", "--min-reps", "--llc-mib", "--dtype",
+                            "--kv-dtype", NULL};
     int is_flag = 0, is_valued = 0;
     for (int f = 0; flags[f]; f++) is_flag |= !strcmp(name, flags[f]);
     for (int f = 0; valued[f]; f++) is_valued |= !strcmp(name, valued[f]);
@@ -191,6 +226,8 @@ static int parse(int argc, char **argv, options *o) {
       o->quick = 1;
     } else if (!strcmp(name, "--full")) {
       o->full = 1;
+    } else if (!strcmp(name, "--reduced-precision")) {
+      o->reduced_precision = 1;
     } else if (!strcmp(name, "--causal")) {
       causal = 1;
       o->has_custom = 1;
@@ -203,6 +240,10 @@ static int parse(int argc, char **argv, options *o) {
       if (each(o, val, add_isa)) return -1;
     } else if (!strcmp(name, "--threads")) {
       if (each(o, val, add_threads)) return -1;
+    } else if (!strcmp(name, "--dtype")) {
+      if (each(o, val, add_dtype)) return -1;
+    } else if (!strcmp(name, "--kv-dtype")) {
+      if (each(o, val, add_kv_dtype)) return -1;
     } else if (!strcmp(name, "--json")) {
       o->json = val;
     } else if (!strcmp(name, "--csv")) {
@@ -268,18 +309,20 @@ static float *scalar_reference(const vb_data *d, vecattn_isa restore, vecattn_st
   *st = vecattn_set_isa(VECATTN_ISA_SCALAR);
   if (*st == VECATTN_OK) *st = vb_data_run(d, 0, 0);
   vecattn_set_isa(restore);
+  if (*st == VECATTN_OK && vb_data_out_f32(d, 0, ref)) *st = VECATTN_EINVAL;
   if (*st != VECATTN_OK) {
     free(ref);
     return NULL;
   }
-  memcpy(ref, d->o[0], d->o_elems * sizeof *ref);
   return ref;
 }
 
 static void loud(const vb_result *r, const char *what) {
   vb_progress_end();
-  fprintf(stderr, "\n*** ERROR: %s %s t=%d: %s ***\n\n", r->shape.name, vecattn_isa_name(r->isa), r->threads,
-          what);
+  char types[24];
+  vb_shape_types(&r->shape, types, sizeof types);
+  fprintf(stderr, "\n*** ERROR: %s %s %s t=%d: %s ***\n\n", r->shape.name, types, vecattn_isa_name(r->isa),
+          r->threads, what);
 }
 
 static void fail_check(vb_result *r, double err, int reduced) {
@@ -287,8 +330,8 @@ static void fail_check(vb_result *r, double err, int reduced) {
   r->check = VB_CHECK_FAIL;
   r->check_err = err;
   r->check_reduced = reduced;
-  snprintf(msg, sizeof msg, "MISMATCH vs scalar%s: relative L2 error %.3e > %.0e",
-           reduced ? " (reduced copy of the shape)" : "", err, VB_CHECK_TOL);
+  snprintf(msg, sizeof msg, "MISMATCH vs scalar%s: relative L2 error %.3e > %.1e",
+           reduced ? " (reduced copy of the shape)" : "", err, r->check_tol);
   loud(r, msg);
 }
 
@@ -303,7 +346,8 @@ static void fail_call(vb_result *r, vecattn_status st, const char *when) {
 /* One size of a shape: its rotating copies and the scalar output on copy 0. */
 typedef struct {
   vb_data data;
-  float *ref; /* NULL until known */
+  float *ref;   /* NULL until known */
+  float *out32; /* a typed output widened for the check; NULL for f32 */
   int have;
 } variant;
 
@@ -317,8 +361,27 @@ typedef struct {
 
 static void variant_free(variant *v) {
   free(v->ref);
+  free(v->out32);
   if (v->have) vb_data_free(&v->data);
   memset(v, 0, sizeof *v);
+}
+
+/* The f32 buffer a typed output is widened into, allocated and touched here
+ * so that a case's memory figure does not count it. */
+static int variant_prepare_check(variant *v) {
+  if (v->data.shape.dtype == VECATTN_F32 || v->out32) return 0;
+  v->out32 = malloc(v->data.o_elems * sizeof *v->out32);
+  if (!v->out32) return -1;
+  memset(v->out32, 0xff, v->data.o_elems * sizeof *v->out32);
+  return 0;
+}
+
+/* Relative L2 error of copy 0's output against the reference. */
+static double variant_err(const variant *v) {
+  const vb_data *d = &v->data;
+  if (d->shape.dtype == VECATTN_F32) return vb_rel_l2((const float *)d->o[0], v->ref, d->o_elems);
+  if (vb_data_out_f32(d, 0, v->out32)) return NAN;
+  return vb_rel_l2(v->out32, v->ref, d->o_elems);
 }
 
 /* The reduced copy with its scalar reference, made on first use. */
@@ -331,6 +394,11 @@ static int ensure_reduced(shape_state *ss, vb_result *r) {
     return -1;
   }
   ss->red.have = 1;
+  if (variant_prepare_check(&ss->red)) {
+    variant_free(&ss->red);
+    fail_call(r, VECATTN_ENOMEM, "allocating the reduced copy");
+    return -1;
+  }
   vecattn_status st;
   ss->red.ref = scalar_reference(&ss->red.data, r->isa, &st);
   if (!ss->red.ref) {
@@ -351,8 +419,8 @@ static int reduced_check(shape_state *ss, vb_result *r, double *seconds) {
     fail_call(r, st, "vecattn_sdpa (reduced check)");
     return -1;
   }
-  double err = vb_rel_l2(ss->red.data.o[0], ss->red.ref, ss->red.data.o_elems);
-  if (!(err <= VB_CHECK_TOL)) {
+  double err = variant_err(&ss->red);
+  if (!(err <= r->check_tol)) {
     fail_check(r, err, 1);
     return -1;
   }
@@ -424,13 +492,13 @@ static int run_case(shape_state *ss, variant *v, vb_result *r, const options *o,
     return CASE_FAILED;
   }
   if (make_ref) {
-    memcpy(v->ref, d->o[0], d->o_elems * sizeof *v->ref);
+    vb_data_out_f32(d, 0, v->ref); /* cannot fail: the sizes were checked at allocation */
     r->check = VB_CHECK_REF;
     r->check_err = NAN;
     r->check_reduced = 0;
   } else if (v->ref) {
-    double err = vb_rel_l2(d->o[0], v->ref, d->o_elems);
-    if (!(err <= VB_CHECK_TOL)) {
+    double err = variant_err(v);
+    if (!(err <= r->check_tol)) {
       fail_check(r, err, 0);
       return CASE_FAILED;
     }
@@ -454,7 +522,8 @@ static int run_case(shape_state *ss, variant *v, vb_result *r, const options *o,
     }
     int copy = (i + 1) % d->copies; /* the warm-up used copy 0 */
     if (warm > 1.0) /* slow cases: show that they move */
-      vb_progress(step, "%s %s t=%d: run %d/%d (%.1f s each) ...", r->shape.name, vecattn_isa_name(r->isa),
+      vb_progress(step, "%s %s/%s %s t=%d: run %d/%d (%.1f s each) ...", r->shape.name,
+                  vecattn_dtype_name(r->shape.dtype), vecattn_dtype_name(r->shape.kv_dtype), vecattn_isa_name(r->isa),
                   r->threads, i + 1, reps, warm);
     t0 = vb_now();
     st = vb_data_run(d, copy, r->threads);
@@ -494,12 +563,23 @@ static int limit_index(const vb_limits *l, int threads) {
 
 static int timed(const vb_result *r) { return r->reps > 0; }
 
-static const vb_result *find(const vb_result *res, int n, const vb_result *like, vecattn_isa isa) {
+/* Same named shape with these element types. */
+static int same_case(const vb_shape *a, const vb_shape *b, vecattn_dtype dtype, vecattn_dtype kv_dtype) {
+  return !strcmp(a->name, b->name) && a->dtype == dtype && a->kv_dtype == kv_dtype;
+}
+
+/* The timed case of `like`'s shape and threads on path isa, with these types. */
+static const vb_result *find_typed(const vb_result *res, int n, const vb_result *like, vecattn_isa isa,
+                                   vecattn_dtype dtype, vecattn_dtype kv_dtype) {
   for (int i = 0; i < n; i++)
-    if (res[i].isa == isa && res[i].threads == like->threads && !strcmp(res[i].shape.name, like->shape.name) &&
-        timed(&res[i]))
+    if (res[i].isa == isa && res[i].threads == like->threads &&
+        same_case(&res[i].shape, &like->shape, dtype, kv_dtype) && timed(&res[i]))
       return &res[i];
   return NULL;
+}
+
+static const vb_result *find(const vb_result *res, int n, const vb_result *like, vecattn_isa isa) {
+  return find_typed(res, n, like, isa, like->shape.dtype, like->shape.kv_dtype);
 }
 
 static vecattn_isa lower_of(vecattn_isa isa) {
@@ -536,6 +616,14 @@ static void derive(vb_result *r, const vb_result *res, int n, const vb_limits *l
       r->lower_isa = lo;
       break;
     }
+  }
+  /* Types run in enum order, so the all-f32 case came first. GFLOP/s, not
+   * GB/s: the types read different bytes for the same work, so only the
+   * work rate makes the ratio a ratio of times. */
+  if (r->shape.dtype != VECATTN_F32 || r->shape.kv_dtype != VECATTN_F32) {
+    const vb_result *f = find_typed(res, n, r, r->isa, VECATTN_F32, VECATTN_F32);
+    r->x_f32 = f ? r->gflops / f->gflops : NAN;
+    r->x_f32_mixed = f && f->reduced != r->reduced;
   }
 }
 
@@ -583,9 +671,17 @@ static void prime_paths(const vb_info *in, const vb_limits *l) {
   s[0].causal = 1;
   s[1].nq = 1;
   s[1].nk = 4096;
-  for (int k = 0; k < 2 && !vb_stop_requested(); k++) {
+  /* Typed paths: the decode call in every type pair (cheap, even on scalar). */
+  for (int k = 0; k < 2 + in->ndtypes * in->nkv_dtypes && !vb_stop_requested(); k++) {
+    vb_shape p = s[k < 2 ? k : 1];
+    if (k >= 2) {
+      p.dtype = in->dtypes[(k - 2) / in->nkv_dtypes];
+      p.kv_dtype = in->kv_dtypes[(k - 2) % in->nkv_dtypes];
+      if (p.dtype == VECATTN_F32 && p.kv_dtype == VECATTN_F32) continue;
+    }
+    p.reduced_precision = in->reduced_precision;
     vb_data d;
-    if (vb_data_alloc(&d, &s[k], 1, 3)) return;
+    if (vb_data_alloc(&d, &p, 1, 3)) continue;
     for (int i = 0; i < in->nisas; i++) {
       if (vecattn_set_isa(in->isas[i]) != VECATTN_OK) continue;
       for (int t = 0; t < l->count; t++) vb_data_run(&d, 0, l->threads[t]);
@@ -619,7 +715,8 @@ static void init_result(vb_result *r, const vb_shape *s, vecattn_isa isa, int th
   r->isa = isa;
   r->threads = threads;
   r->t_med = r->t_min = r->t_max = NAN;
-  r->gflops = r->gbps = r->value = r->pct = r->bw_case = r->x_scalar = r->x_lower = NAN;
+  r->gflops = r->gbps = r->value = r->pct = r->bw_case = r->x_scalar = r->x_lower = r->x_f32 = NAN;
+  r->check_tol = vb_shape_check_tol(s);
   r->peak_rss = r->workspace = r->check_err = NAN;
   r->lower_isa = VECATTN_ISA_AUTO;
 }
@@ -688,7 +785,45 @@ int main(int argc, char **argv) {
   }
   in.mem = vb_mem_probe();
   in.load_start = vb_loadavg();
-  int total = o.nshapes * in.nisas * o.nthreads, step = 0;
+  /* Type pairs in enum order, so the all-f32 case of a shape runs first. */
+  for (int t = 0; t < VECATTN_DTYPE_COUNT; t++) {
+    if (o.dtypes[t] || (t == VECATTN_F32 && !o.dtypes_given)) in.dtypes[in.ndtypes++] = (vecattn_dtype)t;
+    if (o.kv_dtypes[t] || (t == VECATTN_F32 && !o.kv_dtypes_given)) in.kv_dtypes[in.nkv_dtypes++] = (vecattn_dtype)t;
+  }
+  in.reduced_precision = o.reduced_precision;
+  /* Blocks: a shape in one type pair, timed on every path and thread count. */
+  vb_shape blocks[MAX_BLOCKS];
+  char skipped[MAX_SHAPES][256];
+  int nblocks = 0, nskipped = 0;
+  for (int si = 0; si < o.nshapes; si++) {
+    vb_shape s;
+    if (!strcmp(o.shapes[si], "custom"))
+      s = o.custom;
+    else
+      vb_shape_named(o.shapes[si], o.quick, &s);
+    s.reduced_precision = o.reduced_precision;
+    for (int kt = 0; kt < in.nkv_dtypes; kt++) {
+      char why[160];
+      if (vb_shape_kv_type_ok(&s, in.kv_dtypes[kt], why, sizeof why) && nskipped < MAX_SHAPES)
+        snprintf(skipped[nskipped++], sizeof skipped[0], "%s: %s K/V skipped: %s", s.name,
+                 vecattn_dtype_name(in.kv_dtypes[kt]), why);
+    }
+    for (int dt = 0; dt < in.ndtypes; dt++)
+      for (int kt = 0; kt < in.nkv_dtypes; kt++) {
+        char why[160];
+        if (vb_shape_kv_type_ok(&s, in.kv_dtypes[kt], why, sizeof why)) continue;
+        blocks[nblocks] = s;
+        blocks[nblocks].dtype = in.dtypes[dt];
+        blocks[nblocks].kv_dtype = in.kv_dtypes[kt];
+        nblocks++;
+      }
+  }
+  if (!nblocks) {
+    for (int i = 0; i < nskipped; i++) fprintf(stderr, "vecattn-bench: %s\n", skipped[i]);
+    fprintf(stderr, "vecattn-bench: no case left to run\n");
+    return 2;
+  }
+  int total = nblocks * in.nisas * o.nthreads, step = 0;
   in.planned = total;
 
   /* Output files exist, valid and empty, before anything is timed: a path
@@ -697,6 +832,8 @@ int main(int argc, char **argv) {
   if (save_outputs(&o, &in, &lim, NULL, 0)) return 2;
 
   vb_report_header(stdout, &in, &lim);
+  for (int i = 0; i < nskipped; i++) printf("  note: %s\n", skipped[i]);
+  if (nskipped) printf("\n");
   fflush(stdout);
 
   vb_progress_begin(total);
@@ -718,27 +855,33 @@ int main(int argc, char **argv) {
   size_t budget = vb_phys_mem_bytes() / 4;
   if (o.quick && budget > ((size_t)64 << 20)) budget = (size_t)64 << 20; /* quick: no big rotation sets */
 
-  for (int si = 0; si < o.nshapes && !vb_stop_requested(); si++) {
-    vb_shape s;
-    if (!strcmp(o.shapes[si], "custom"))
-      s = o.custom;
-    else
-      vb_shape_named(o.shapes[si], o.quick, &s);
+  for (int bi = 0; bi < nblocks && !vb_stop_requested(); bi++) {
+    const vb_shape s = blocks[bi];
+    char types[24];
+    vb_shape_types(&s, types, sizeof types);
     size_t tb = vb_shape_tensor_bytes(&s);
     shape_state ss;
     memset(&ss, 0, sizeof ss);
     ss.llc = lim.llc;
     ss.budget = budget;
     int copies = copies_for(tb, lim.llc, budget);
-    vb_progress(0, "%s: preparing %d cop%s of %.1f MiB ...", s.name, copies, copies == 1 ? "y" : "ies",
+    vb_progress(0, "%s %s: preparing %d cop%s of %.1f MiB ...", s.name, types, copies, copies == 1 ? "y" : "ies",
                 (double)tb / 1048576.0);
     if (vb_data_alloc(&ss.full.data, &s, copies, 1)) {
       vb_progress_end();
-      fprintf(stderr, "vecattn-bench: cannot allocate %s (%d x %.1f MiB)\n", s.name, copies, (double)tb / 1048576.0);
+      fprintf(stderr, "vecattn-bench: cannot allocate %s %s (%d x %.1f MiB)\n", s.name, types, copies,
+              (double)tb / 1048576.0);
       in.ok = 0;
       continue;
     }
     ss.full.have = 1;
+    if (variant_prepare_check(&ss.full)) {
+      variant_free(&ss.full);
+      vb_progress_end();
+      fprintf(stderr, "vecattn-bench: cannot allocate %s %s (check buffer)\n", s.name, types);
+      in.ok = 0;
+      continue;
+    }
     const vb_shape rs = vb_shape_reduced(&s, REDUCED_CAP);
     ss.red_same = rs.nq == s.nq && rs.nk == s.nk;
     const double flops = vb_shape_flops(&s, ss.full.data.kv_len);
@@ -754,7 +897,7 @@ int main(int argc, char **argv) {
       for (int ti = 0; ti < o.nthreads && !vb_stop_requested(); ti++) {
         vb_result *r = &res[n];
         init_result(r, &s, in.isas[ii], o.threads[ti]);
-        vb_progress(++step, "%s %s t=%d ...", s.name, vecattn_isa_name(r->isa), r->threads);
+        vb_progress(++step, "%s %s %s t=%d ...", s.name, types, vecattn_isa_name(r->isa), r->threads);
         vecattn_status st = vecattn_set_isa(r->isa);
         int rc = CASE_FAILED, checked = 0;
         variant *v = &ss.full;
@@ -779,8 +922,8 @@ int main(int argc, char **argv) {
             /* A path that ran the full shape at fewer threads does at more too. */
             int full_before = 0;
             for (int j = 0; j < n; j++)
-              full_before |= res[j].isa == r->isa && !strcmp(res[j].shape.name, s.name) && res[j].reps > 0 &&
-                             !res[j].reduced && res[j].threads < r->threads;
+              full_before |= res[j].isa == r->isa && same_case(&res[j].shape, &s, s.dtype, s.kv_dtype) &&
+                             res[j].reps > 0 && !res[j].reduced && res[j].threads < r->threads;
             if (scale * tp > slow && !full_before) {
               v = &ss.red;
               r->reduced = 1;

@@ -49,6 +49,11 @@ void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l) {
   for (int t = 0; t < l->count; t++) fprintf(f, " %d", l->threads[t]);
   fprintf(f, "\n  default ISA  : %s\n  ISA paths    :", vecattn_isa_name(in->default_isa));
   for (int i = 0; i < in->nisas; i++) fprintf(f, " %s", vecattn_isa_name(in->isas[i]));
+  fprintf(f, "\n  types        : Q/O");
+  for (int i = 0; i < in->ndtypes; i++) fprintf(f, " %s", vecattn_dtype_name(in->dtypes[i]));
+  fprintf(f, "; K/V");
+  for (int i = 0; i < in->nkv_dtypes; i++) fprintf(f, " %s", vecattn_dtype_name(in->kv_dtypes[i]));
+  fprintf(f, "%s", in->reduced_precision ? "; bf16 products allowed (--reduced-precision)" : "");
   fprintf(f, "\n  LLC          : %.1f MiB (%s); inputs rotate through >= 2x LLC when smaller\n", (double)l->llc / MIB,
           l->llc_source);
   fprintf(f, "  timing       : warm-up (checked against scalar), then >= %d runs and ~%.2f s per case\n", in->min_reps,
@@ -94,19 +99,20 @@ void vb_report_shape(FILE *f, const char *label, const vb_shape *s, double flops
           copies == 1 ? "y" : "ies");
 }
 
-#define ROW_FMT "%-14s %-6s %3s %-7s %6s %10s  %-22s %16s %7s %10s %-13s %10s %10s %-8s %8s\n"
+#define ROW_FMT "%-14s %-9s %-6s %3s %-7s %6s %10s  %-22s %16s %7s %10s %-13s %7s %10s %10s %-8s %8s\n"
 
 void vb_report_row_header(FILE *f) {
-  fprintf(f, ROW_FMT, "shape", "isa", "thr", "size", "reps", "median", "min .. max", "result", "%limit", "vs scalar",
-          "vs lower", "peak RSS", "workspace", "check", "rel err");
-  fprintf(f, ROW_FMT, "-------------", "------", "---", "-------", "------", "----------", "----------------------",
-          "----------------", "-------", "----------", "-------------", "----------", "----------", "--------",
-          "--------");
+  fprintf(f, ROW_FMT, "shape", "types", "isa", "thr", "size", "reps", "median", "min .. max", "result", "%limit",
+          "vs scalar", "vs lower", "vs f32", "peak RSS", "workspace", "check", "rel err");
+  fprintf(f, ROW_FMT, "-------------", "---------", "------", "---", "-------", "------", "----------",
+          "----------------------", "----------------", "-------", "----------", "-------------", "-------",
+          "----------", "----------", "--------", "--------");
 }
 
 void vb_report_row(FILE *f, const vb_result *x) {
-  char thr[16], reps[16], med[32], lo[32], hi[32], range[80], result[32], pct[16], xs[24], xl[40], rss[32], ws[32],
-      err[16];
+  char types[24], thr[16], reps[16], med[32], lo[32], hi[32], range[80], result[32], pct[16], xs[24], xl[40], xf[24],
+      rss[32], ws[32], err[16];
+  vb_shape_types(&x->shape, types, sizeof types);
   snprintf(thr, sizeof thr, "%d", x->threads);
   snprintf(reps, sizeof reps, "%d", x->reps);
   fmt_time(med, sizeof med, x->t_med);
@@ -124,19 +130,24 @@ void vb_report_row(FILE *f, const vb_result *x) {
   if (isfinite(x->x_lower))
     snprintf(xl, sizeof xl, "%.2fx%s %s", x->x_lower, x->x_lower_mixed ? "~" : "", vecattn_isa_name(x->lower_isa));
   else snprintf(xl, sizeof xl, "-");
+  if (isfinite(x->x_f32)) snprintf(xf, sizeof xf, "%.2fx%s", x->x_f32, x->x_f32_mixed ? "~" : "");
+  else snprintf(xf, sizeof xf, "-");
   fmt_mib(rss, sizeof rss, x->peak_rss);
   fmt_mib(ws, sizeof ws, x->workspace);
   if (isfinite(x->check_err)) snprintf(err, sizeof err, "%.1e", x->check_err);
   else snprintf(err, sizeof err, "-");
-  fprintf(f, ROW_FMT, x->shape.name, vecattn_isa_name(x->isa), thr, x->reduced ? "reduced" : "full", reps, med, range,
-          result, pct, xs, xl, rss, ws, check_name(x), err);
+  fprintf(f, ROW_FMT, x->shape.name, types, vecattn_isa_name(x->isa), thr, x->reduced ? "reduced" : "full", reps, med,
+          range, result, pct, xs, xl, xf, rss, ws, check_name(x), err);
 }
 
 void vb_report_summary(FILE *f, const vb_info *in, const vb_result *r, int n) {
   fprintf(f, "\nNotes\n"
              "  result : GFLOP/s = 2*(D+Dv) flops per unmasked (query,key) pair per head, pairs counted\n"
-             "           exactly (causal, window, kv_len); GB/s (decode) = K and V bytes B*Hkv*Nk*(D+Dv)*4\n"
-             "           per call. Median over the timed runs.\n"
+             "           exactly (causal, window, kv_len); GB/s (decode) = K and V bytes per call,\n"
+             "           B*Hkv*Nk*(D+Dv) elements of the K/V type (4 bytes f32, 2 f16/bf16, 34/32 q8_0).\n"
+             "           Median over the timed runs.\n"
+             "  types  : Q/O element type / K/V element type; inputs are f32 random numbers converted\n"
+             "           to the type with vecattn_convert, the same for every path.\n"
              "  size   : full = the shape above; reduced = its reduced copy (same B/H/D/masks, Nq and Nk\n"
              "           capped at %lld), where a slow path on a big shape is timed by default (--full: never).\n"
              "  %%limit : GFLOP/s against the same ISA's FMA peak at the same thread count; GB/s against\n"
@@ -146,8 +157,12 @@ void vb_report_summary(FILE *f, const vb_info *in, const vb_result *r, int n) {
              "  vs     : speed-up (ratio of rates) over scalar and over the next lower ISA measured\n"
              "           (scalar < sse2 < avx2 < avx512; neon over scalar), same shape and threads;\n"
              "           with the same size that is the median time ratio; '~' marks a pair where one\n"
-             "           row is reduced and the other full.\n"
-             "  check  : relative L2 error of the warm-up output against the scalar path, limit %.0e;\n"
+             "           row is reduced and the other full. vs f32: over the all-f32 case (f32/f32)\n"
+             "           of the same shape, ISA and threads, measured earlier in this run, as a ratio\n"
+             "           of GFLOP/s (the same work; GB/s would count each type's own bytes).\n"
+             "  check  : relative L2 error of the warm-up output against the scalar path on the same\n"
+             "           typed inputs, limit %.0e for f32 output (f16 2e-3, bf16 1.6e-2: the output\n"
+             "           type's rounding; +1e-2 with --reduced-precision);\n"
              "           ok* = checked on the reduced copy of the shape because the full scalar\n"
              "           reference would be slow; ref = the scalar run whose output is the reference.\n"
              "  memory : peak RSS during the case; workspace = that peak minus the resident set just\n"
@@ -202,6 +217,7 @@ static int record_fields(const vb_result *x, field *f) {
   I("threads", x->threads);
   S("dtype", vecattn_dtype_name(s->dtype));
   S("kv_dtype", vecattn_dtype_name(s->kv_dtype));
+  B("reduced_precision", s->reduced_precision);
   I("B", s->b);
   I("Hq", s->hq);
   I("Hkv", s->hkv);
@@ -236,10 +252,13 @@ static int record_fields(const vb_result *x, field *f) {
   D("speedup_vs_lower", x->x_lower);
   B("speedup_vs_lower_mixed_sizes", x->x_lower_mixed);
   S("lower_isa", isfinite(x->x_lower) ? vecattn_isa_name(x->lower_isa) : NULL);
+  D("speedup_vs_f32", x->x_f32);
+  B("speedup_vs_f32_mixed_sizes", x->x_f32_mixed);
   D("peak_rss_bytes", x->peak_rss);
   D("workspace_bytes", x->workspace);
   S("check", check_name(x));
   D("check_rel_err", x->check_err);
+  D("check_tol", x->check_tol);
   B("check_reduced", x->check_reduced);
   I("status", x->status);
 #undef S
@@ -359,7 +378,18 @@ static void json_body(FILE *f, const void *p) {
   }
   fputs("], \"threads\": [", f);
   for (int t = 0; t < l->count; t++) fprintf(f, "%s%d", t ? ", " : "", l->threads[t]);
-  fprintf(f, "],\n  \"llc_bytes\": %zu, \"llc_source\": ", l->llc);
+  fputs("],\n  \"dtypes\": [", f);
+  for (int i = 0; i < in->ndtypes; i++) {
+    fputs(i ? ", " : "", f);
+    jstr(f, vecattn_dtype_name(in->dtypes[i]));
+  }
+  fputs("], \"kv_dtypes\": [", f);
+  for (int i = 0; i < in->nkv_dtypes; i++) {
+    fputs(i ? ", " : "", f);
+    jstr(f, vecattn_dtype_name(in->kv_dtypes[i]));
+  }
+  fprintf(f, "], \"reduced_precision\": %s", in->reduced_precision ? "true" : "false");
+  fprintf(f, ",\n  \"llc_bytes\": %zu, \"llc_source\": ", l->llc);
   jstr(f, l->llc_source ? l->llc_source : "unknown");
   fputs(", \"load_avg_start\": ", f);
   jnum(f, in->load_start);

@@ -65,6 +65,26 @@ int vb_shape_check(const vb_shape *s, char *why, size_t len) {
   return 0;
 }
 
+int vb_shape_kv_type_ok(const vb_shape *s, vecattn_dtype t, char *why, size_t len) {
+  /* Contiguous rows: every stride is a multiple of D or Dv, so whole blocks
+   * follow from the head dims alone. */
+  if (t == VECATTN_Q8_0 && (s->d % VECATTN_Q8_0_BLOCK || s->dv % VECATTN_Q8_0_BLOCK)) {
+    snprintf(why, len, "q8_0 needs D and Dv multiples of %d (D=%lld Dv=%lld)", VECATTN_Q8_0_BLOCK, (long long)s->d,
+             (long long)s->dv);
+    return -1;
+  }
+  return 0;
+}
+
+/* Two outputs rounded to f16/bf16 from nearly equal f32 values differ by up
+ * to one unit in the last place: the limits are about that type's rounding
+ * (f16 2^-11, bf16 2^-8 relative, with margin). bf16 products add about
+ * 1e-3 on N(0,1) inputs; 1e-2 is the library's own test limit for them. */
+double vb_shape_check_tol(const vb_shape *s) {
+  double tol = s->dtype == VECATTN_F16 ? 2e-3 : s->dtype == VECATTN_BF16 ? 1.6e-2 : VB_CHECK_TOL;
+  return s->reduced_precision ? tol + 1e-2 : tol;
+}
+
 /* Deterministic padding: lengths spread evenly from 3/4 of nk up to nk. */
 void vb_shape_kv_len(const vb_shape *s, int32_t *kv_len) {
   int64_t lo = s->nk * 3 / 4;
@@ -121,6 +141,10 @@ vb_shape vb_shape_reduced(const vb_shape *s, int64_t cap) {
   return r;
 }
 
+void vb_shape_types(const vb_shape *s, char *buf, size_t len) {
+  snprintf(buf, len, "%s/%s", vecattn_dtype_name(s->dtype), vecattn_dtype_name(s->kv_dtype));
+}
+
 void vb_shape_describe(const vb_shape *s, char *buf, size_t len) {
   int n = snprintf(buf, len, "B=%lld Hq=%lld Hkv=%lld Nq=%lld Nk=%lld D=%lld Dv=%lld", (long long)s->b,
                    (long long)s->hq, (long long)s->hkv, (long long)s->nq, (long long)s->nk, (long long)s->d,
@@ -135,6 +159,8 @@ void vb_shape_describe(const vb_shape *s, char *buf, size_t len) {
   if (s->dtype != VECATTN_F32 || s->kv_dtype != VECATTN_F32)
     n += snprintf(buf + n, len - (size_t)n, " Q/O %s K/V %s", vecattn_dtype_name(s->dtype),
                   vecattn_dtype_name(s->kv_dtype));
+  if (n < 0 || (size_t)n >= len) return;
+  if (s->reduced_precision) n += snprintf(buf + n, len - (size_t)n, " reduced-precision");
   if (n < 0 || (size_t)n >= len) return;
   if (s->padded)
     snprintf(buf + n, len - (size_t)n, " kv_len=%lld..%lld", (long long)(s->b > 1 ? s->nk * 3 / 4 : s->nk),

@@ -24,7 +24,7 @@ import time
 BENCH = sys.argv[1]
 LAYER = sys.argv[2] if len(sys.argv) > 2 else None
 TINY = ["--quick", "--b", "1", "--hq", "2", "--nq", "48", "--nk", "48", "--d", "32"]
-ROW = re.compile(r"^custom\s+(scalar|sse2|avx2|avx512|neon)\s+\d+\s+(full|reduced)\s+\d+")
+ROW = re.compile(r"^custom\s+(f32|f16|bf16)/(f32|f16|bf16|q8_0)\s+(scalar|sse2|avx2|avx512|neon)\s+\d+\s+(full|reduced)\s+\d+")
 failures = []
 
 
@@ -52,6 +52,9 @@ def usage_errors():
         (["--isa", "nope"], "unknown ISA"),
         (["--hq", "3", "--hkv", "2"], "bad custom shape"),
         (["--quick", "--full"], "exclude each other"),
+        (["--dtype", "q8_0"], "unknown Q/out type"),
+        (["--kv-dtype", "f16,f64"], "unknown K/V type"),
+        (["--d", "48", "--kv-dtype", "q8_0"], "no case left"),
         (["--json"], "needs a value"),
         (["--json", "same.out", "--csv", "same.out"], "same file"),
     ]:
@@ -61,6 +64,7 @@ def usage_errors():
                                                                     p.stderr.strip()[:120]))
     p, _ = run(["--help"], timeout=20)
     check(p.returncode == 0 and "--full" in p.stdout and "SIGINT" in p.stdout, "--help lists --full and the signals")
+    check(all(f in p.stdout for f in ("--kv-dtype", "--dtype", "--reduced-precision")), "--help lists the type options")
 
 
 def bad_paths(tmp):
@@ -149,6 +153,64 @@ def complete(tmp):
     check(len(rows) == len(res) and rows[0]["dtype"] == "f32", "CSV has one row per case, with the element type")
 
 
+# Bytes per element of each K/V type, as the GB/s figures must count them.
+KV_BYTES = {"f32": 4.0, "f16": 2.0, "bf16": 2.0, "q8_0": 34.0 / 32.0}
+
+
+def typed(tmp):
+    """--dtype/--kv-dtype: every type pair runs on every path, checked against
+    scalar on the same typed inputs; the records carry the types and count the
+    K/V bytes of the type."""
+    jpath, cpath = os.path.join(tmp, "typed.json"), os.path.join(tmp, "typed.csv")
+    # Decode-like (Nq * Hq / Hkv <= 16): reported in GB/s, held to its own bytes.
+    shape = ["--quick", "--b", "1", "--hq", "4", "--hkv", "2", "--nq", "1", "--nk", "256", "--d", "32"]
+    p, _ = run(shape + ["--kv-dtype", "f16,q8_0", "--dtype", "bf16", "--threads", "1", "--min-time", "0.01",
+                        "--json", jpath, "--csv", cpath])
+    check(p.returncode == 0, "typed run exits 0 (got %d: %s)" % (p.returncode, p.stderr.strip()[-200:]))
+    doc, rows = load_outputs(jpath, cpath)
+    res = doc["results"]
+    check(doc["dtypes"] == ["bf16"] and doc["kv_dtypes"] == ["f16", "q8_0"] and doc["reduced_precision"] is False,
+          "JSON lists the types run (%s, %s)" % (doc["dtypes"], doc["kv_dtypes"]))
+    check(len(res) == doc["cases_planned"] == 2 * len(doc["isas"]) and doc["ok"] is True,
+          "every path runs both type pairs (%d cases)" % len(res))
+    check([r["kv_dtype"] for r in res] == ["f16"] * len(doc["isas"]) + ["q8_0"] * len(doc["isas"])
+          and all(r["dtype"] == "bf16" for r in res), "records carry dtype and kv_dtype, pairs in type order")
+    elems = 1 * 2 * 256 * (32 + 32)
+    check(all(abs(r["bytes"] - elems * KV_BYTES[r["kv_dtype"]]) < 0.5 for r in res),
+          "bytes count the K/V type: f16 %d, q8_0 %d" % (elems * 2, elems * 34 // 32))
+    check(all(r["unit"] == "GB/s" and abs(r["gbps"] - r["bytes"] / r["time_median_s"] * 1e-9) < 1e-6 * r["gbps"]
+              for r in res), "GB/s = typed bytes / median time")
+    check(all(r["read_gbps_case"] and r["read_gbps_case"] > 0 for r in res), "each case read its own typed K/V")
+    check(all(r["check"] in ("ok", "ref") and r["check_tol"] == 1.6e-2 for r in res),
+          "checked against scalar at the bf16 output limit")
+    check(all(r["speedup_vs_f32"] is None for r in res), "no f32/f32 case run: no vs-f32 ratio")
+    check(len(rows) == len(res) and {r["kv_dtype"] for r in rows} == {"f16", "q8_0"} and "speedup_vs_f32" in rows[0],
+          "CSV has the types and the vs-f32 column")
+
+    # With the all-f32 case in the run (listed last: runs first anyway) the
+    # typed cases carry their speed-up over it; --reduced-precision is recorded.
+    p, _ = run(shape + ["--kv-dtype", "q8_0,f32", "--isa", "scalar", "--threads", "1", "--min-time", "0.01",
+                        "--reduced-precision", "--json", jpath])
+    check(p.returncode == 0, "f32 + q8_0 run exits 0 (got %d)" % p.returncode)
+    res = json.load(open(jpath))["results"]
+    ok = len(res) == 2 and res[0]["kv_dtype"] == "f32" and res[1]["kv_dtype"] == "q8_0"
+    # A ratio of times (same work), not of GB/s, which count different bytes per type.
+    check(ok and res[0]["speedup_vs_f32"] is None and
+          abs(res[1]["speedup_vs_f32"] - res[0]["time_median_s"] / res[1]["time_median_s"]) <
+          1e-6 * res[1]["speedup_vs_f32"], "the q8_0 case carries its speed-up (time ratio) over the f32 case")
+    check(ok and all(r["reduced_precision"] is True and abs(r["check_tol"] - 1.01e-2) < 1e-12 for r in res),
+          "--reduced-precision recorded per case, check limit widened")
+    check("vs f32" in p.stdout and re.search(r"f32/q8_0\s+scalar.*\d\.\d\dx", p.stdout) is not None,
+          "the table shows the types and the vs-f32 ratio")
+
+    # A head dim q8_0 cannot hold: that pair is skipped, with a note, the rest runs.
+    p, _ = run(["--quick", "--b", "1", "--hq", "2", "--nq", "1", "--nk", "64", "--d", "48", "--isa", "scalar",
+                "--threads", "1", "--min-time", "0.01", "--kv-dtype", "f16,q8_0", "--json", jpath])
+    res = json.load(open(jpath))["results"]
+    check(p.returncode == 0 and "q8_0 K/V skipped" in p.stdout and [r["kv_dtype"] for r in res] == ["f16"],
+          "D=48: q8_0 skipped with a note, f16 runs")
+
+
 def layer():
     """vecattn-bench-layer: bad usage exits 2; a tiny gemm case runs and names its limit."""
     for args in (["--bogus"], ["--threads", "0"], ["--case", "nope"], ["--min-time", "-1"], ["--llc-mib", "x"]):
@@ -168,6 +230,7 @@ def main():
         interrupted(tmp, signal.SIGINT)
         interrupted(tmp, signal.SIGTERM)
         complete(tmp)
+        typed(tmp)
     if LAYER:
         layer()
     if failures:

@@ -74,6 +74,15 @@ with tempfile.TemporaryDirectory() as tmp:
     one = os.path.join(tmp, "one.svg")
     p = plot([b, "-o", one])
     check(p.returncode == 0 and "UNDER LOAD" not in texts(one)[1], "single run, not loaded: no load warning")
+    typed = os.path.join(tmp, "typed.json")
+    with open(typed, "w") as f:
+        json.dump(run_doc("server", "AMD EPYC 9654", "x86_64", 0.1,
+                          [row("decode", "avx512", 2, 40.0, "GB/s"),
+                           dict(row("decode", "avx512", 2, 41.0, "GB/s"), dtype="f32", kv_dtype="q8_0")]), f)
+    p = plot([typed, "-o", one])
+    check(p.returncode == 0 and "decode f32/q8_0" in texts(one)[1] and "41.0" in texts(one)[1]
+          and "40.0" in texts(one)[1],
+          "a typed case is a group of its own, not drawn over the f32 one")
     p = plot([os.path.join(tmp, "missing.json")])
     check(p.returncode != 0 and "cannot read" in p.stderr, "missing input: fails with a message")
 
