@@ -86,8 +86,9 @@ struct vecattn_kernels {
   /* bf16 products, NULL on ISAs without them. Operands are pairs of bf16 in 32 bits
    * (low half first): C[r][:n_pad] = (row_scale ? row_scale[r] * C[r][:] : 0) +
    * sum_{q < k2} A[r][q].lo * B[q][:].lo + A[r][q].hi * B[q][:].hi, A[r][q] =
-   * a[r * a_row + q * a_col] read by broadcast, accumulated in f32. */
-  void (*gemm_bf16)(const uint32_t *a, int64_t a_row, int64_t a_col, int m, const uint32_t *b,
+   * a[r * a_row + q * a_col] (in pairs; a need not be 4-byte aligned) read by broadcast,
+   * accumulated in f32. */
+  void (*gemm_bf16)(const void *a, int64_t a_row, int64_t a_col, int m, const uint32_t *b,
                     int64_t ldb, int k2, int n_pad, float *c, int64_t ldc, const float *row_scale);
   /* dst[q * n + j] = bf16(x0[j]) | bf16(x1[j]) << 16 for j < n (x1 NULL: zeros), rounded
    * to nearest even: two f32 rows interleaved as the pairs gemm_bf16 reads. */

@@ -588,6 +588,7 @@ static vecattn_isa lower_of(vecattn_isa isa) {
     case VECATTN_ISA_AVX2: return VECATTN_ISA_SSE2;
     case VECATTN_ISA_AVX512: return VECATTN_ISA_AVX2;
     case VECATTN_ISA_NEON: return VECATTN_ISA_SCALAR;
+    case VECATTN_ISA_AVX512BF16: return VECATTN_ISA_AVX512;
     default: return VECATTN_ISA_AUTO;
   }
 }
@@ -751,7 +752,9 @@ int main(int argc, char **argv) {
   /* ISA paths: requested ones the CPU runs, in enum order (scalar first,
    * so its output can serve as the reference). */
   for (int isa = VECATTN_ISA_SCALAR; isa < VECATTN_ISA_COUNT; isa++) {
-    int wanted = o.nisas == 0;
+    /* avx512bf16 differs from avx512 only in bf16 products: by default it
+     * runs when they are asked for. */
+    int wanted = o.nisas == 0 && (isa != VECATTN_ISA_AVX512BF16 || o.reduced_precision);
     for (int i = 0; i < o.nisas; i++) wanted |= o.isas[i] == (vecattn_isa)isa;
     if (!wanted) continue;
     if (vecattn_isa_supported((vecattn_isa)isa))

@@ -27,14 +27,16 @@ static int decode_block_k(const attn_problem *p, const struct vecattn_kernels *k
   return keys < kern->block_k ? (int)keys : kern->block_k;
 }
 
-/* The bf16 product buffers: Q^T, K, P^T and V pairs, two conversion rows. */
+/* The bf16 product buffers: Q^T, K, P^T and V pairs. */
 static int64_t pairs_of(int64_t n) { return (n + 1) / 2; }
 static size_t bf16_floats(const attn_plan *pl) {
   const int64_t rows_pad = pl->rows_pad, kp = pairs_of(pl->block_k);
-  const int64_t wide = pl->p->D > pl->p->Dv ? pl->p->D : pl->p->Dv;
   return align16((int64_t)pl->d2 * rows_pad) + align16((int64_t)pl->block_k * pl->d2) + align16(kp * rows_pad) +
-         align16(kp * pl->dv_pad) + 2 * align16(wide);
+         align16(kp * pl->dv_pad);
 }
+
+/* Two rows of max(D, Dv) floats for conversions. */
+static size_t row_tmp_floats(const attn_problem *p) { return 2 * align16(p->D > p->Dv ? p->D : p->Dv); }
 
 void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_kernels *kern) {
   memset(pl, 0, sizeof *pl);
@@ -69,7 +71,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->workspace_floats = align16(rows_pad * p->D) +
                          (pl->pack_v ? align16((int64_t)pl->block_k * pl->dv_pad) : 0) +
                          (pl->widen_k ? align16((int64_t)pl->block_k * p->D) : 0) +
-                         (pl->bf16 ? bf16_floats(pl) : 0) +
+                         (pl->bf16 ? bf16_floats(pl) : 0) + row_tmp_floats(p) +
                          align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
                          3 * align16(rows_pad);
 }
@@ -84,15 +86,14 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
   ws.k_block = NULL;
   if (pl->widen_k) ws.k_block = mem, mem += align16((int64_t)pl->block_k * pl->p->D);
   ws.q_pairs = ws.k_pairs = ws.p_pairs = ws.v_pairs = NULL;
-  ws.row_tmp = NULL;
   if (pl->bf16) {
-    const int64_t kp = pairs_of(pl->block_k), wide = pl->p->D > pl->p->Dv ? pl->p->D : pl->p->Dv;
+    const int64_t kp = pairs_of(pl->block_k);
     ws.q_pairs = (uint32_t *)mem, mem += align16((int64_t)pl->d2 * rows_pad);
     ws.k_pairs = (uint32_t *)mem, mem += align16((int64_t)pl->block_k * pl->d2);
     ws.p_pairs = (uint32_t *)mem, mem += align16(kp * rows_pad);
     ws.v_pairs = (uint32_t *)mem, mem += align16(kp * pl->dv_pad);
-    ws.row_tmp = mem, mem += 2 * align16(wide);
   }
+  ws.row_tmp = mem, mem += row_tmp_floats(pl->p);
   ws.scores = mem, mem += align16(rows_pad * pl->block_k);
   ws.acc = NULL;
   if (pl->p->v) ws.acc = mem, mem += align16(rows * pl->dv_pad);
@@ -153,10 +154,10 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
       float *dst = ws->q_packed + (int64_t)r * p->D;
       pl->kern->to_f32(src, p->qt, dst, p->D);
       pl->kern->scale(dst, p->D, p->scale);
-    } else if (p->qt == VECATTN_F32) {
-      for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = ((const float *)src)[d] * p->scale;
     } else {
-      for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = dt_load1(src, p->qt, d) * p->scale;
+      const float *row = src;
+      if (p->qt != VECATTN_F32) pl->kern->to_f32(src, p->qt, ws->row_tmp, p->D), row = ws->row_tmp;
+      for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = row[d] * p->scale;
     }
   }
   if (!pl->keys_in_place) /* padding lanes score 0, never NaN */
@@ -285,9 +286,14 @@ static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0,
   }
   const int lanes = attn_tile_lanes(pl, t);
   if (pl->bf16) {
-    pack_key_pairs(pl, keys, nk, ws);
-    pl->kern->gemm_bf16(ws->k_pairs, pl->d2, 1, nk, ws->q_pairs, lanes, pl->d2, lanes, ws->scores, pl->score_ld,
-                        NULL);
+    /* bf16 rows of an even length and stride are already pairs: read in place. */
+    const uint32_t *pairs = keys.p;
+    int64_t ld_pairs = keys.ld / 2;
+    if (keys.t != VECATTN_BF16 || p->D % 2 || keys.ld % 2) {
+      pack_key_pairs(pl, keys, nk, ws);
+      pairs = ws->k_pairs, ld_pairs = pl->d2;
+    }
+    pl->kern->gemm_bf16(pairs, ld_pairs, 1, nk, ws->q_pairs, lanes, pl->d2, lanes, ws->scores, pl->score_ld, NULL);
     return;
   }
   const float *a = keys.p;

@@ -52,7 +52,7 @@ typedef struct {
   float *k_block;   /* [block_k][D] when widen_k */
   uint32_t *q_pairs, *k_pairs, *p_pairs, *v_pairs; /* when bf16: Q^T [d2][rows_pad], K [block_k][d2],
                                                       P^T [block_k / 2][rows_pad], V [block_k / 2][dv_pad] */
-  float *row_tmp;   /* when bf16: two rows of max(D, Dv) floats */
+  float *row_tmp;   /* two rows of max(D, Dv) floats for conversions */
   float *scores;    /* S^T [block_k][score_ld] */
   float *acc;       /* [rows_max][dv_pad] */
   float *row_max, *row_sum, *row_alpha; /* [rows_pad] each */

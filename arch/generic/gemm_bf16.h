@@ -7,14 +7,15 @@
 #define VECATTN_GENERIC_GEMM_BF16_H
 
 #include <stdint.h>
+#include <string.h>
 
 #ifdef VF_HAVE_DOT2
 static inline __attribute__((always_inline)) void gemm_bf16_block(
-    const uint32_t *a, int64_t a_row, int64_t a_col, int rows, const uint32_t *b, int64_t ldb, int k2,
+    const void *a, int64_t a_row, int64_t a_col, int rows, const uint32_t *b, int64_t ldb, int k2,
     float *c, int64_t ldc, const float *row_scale, const int mr, const int nv) {
   vf acc[VF_MR][VF_NR];
-  const uint32_t *arow[VF_MR];
-  for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
+  const unsigned char *arow[VF_MR]; /* bytes: K rows read in place need not be 4-byte aligned */
+  for (int r = 0; r < mr; ++r) arow[r] = (const unsigned char *)a + (r < rows ? r : 0) * a_row * 4;
   for (int r = 0; r < mr; ++r) {
     const int rr = r < rows ? r : 0;
     const vf s = row_scale ? vf_set1(row_scale[rr]) : vf_zero();
@@ -24,7 +25,9 @@ static inline __attribute__((always_inline)) void gemm_bf16_block(
     vf bv[VF_NR];
     for (int j = 0; j < nv; ++j) bv[j] = vf_load((const float *)(b + q * ldb + j * VF_LANES));
     for (int r = 0; r < mr; ++r) {
-      const vf av = vf_set1_bits(arow[r][q * a_col]);
+      uint32_t pair;
+      memcpy(&pair, arow[r] + q * a_col * 4, sizeof pair);
+      const vf av = vf_set1_bits(pair);
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_dot2(acc[r][j], av, bv[j]);
     }
   }
@@ -35,7 +38,7 @@ static inline __attribute__((always_inline)) void gemm_bf16_block(
 }
 
 static inline __attribute__((always_inline)) void gemm_bf16_rows(
-    const uint32_t *a, int64_t a_row, int64_t a_col, int rows, const uint32_t *b, int64_t ldb, int k2,
+    const void *a, int64_t a_row, int64_t a_col, int rows, const uint32_t *b, int64_t ldb, int k2,
     int nvec, float *c, int64_t ldc, const float *row_scale, const int mr) {
   int j = 0;
   for (; j + VF_NR <= nvec; j += VF_NR)
@@ -44,18 +47,18 @@ static inline __attribute__((always_inline)) void gemm_bf16_rows(
     gemm_bf16_block(a, a_row, a_col, rows, b + j * VF_LANES, ldb, k2, c + j * VF_LANES, ldc, row_scale, mr, 1);
 }
 
-static void gemm_bf16(const uint32_t *a, int64_t a_row, int64_t a_col, int m, const uint32_t *b, int64_t ldb,
+static void gemm_bf16(const void *a, int64_t a_row, int64_t a_col, int m, const uint32_t *b, int64_t ldb,
                       int k2, int n_pad, float *c, int64_t ldc, const float *row_scale) {
   const int nvec = n_pad / VF_LANES;
   for (int r0 = 0; r0 < m; r0 += VF_MR) {
     const int rows = m - r0 < VF_MR ? m - r0 : VF_MR;
     const float *rs = row_scale ? row_scale + r0 : NULL;
     if (rows > 4)
-      gemm_bf16_rows(a + r0 * a_row, a_row, a_col, rows, b, ldb, k2, nvec, c + r0 * ldc, ldc, rs, VF_MR);
+      gemm_bf16_rows((const unsigned char *)a + r0 * a_row * 4, a_row, a_col, rows, b, ldb, k2, nvec, c + r0 * ldc, ldc, rs, VF_MR);
     else if (rows > 2)
-      gemm_bf16_rows(a + r0 * a_row, a_row, a_col, rows, b, ldb, k2, nvec, c + r0 * ldc, ldc, rs, 4);
+      gemm_bf16_rows((const unsigned char *)a + r0 * a_row * 4, a_row, a_col, rows, b, ldb, k2, nvec, c + r0 * ldc, ldc, rs, 4);
     else
-      gemm_bf16_rows(a + r0 * a_row, a_row, a_col, rows, b, ldb, k2, nvec, c + r0 * ldc, ldc, rs, 2);
+      gemm_bf16_rows((const unsigned char *)a + r0 * a_row * 4, a_row, a_col, rows, b, ldb, k2, nvec, c + r0 * ldc, ldc, rs, 2);
   }
 }
 
