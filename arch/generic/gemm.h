@@ -24,6 +24,13 @@
  * during P.V) go to L2 only, leaving L1 to the rows in use. */
 #define VF_PREFETCH_L2 2
 
+/* Short row blocks (decode: a GQA group's few rows) may afford wider column
+ * blocks than VF_NR: AVX2 fits 4 x 3 accumulators in its 16 registers. */
+#ifndef VF_NR_SHORT
+#define VF_NR_SHORT VF_NR
+#endif
+#define VF_NR_MAX (VF_NR > VF_NR_SHORT ? VF_NR : VF_NR_SHORT)
+
 /* Lowest set bit, at most one q8_0 block. */
 #define GEMM_LOWBIT(x) (((x) & -(x)) < VECATTN_Q8_0_BLOCK ? ((x) & -(x)) : VECATTN_Q8_0_BLOCK)
 
@@ -35,7 +42,7 @@ static inline __attribute__((always_inline)) void gemm_block(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int64_t e0,
     int k, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
     int64_t pf_vec, const int mr, const int nv, const int bt, const int with_pf) {
-  vf acc[VF_MR][VF_NR];
+  vf acc[VF_MR][VF_NR_MAX];
   const float *arow[VF_MR];
   for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
 
@@ -52,9 +59,9 @@ static inline __attribute__((always_inline)) void gemm_block(
 
   /* e0 is a multiple of q8_share: a q8_0 vector j shares its block (and scale)
    * with vector j - 1 unless j * VF_LANES is a multiple of it too. */
-  const int q8_share = nv == VF_NR ? GEMM_LOWBIT(VF_LANES * VF_NR) : VF_LANES;
+  const int q8_share = GEMM_LOWBIT(VF_LANES * nv);
   for (int p = 0; p < k; ++p) {
-    vf bv[VF_NR];
+    vf bv[VF_NR_MAX];
     const vf_byte *brow = b + p * ldb, *bahead = b + (p + VF_PREFETCH_ROWS) * ldb;
     if (bt == VECATTN_Q8_0) {
       vf scale = vf_zero();
@@ -88,10 +95,11 @@ static inline __attribute__((always_inline)) void gemm_rows(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int k,
     int nvec, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
     int64_t pf_vec, const int mr, const int bt, const int with_pf) {
+  const int nr = mr <= 4 && bt != VECATTN_Q8_0 ? VF_NR_SHORT : VF_NR; /* q8_0: blocks sharing a scale */
   int j = 0;
-  for (; j + VF_NR <= nvec; j += VF_NR)
+  for (; j + nr <= nvec; j += nr)
     gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, mr, VF_NR, bt, with_pf);
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, mr, nr, bt, with_pf);
   for (; j < nvec; ++j)
     gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
                with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, mr, 1, bt, with_pf);

@@ -11,6 +11,7 @@
 #define VF_LANES 8
 #define VF_MR 6
 #define VF_NR 2 /* 12 accumulators + 2 B vectors + 1 broadcast of 16 ymm */
+#define VF_NR_SHORT 3 /* rows <= 4: 12 accumulators + 3 B vectors + 1 broadcast */
 
 typedef __m256 vf;
 static inline __m256i vf_tail_mask(int n) {
