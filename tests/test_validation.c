@@ -343,7 +343,7 @@ END_TEST
 
 static vecattn_tensor mk(float *data, int64_t b, int64_t h, int64_t s, int64_t d, int64_t s0, int64_t s1,
                          int64_t s2) {
-  vecattn_tensor t;
+  vecattn_tensor t = {0}; /* dtype 0: f32 */
   t.data = data;
   t.shape[0] = b, t.shape[1] = h, t.shape[2] = s, t.shape[3] = d;
   t.stride[0] = s0, t.stride[1] = s1, t.stride[2] = s2, t.stride[3] = 1;

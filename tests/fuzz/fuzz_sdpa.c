@@ -92,6 +92,7 @@ static void make_tensor(ftensor *x, reader *r, int64_t b, int64_t h, int64_t s, 
   memcpy(x->t.shape, shape, sizeof shape);
   memcpy(x->t.stride, st, sizeof st);
   x->t.data = x->buf;
+  x->t.dtype = VECATTN_F32;
 }
 
 static void fill(ftensor *x, reader *r, int specials) {
