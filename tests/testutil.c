@@ -94,8 +94,9 @@ int tu_emulated(void) {
 /* ------------------------------------------------------------------ */
 /* ISA loop                                                            */
 
-const vecattn_isa tu_all_isas[TU_ISA_COUNT] = {VECATTN_ISA_SCALAR, VECATTN_ISA_SSE2,   VECATTN_ISA_AVX2,
-                                               VECATTN_ISA_AVX512, VECATTN_ISA_NEON,   VECATTN_ISA_AVX512BF16};
+const vecattn_isa tu_all_isas[TU_ISA_COUNT] = {VECATTN_ISA_SCALAR, VECATTN_ISA_SSE2,       VECATTN_ISA_AVX2,
+                                               VECATTN_ISA_AVX512, VECATTN_ISA_NEON,       VECATTN_ISA_AVX512BF16,
+                                               VECATTN_ISA_SVE,    VECATTN_ISA_NEON32};
 static int g_skip_printed[VECATTN_ISA_COUNT];
 
 static void print_skip(vecattn_isa isa) {
