@@ -37,10 +37,10 @@ static void print_arm_features(const char *features) {
   static const struct {
     const char *token, *what;
   } arm[] = {
-      {"asimdhp", "FP16 arithmetic: not used yet (f16 K/V are not in this version)"},
-      {"asimddp", "int8 dot product: not used yet (q8_0 K/V are not in this version)"},
-      {"i8mm", "int8 matrix multiply: not used yet (q8_0 K/V are not in this version)"},
-      {"bf16", "bf16 dot product: not used yet (bf16 K/V are not in this version)"},
+      {"asimdhp", "FP16 arithmetic: not used yet (f16 K/V are widened to f32 as they load)"},
+      {"asimddp", "int8 dot product: not used yet (q8_0 K/V are widened to f32 as they load)"},
+      {"i8mm", "int8 matrix multiply: not used yet (q8_0 K/V are widened to f32 as they load)"},
+      {"bf16", "bf16 dot product: not used yet (bf16 K/V are widened to f32 as they load)"},
   };
   printf("\narm feature  present  used by\n");
   for (size_t i = 0; i < sizeof arm / sizeof arm[0]; i++)

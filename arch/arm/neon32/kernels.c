@@ -6,4 +6,5 @@
 #include "generic/softmax.h"
 #include "generic/additive.h"
 #include "generic/pack.h"
+#include "generic/convert.h"
 #include "generic/kernel_table.h"
