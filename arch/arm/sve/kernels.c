@@ -8,4 +8,5 @@
 #include "generic/additive.h"
 #include "generic/pack.h"
 #include "generic/convert.h"
+#include "generic/gemm_bf16.h"
 #include "generic/kernel_table.h"
