@@ -70,7 +70,7 @@ static void usage(FILE *f) {
         "\n"
         "Selection:\n"
         "  --isa NAME       ISA path (repeatable, or a comma list): scalar sse2 avx2\n"
-        "                   avx512 neon; default: every one the CPU supports\n"
+        "                   avx512 neon sve neon32; default: every one the CPU supports\n"
         "  --threads N      thread count (repeatable, or a comma list; 'all' means\n"
         "                   omp_get_max_threads()); default: 1 and all\n"
         "  --kv-dtype T     K/V element type (repeatable, or a comma list): f32 f16 bf16\n"
@@ -589,6 +589,8 @@ static vecattn_isa lower_of(vecattn_isa isa) {
     case VECATTN_ISA_AVX512: return VECATTN_ISA_AVX2;
     case VECATTN_ISA_NEON: return VECATTN_ISA_SCALAR;
     case VECATTN_ISA_AVX512BF16: return VECATTN_ISA_AVX512;
+    case VECATTN_ISA_SVE: return VECATTN_ISA_NEON;
+    case VECATTN_ISA_NEON32: return VECATTN_ISA_SCALAR;
     default: return VECATTN_ISA_AUTO;
   }
 }

@@ -25,6 +25,12 @@ static peak_loop loop_for(vecattn_isa isa) {
 #ifdef VB_HAVE_PEAK_NEON
     case VECATTN_ISA_NEON: return vb_peak_loop_neon;
 #endif
+#ifdef VB_HAVE_PEAK_SVE
+    case VECATTN_ISA_SVE: return vb_peak_loop_sve;
+#endif
+#ifdef VB_HAVE_PEAK_NEON32
+    case VECATTN_ISA_NEON32: return vb_peak_loop_neon32;
+#endif
     default: return 0;
   }
 }

@@ -11,5 +11,7 @@ uint64_t vb_peak_loop_sse2(uint64_t iters, float mul, float add, float *sink);
 uint64_t vb_peak_loop_avx2(uint64_t iters, float mul, float add, float *sink);
 uint64_t vb_peak_loop_avx512(uint64_t iters, float mul, float add, float *sink);
 uint64_t vb_peak_loop_neon(uint64_t iters, float mul, float add, float *sink);
+uint64_t vb_peak_loop_sve(uint64_t iters, float mul, float add, float *sink);
+uint64_t vb_peak_loop_neon32(uint64_t iters, float mul, float add, float *sink);
 
 #endif

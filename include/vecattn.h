@@ -39,11 +39,13 @@ typedef enum {
   VECATTN_ISA_SSE2,
   VECATTN_ISA_AVX2,   /* AVX2 + FMA */
   VECATTN_ISA_AVX512, /* F + BW + DQ + VL, ZMM state enabled by the OS */
-  VECATTN_ISA_NEON,
-  VECATTN_ISA_AVX512BF16 /* AVX-512 plus AVX512_BF16: the avx512 kernels, and bf16 products
-                            (VDPBF16PS) for calls that set opts->reduced_precision */
+  VECATTN_ISA_NEON,   /* AArch64 Advanced SIMD */
+  VECATTN_ISA_AVX512BF16, /* AVX-512 plus AVX512_BF16: the avx512 kernels, and bf16 products
+                             (VDPBF16PS) for calls that set opts->reduced_precision */
+  VECATTN_ISA_SVE,    /* AArch64 SVE, one kernel build per vector length (128, 256, 512 bits) */
+  VECATTN_ISA_NEON32, /* 32-bit ARM (armhf) NEON, non-fused multiply-add */
 } vecattn_isa;
-#define VECATTN_ISA_COUNT 7 /* number of enumerators above, AUTO included */
+#define VECATTN_ISA_COUNT 9 /* number of enumerators above, AUTO included */
 
 VECATTN_API vecattn_isa vecattn_active_isa(void);          /* what calls use now */
 VECATTN_API int vecattn_isa_supported(vecattn_isa isa);     /* compiled in AND CPU+OS support it */
@@ -53,7 +55,9 @@ VECATTN_API const char *vecattn_isa_name(vecattn_isa isa);   /* "scalar", ..., "
 /* Parses a name as accepted by VECATTN_ISA; returns 0 and sets *isa, or -1. */
 VECATTN_API int vecattn_isa_from_name(const char *name, vecattn_isa *isa);
 /* Space-separated CPU features the dispatcher saw, e.g. "sse2 avx2 fma avx512f ...
- * os-ymm os-zmm" on x86 or "asimd" on aarch64. Static storage, never NULL. */
+ * os-ymm os-zmm" on x86, "asimd asimdhp asimddp i8mm bf16 sve sve-vl256" on aarch64
+ * (sve-vl<bits>: the SVE vector length), "neon vfpv4" on 32-bit ARM. Static
+ * storage, never NULL. */
 VECATTN_API const char *vecattn_cpu_features(void);
 
 /* ---- element types ---- */

@@ -1,7 +1,9 @@
-/* CPUID + XGETBV on x86, AT_HWCAP on aarch64. A feature counts only when the OS
+/* CPUID + XGETBV on x86, AT_HWCAP/AT_HWCAP2 (and the SVE vector length) on
+ * aarch64, AT_HWCAP on 32-bit ARM. A feature counts only when the OS
  * also saves its register state, or the first instruction using it would fault. */
 #include "cpu_features.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -39,12 +41,71 @@ static unsigned detect_flags(void) {
 #elif defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
+#include <sys/prctl.h>
+
+/* Older kernel headers lack the newer bits; the values are the kernel ABI. */
+#ifndef HWCAP_ASIMDHP
+#define HWCAP_ASIMDHP (1 << 10)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#ifndef HWCAP_SVE
+#define HWCAP_SVE (1 << 22)
+#endif
+#ifndef HWCAP2_SVE2
+#define HWCAP2_SVE2 (1 << 1)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1 << 13)
+#endif
+#ifndef HWCAP2_BF16
+#define HWCAP2_BF16 (1 << 14)
+#endif
+#ifndef PR_SVE_GET_VL
+#define PR_SVE_GET_VL 51
+#endif
+#ifndef PR_SVE_VL_LEN_MASK
+#define PR_SVE_VL_LEN_MASK 0xffff
+#endif
 
 static unsigned detect_flags(void) {
-  return (getauxval(AT_HWCAP) & HWCAP_ASIMD) ? CPU_ASIMD : 0;
+  const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+  unsigned f = 0;
+  if (hw & HWCAP_ASIMD) f |= CPU_ASIMD;
+  if (hw & HWCAP_ASIMDHP) f |= CPU_ASIMDHP;
+  if (hw & HWCAP_ASIMDDP) f |= CPU_ASIMDDP;
+  if (hw & HWCAP_SVE) f |= CPU_SVE;
+  if (hw2 & HWCAP2_SVE2) f |= CPU_SVE2;
+  if (hw2 & HWCAP2_I8MM) f |= CPU_I8MM;
+  if (hw2 & HWCAP2_BF16) f |= CPU_BF16;
+  return f;
+}
+
+/* The vector length in bits, as the kernel set it for this thread (threads
+ * inherit it); read without SVE instructions so this file needs no SVE flags. */
+static int detect_sve_bits(unsigned flags) {
+  if (!(flags & CPU_SVE)) return 0;
+  const int vl = prctl(PR_SVE_GET_VL, 0, 0, 0, 0);
+  return vl < 0 ? 0 : (vl & PR_SVE_VL_LEN_MASK) * 8;
+}
+#elif defined(__arm__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+
+static unsigned detect_flags(void) {
+  const unsigned long hw = getauxval(AT_HWCAP);
+  return ((hw & HWCAP_NEON) ? CPU_NEON32 : 0) | ((hw & HWCAP_VFPv4) ? CPU_VFPV4 : 0);
 }
 #else
 static unsigned detect_flags(void) { return 0; }
+#endif
+
+#if !(defined(__aarch64__) && defined(__linux__))
+static int detect_sve_bits(unsigned flags) {
+  (void)flags;
+  return 0;
+}
 #endif
 
 void cpu_features_detect(cpu_features *out) {
@@ -56,13 +117,20 @@ void cpu_features_detect(cpu_features *out) {
       {CPU_FMA, "fma"},           {CPU_AVX512F, "avx512f"},   {CPU_AVX512BW, "avx512bw"},
       {CPU_AVX512DQ, "avx512dq"}, {CPU_AVX512VL, "avx512vl"}, {CPU_OS_YMM, "os-ymm"},
       {CPU_OS_ZMM, "os-zmm"},     {CPU_ASIMD, "asimd"},       {CPU_F16C, "f16c"},
-      {CPU_AVX512BF16, "avx512bf16"},
+      {CPU_AVX512BF16, "avx512bf16"}, {CPU_ASIMDHP, "asimdhp"}, {CPU_ASIMDDP, "asimddp"},
+      {CPU_I8MM, "i8mm"},         {CPU_BF16, "bf16"},         {CPU_SVE, "sve"},
+      {CPU_SVE2, "sve2"},         {CPU_NEON32, "neon"},       {CPU_VFPV4, "vfpv4"},
   };
   out->flags = detect_flags();
+  out->sve_bits = detect_sve_bits(out->flags);
   out->names[0] = '\0';
   for (size_t i = 0; i < sizeof names / sizeof names[0]; ++i) {
     if (!(out->flags & names[i].bit)) continue;
     if (out->names[0]) strcat(out->names, " ");
     strcat(out->names, names[i].name);
+  }
+  if (out->sve_bits) {
+    const size_t len = strlen(out->names);
+    snprintf(out->names + len, sizeof out->names - len, " sve-vl%d", out->sve_bits);
   }
 }

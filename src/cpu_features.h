@@ -14,12 +14,21 @@ enum {
   CPU_OS_YMM = 1u << 8, /* XCR0 has SSE+AVX state */
   CPU_OS_ZMM = 1u << 9, /* XCR0 has opmask+ZMM state too */
   CPU_ASIMD = 1u << 10,
+  CPU_ASIMDHP = 1u << 11, /* ARMv8.2 FP16 arithmetic */
+  CPU_ASIMDDP = 1u << 12, /* ARMv8.2 SDOT/UDOT */
+  CPU_I8MM = 1u << 13,    /* ARMv8.6 int8 matrix multiply */
+  CPU_BF16 = 1u << 14,    /* ARMv8.6 BFDOT/BFMMLA */
+  CPU_SVE = 1u << 15,
+  CPU_SVE2 = 1u << 16,
+  CPU_NEON32 = 1u << 17, /* 32-bit ARM NEON */
+  CPU_VFPV4 = 1u << 18,  /* 32-bit ARM fused multiply-add */
   CPU_F16C = 1u << 20,
   CPU_AVX512BF16 = 1u << 21,
 };
 
 typedef struct {
   unsigned flags;
+  int sve_bits;    /* SVE vector length of this thread, 0 without SVE */
   char names[160]; /* space-separated, for vecattn_cpu_features() */
 } cpu_features;
 

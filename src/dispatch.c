@@ -16,8 +16,28 @@ static cpu_features features;
 static const struct vecattn_kernels *best_table;
 static _Atomic(const struct vecattn_kernels *) active_table;
 
-static const char *const isa_names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2",  "avx2",
-                                                         "avx512", "neon", "avx512bf16"};
+static const char *const isa_names[VECATTN_ISA_COUNT] = {
+    "auto", "scalar", "sse2", "avx2", "avx512", "neon", "avx512bf16",
+    "sve",
+    "neon32",
+};
+
+/* SVE kernels are built per vector length (the generic bodies keep vectors in
+ * arrays, which needs a fixed size): the one matching this CPU's, or NULL. */
+static const struct vecattn_kernels *sve_table(int bits) {
+  switch (bits) {
+#ifdef VECATTN_HAVE_SVE128
+    case 128: return &vecattn_kernels_sve128;
+#endif
+#ifdef VECATTN_HAVE_SVE256
+    case 256: return &vecattn_kernels_sve256;
+#endif
+#ifdef VECATTN_HAVE_SVE512
+    case 512: return &vecattn_kernels_sve512;
+#endif
+    default: (void)bits; return NULL;
+  }
+}
 
 static const struct vecattn_kernels *compiled_table(vecattn_isa isa) {
   switch (isa) {
@@ -37,6 +57,10 @@ static const struct vecattn_kernels *compiled_table(vecattn_isa isa) {
 #ifdef VECATTN_HAVE_AVX512BF16
     case VECATTN_ISA_AVX512BF16: return &vecattn_kernels_avx512bf16;
 #endif
+    case VECATTN_ISA_SVE: return sve_table(features.sve_bits);
+#ifdef VECATTN_HAVE_NEON32
+    case VECATTN_ISA_NEON32: return &vecattn_kernels_neon32;
+#endif
     default: return NULL;
   }
 }
@@ -53,14 +77,17 @@ static int cpu_runs(vecattn_isa isa) {
     case VECATTN_ISA_AVX512: return (f & avx512) == avx512;
     case VECATTN_ISA_NEON: return (f & CPU_ASIMD) != 0;
     case VECATTN_ISA_AVX512BF16: return (f & (avx512 | CPU_AVX512BF16)) == (avx512 | CPU_AVX512BF16);
+    case VECATTN_ISA_SVE: return (f & CPU_SVE) != 0;
+    case VECATTN_ISA_NEON32: return (f & CPU_NEON32) != 0;
     default: return 0;
   }
 }
 
 static void dispatch_init(void) {
   cpu_features_detect(&features);
-  static const vecattn_isa preference[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2, VECATTN_ISA_NEON,
-                                           VECATTN_ISA_SSE2, VECATTN_ISA_SCALAR};
+  static const vecattn_isa preference[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
+                                           VECATTN_ISA_SVE,        VECATTN_ISA_NEON,   VECATTN_ISA_NEON32,
+                                           VECATTN_ISA_SSE2,       VECATTN_ISA_SCALAR};
   for (size_t i = 0; i < sizeof preference / sizeof preference[0] && !best_table; ++i)
     if (cpu_runs(preference[i])) best_table = compiled_table(preference[i]);
 
@@ -73,6 +100,9 @@ static void dispatch_init(void) {
       t = isa == VECATTN_ISA_AUTO ? best_table : (cpu_runs(isa) ? compiled_table(isa) : NULL);
     if (t)
       chosen = t;
+    else if (isa == VECATTN_ISA_SVE && features.sve_bits)
+      fprintf(stderr, "vecattn: VECATTN_ISA=%s is unsupported here (no kernel build for %d-bit SVE vectors); using %s\n",
+              env, features.sve_bits, best_table->name);
     else
       fprintf(stderr, "vecattn: VECATTN_ISA=%s is unknown or unsupported here; using %s\n", env,
               best_table->name);
@@ -94,6 +124,10 @@ const struct vecattn_kernels *dispatch_table(vecattn_isa isa) {
 vecattn_isa vecattn_active_isa(void) { return dispatch_active()->isa; }
 
 int vecattn_isa_compiled(vecattn_isa isa) {
+#ifdef VECATTN_HAVE_SVE
+  if (isa == VECATTN_ISA_SVE) return 1; /* some vector length is; the CPU's may not be */
+#endif
+  if (isa == VECATTN_ISA_SVE) return 0;
   return isa == VECATTN_ISA_AUTO || compiled_table(isa) != NULL;
 }
 

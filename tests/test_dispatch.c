@@ -12,12 +12,14 @@
 
 #include "testutil.h"
 
-static const char *const names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2", "avx2", "avx512", "neon", "avx512bf16"};
+static const char *const names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2", "avx2", "avx512",
+                                                     "neon", "avx512bf16", "sve", "neon32"};
 
 /* Highest-priority supported path: what AUTO should pick. */
 static vecattn_isa best_isa(void) {
   static const vecattn_isa order[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
-                                      VECATTN_ISA_SSE2, VECATTN_ISA_NEON, VECATTN_ISA_SCALAR};
+                                      VECATTN_ISA_SVE,        VECATTN_ISA_NEON,   VECATTN_ISA_NEON32,
+                                      VECATTN_ISA_SSE2,       VECATTN_ISA_SCALAR};
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
     if (vecattn_isa_supported(order[i])) return order[i];
   return VECATTN_ISA_SCALAR;
@@ -47,7 +49,7 @@ static int self_probe_done;
 static probe probes[] = {
     {NULL, 0, "", 0, ""},   {"auto", 0, "", 0, ""}, {"scalar", 0, "", 0, ""}, {"sse2", 0, "", 0, ""},
     {"avx2", 0, "", 0, ""}, {"avx512", 0, "", 0, ""}, {"neon", 0, "", 0, ""},   {"bogus-isa", 0, "", 0, ""},
-    {"avx512bf16", 0, "", 0, ""},
+    {"avx512bf16", 0, "", 0, ""},  {"sve", 0, "", 0, ""},  {"neon32", 0, "", 0, ""},
 };
 #define NPROBES ((int)(sizeof probes / sizeof probes[0]))
 static int fork_probes_done;
@@ -219,10 +221,16 @@ START_TEST(test_supported_basics) {
     ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_AVX2), "avx512 supported but avx2 not");
   if (vecattn_isa_supported(VECATTN_ISA_AVX512BF16))
     ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_AVX512), "avx512bf16 supported but avx512 not");
+  ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_SVE) && !vecattn_isa_supported(VECATTN_ISA_NEON32),
+                "an ARM path supported on x86-64");
 #elif defined(__aarch64__)
   if (vecattn_isa_compiled(VECATTN_ISA_NEON))
     ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_NEON), "neon compiled but not supported on aarch64");
   ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_AVX2), "avx2 supported on aarch64");
+  ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_NEON32), "neon32 (armhf) supported on aarch64");
+#elif defined(__arm__)
+  ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_NEON) && !vecattn_isa_supported(VECATTN_ISA_SVE),
+                "an aarch64 path supported on 32-bit ARM");
 #endif
 }
 END_TEST
@@ -318,6 +326,26 @@ START_TEST(test_cpu_features) {
   if (vecattn_isa_supported(VECATTN_ISA_NEON))
     ck_assert_msg(has_token(f, "asimd") || has_token(f, "neon"), "neon path supported but features \"%s\" lack asimd",
                   f);
+  if (vecattn_isa_supported(VECATTN_ISA_SVE)) {
+    ck_assert_msg(has_token(f, "sve"), "sve path supported but features \"%s\" lack sve", f);
+    const char *vl = strstr(f, "sve-vl");
+    ck_assert_msg(vl && (atoi(vl + 6) == 128 || atoi(vl + 6) == 256 || atoi(vl + 6) == 512),
+                  "sve path supported but features \"%s\" name no built vector length", f);
+  }
+  if (vecattn_isa_compiled(VECATTN_ISA_SVE) && has_token(f, "sve")) {
+    /* QEMU_CPU / VECATTN_TEST_EXPECT_SVE_BITS: the CI run says which length it emulates */
+    const char *want = getenv("VECATTN_TEST_EXPECT_SVE_BITS");
+    if (want && *want) {
+      char tok[32];
+      snprintf(tok, sizeof tok, "sve-vl%s", want);
+      ck_assert_msg(has_token(f, tok), "features \"%s\" lack %s", f, tok);
+      ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_SVE), "sve not supported at %s bits", want);
+      ck_assert_msg(best_isa() == VECATTN_ISA_SVE, "sve supported but not preferred");
+    }
+  }
+#elif defined(__arm__)
+  if (vecattn_isa_supported(VECATTN_ISA_NEON32))
+    ck_assert_msg(has_token(f, "neon"), "neon32 path supported but features \"%s\" lack neon", f);
 #else
   (void)has_token;
 #endif

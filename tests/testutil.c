@@ -94,21 +94,66 @@ int tu_emulated(void) {
 /* ------------------------------------------------------------------ */
 /* ISA loop                                                            */
 
-const vecattn_isa tu_all_isas[TU_ISA_COUNT] = {VECATTN_ISA_SCALAR, VECATTN_ISA_SSE2,   VECATTN_ISA_AVX2,
-                                               VECATTN_ISA_AVX512, VECATTN_ISA_NEON,   VECATTN_ISA_AVX512BF16};
+const vecattn_isa tu_all_isas[TU_ISA_COUNT] = {VECATTN_ISA_SCALAR, VECATTN_ISA_SSE2,       VECATTN_ISA_AVX2,
+                                               VECATTN_ISA_AVX512, VECATTN_ISA_NEON,       VECATTN_ISA_AVX512BF16,
+                                               VECATTN_ISA_SVE,    VECATTN_ISA_NEON32};
 static int g_skip_printed[VECATTN_ISA_COUNT];
+
+/* VECATTN_TEST_ISAS=name[,name...]: the ISA loop runs only these paths (CI
+ * runs the suite under several emulated CPUs and tests each path in one of
+ * them). tu_init fails when a named path is unknown or unsupported, so a
+ * selection can never quietly test nothing. */
+static const char *selected_isas(void) {
+  const char *e = getenv("VECATTN_TEST_ISAS");
+  return e && e[0] ? e : NULL;
+}
+
+static int isa_selected(vecattn_isa isa) {
+  const char *list = selected_isas();
+  if (!list) return 1;
+  const char *name = vecattn_isa_name(isa);
+  const size_t n = strlen(name);
+  for (const char *p = list;; ++p) {
+    const char *end = strchr(p, ',');
+    const size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n && strncmp(p, name, n) == 0) return 1;
+    if (!end) return 0;
+    p = end;
+  }
+}
+
+static void check_selection(void) {
+  const char *list = selected_isas();
+  if (!list) return;
+  char name[32];
+  for (const char *p = list;; ++p) {
+    const char *end = strchr(p, ',');
+    const size_t len = end ? (size_t)(end - p) : strlen(p);
+    snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+    vecattn_isa isa;
+    if (vecattn_isa_from_name(name, &isa) != 0 || isa == VECATTN_ISA_AUTO || !vecattn_isa_supported(isa)) {
+      fprintf(stderr, "VECATTN_TEST_ISAS=%s: '%s' is not a supported path here\n", list, name);
+      exit(1);
+    }
+    if (!end) return;
+    p = end;
+  }
+}
 
 static void print_skip(vecattn_isa isa) {
   if ((int)isa < 0 || (int)isa >= VECATTN_ISA_COUNT || g_skip_printed[isa]) return;
   g_skip_printed[isa] = 1;
-  printf("SKIP isa %s: not supported on this machine/build\n", vecattn_isa_name(isa));
+  if (vecattn_isa_supported(isa))
+    printf("SKIP isa %s: not selected by VECATTN_TEST_ISAS=%s\n", vecattn_isa_name(isa), selected_isas());
+  else
+    printf("SKIP isa %s: not supported on this machine/build\n", vecattn_isa_name(isa));
   fflush(stdout);
 }
 
 static vecattn_isa isa_from(int idx) {
   for (int i = idx; i < TU_ISA_COUNT; i++) {
     vecattn_isa isa = tu_all_isas[i];
-    if (vecattn_isa_supported(isa)) {
+    if (vecattn_isa_supported(isa) && isa_selected(isa)) {
       vecattn_status st = vecattn_set_isa(isa);
       ck_assert_msg(st == VECATTN_OK, "vecattn_set_isa(%s) = %d although supported", vecattn_isa_name(isa), (int)st);
       ck_assert_msg(vecattn_active_isa() == isa, "active ISA is %s after set_isa(%s)",
@@ -158,8 +203,9 @@ void tu_init(const char *suite_name) {
   setenv("CK_DEFAULT_TIMEOUT", "300", 0);
   printf("%s: seed %llu (set VECATTN_TEST_SEED=%llu to reproduce)%s\n", suite_name, (unsigned long long)g_seed,
          (unsigned long long)g_seed, tu_emulated() ? " [emulated]" : "");
+  check_selection();
   for (int i = 0; i < TU_ISA_COUNT; i++)
-    if (!vecattn_isa_supported(tu_all_isas[i])) print_skip(tu_all_isas[i]);
+    if (!vecattn_isa_supported(tu_all_isas[i]) || !isa_selected(tu_all_isas[i])) print_skip(tu_all_isas[i]);
   /* Check forks per test: flush so children do not repeat buffered lines. */
   fflush(stdout);
   fflush(stderr);

@@ -107,7 +107,8 @@ void tu_check_sdpa_result(const char *label, vecattn_isa isa, const tu_tensor *o
 vecattn_isa tu_isa_first(void);
 /* Restores VECATTN_ISA_AUTO, then moves to (and activates) the next
  * supported ISA after cur, or returns TU_ISA_DONE. Unsupported ones print
- * "SKIP isa <name>: ..." once per suite. */
+ * "SKIP isa <name>: ..." once per suite. VECATTN_TEST_ISAS=sve,neon (a comma
+ * list) limits the loop to those paths; naming an unsupported one fails. */
 vecattn_isa tu_isa_next(vecattn_isa cur);
 #define TU_FOR_EACH_ISA(var) for (vecattn_isa var = tu_isa_first(); var != TU_ISA_DONE; var = tu_isa_next(var))
 /* Same as a callback. */

@@ -142,8 +142,9 @@ int npy_parse(const unsigned char *buf, size_t len, npy_array *a, char *err, siz
   if (parse_header((const char *)buf + hstart, hlen, a, err, errlen) != 0) return -1;
 
   size_t count = 1;
+  /* int64 dims multiplied exactly: a (size_t) cast would wrap them on 32-bit targets */
   for (int d = 0; d < a->ndim; ++d)
-    if (__builtin_mul_overflow(count, (size_t)a->shape[d], &count))
+    if (__builtin_mul_overflow(count, a->shape[d], &count))
       return fail(err, errlen, "shape too large (element count overflows)");
   const size_t have = len - hstart - hlen;
   if (count > have / sizeof(float) || count * sizeof(float) != have)
@@ -194,7 +195,7 @@ int npy_write(const char *path, const float *data, int ndim, const int64_t *shap
   int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
   size_t count = 1;
   for (int d = 0; d < ndim; ++d) {
-    if (shape[d] < 0 || __builtin_mul_overflow(count, (size_t)shape[d], &count))
+    if (shape[d] < 0 || __builtin_mul_overflow(count, shape[d], &count))
       return fail(err, errlen, "bad shape");
     n += snprintf(dict + n, sizeof dict - (size_t)n, "%lld%s", (long long)shape[d],
                   ndim == 1 ? "," : d + 1 < ndim ? ", " : "");

@@ -4,10 +4,53 @@
  * OpenMP thread count. Exit status 0; 1 if the active path is not supported
  * (which would be a library bug). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <omp.h>
 
 #include "vecattn.h"
+
+/* What each path is built from and which CPU features it needs or uses. */
+static const char *isa_uses(vecattn_isa isa) {
+  switch (isa) {
+    case VECATTN_ISA_SCALAR: return "plain C, no vector instructions";
+    case VECATTN_ISA_SSE2: return "sse2, separate multiply and add";
+    case VECATTN_ISA_AVX2: return "avx2 + fma + f16c";
+    case VECATTN_ISA_AVX512: return "avx512f/bw/dq/vl + f16c, os-zmm";
+    case VECATTN_ISA_NEON: return "asimd: fused multiply-add, f16 widened by fcvtl";
+    case VECATTN_ISA_AVX512BF16: return "avx512 + avx512_bf16 (vdpbf16ps with reduced_precision)";
+    case VECATTN_ISA_SVE: return "sve at the CPU's vector length (128/256/512-bit builds)";
+    case VECATTN_ISA_NEON32: return "32-bit neon: vmla (not fused), f16 lane by lane";
+    default: return "";
+  }
+}
+
+static int has_token(const char *list, const char *tok) {
+  const size_t n = strlen(tok);
+  for (const char *p = list; (p = strstr(p, tok)) != NULL; p += n)
+    if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ')) return 1;
+  return 0;
+}
+
+/* The ARMv8.2+ features the dispatcher reads, and what uses them today. */
+static void print_arm_features(const char *features) {
+  static const struct {
+    const char *token, *what;
+  } arm[] = {
+      {"asimdhp", "FP16 arithmetic: not used yet (f16 K/V are widened to f32 as they load)"},
+      {"asimddp", "int8 dot product: not used yet (q8_0 K/V are widened to f32 as they load)"},
+      {"i8mm", "int8 matrix multiply: not used yet (q8_0 K/V are widened to f32 as they load)"},
+      {"bf16", "bf16 dot product: not used yet (bf16 K/V are widened to f32 as they load)"},
+  };
+  printf("\narm feature  present  used by\n");
+  for (size_t i = 0; i < sizeof arm / sizeof arm[0]; i++)
+    printf("%-11s  %-7s  %s\n", arm[i].token, has_token(features, arm[i].token) ? "yes" : "no", arm[i].what);
+  const char *vl = strstr(features, "sve-vl");
+  if (vl)
+    printf("sve vector length: %d bits (%s)\n", atoi(vl + 6),
+           vecattn_isa_supported(VECATTN_ISA_SVE) ? "the sve path uses its build for it"
+                                                  : "no sve build for this length: neon is used");
+}
 
 static const char *yes_no(int b) { return b ? "yes" : "no"; }
 
@@ -16,7 +59,7 @@ int main(int argc, char **argv) {
     printf("usage: %s\n"
            "Prints the vecattn version, the CPU features seen, which ISA paths are\n"
            "compiled in / supported / active, and the OpenMP thread count.\n"
-           "Environment: VECATTN_ISA=<scalar|sse2|avx2|avx512|avx512bf16|neon|auto> forces a path;\n"
+           "Environment: VECATTN_ISA=<scalar|sse2|avx2|avx512|avx512bf16|neon|sve|neon32|auto> forces a path;\n"
            "OMP_NUM_THREADS sets the default thread count.\n", argv[0]);
     return 0;
   }
@@ -26,17 +69,22 @@ int main(int argc, char **argv) {
   printf("vecattn %s (header %d.%d.%d)\n", vecattn_version(), VECATTN_VERSION_MAJOR,
          VECATTN_VERSION_MINOR, VECATTN_VERSION_PATCH);
   printf("cpu features: %s\n", vecattn_cpu_features());
-  printf("\n%-10s  %-8s  %-9s  %s\n", "isa", "compiled", "supported", "active");
+  printf("\n%-10s  %-8s  %-9s  %-6s  %s\n", "isa", "compiled", "supported", "active", "uses");
   for (int i = VECATTN_ISA_AUTO + 1; i < VECATTN_ISA_COUNT; i++) {
     const vecattn_isa isa = (vecattn_isa)i;
-    printf("%-10s  %-8s  %-9s  %s\n", vecattn_isa_name(isa), yes_no(vecattn_isa_compiled(isa)),
-           yes_no(vecattn_isa_supported(isa)), isa == active ? "*" : "");
+    printf("%-10s  %-8s  %-9s  %-6s  %s\n", vecattn_isa_name(isa), yes_no(vecattn_isa_compiled(isa)),
+           yes_no(vecattn_isa_supported(isa)), isa == active ? "*" : "", isa_uses(isa));
   }
   printf("\nbf16 products (opts.reduced_precision): %s\n",
          vecattn_isa_supported(VECATTN_ISA_AVX512BF16)
              ? (active == VECATTN_ISA_AVX512BF16 ? "available (avx512bf16 is active)"
                                                  : "available on avx512bf16, not active")
              : "not on this machine/build");
+#if defined(__aarch64__)
+  print_arm_features(vecattn_cpu_features());
+#else
+  (void)print_arm_features;
+#endif
   printf("\nactive isa: %s\n", vecattn_isa_name(active));
   printf("openmp threads: %d (omp_get_max_threads; opts.num_threads = 0 uses this)\n",
          omp_get_max_threads());

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# ARM cross builds checked under qemu-user, run by .ci/run (or by hand from
+# anywhere in the repository, once the cross packages of the README are in):
+#   tools/ci/arm.sh aarch64   build-aarch64: neon without SVE (cortex-a72), the
+#                             ARMv8.2 features (neoverse-n1), sve at 128, 256
+#                             and 512 bits (max), neon at 1024-bit SVE
+#   tools/ci/arm.sh armhf     build-armhf: neon32 (max, cortex-a9 without
+#                             VFPv4), scalar without NEON (cortex-r5f)
+# Each target: cross build, vecattn-info checked per CPU model, the example,
+# the test suite, a bench --quick smoke test. The suite runs once in full on
+# one CPU model, then only on the paths (VECATTN_TEST_ISAS) the next model
+# adds. Prints the wall time of each step. AARCH64_BUILD / ARMHF_BUILD
+# override the build directories.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+target=${1:?usage: tools/ci/arm.sh aarch64|armhf}
+case $target in
+  aarch64) dir=${AARCH64_BUILD:-build-aarch64} qemu=qemu-aarch64 sysroot=/usr/aarch64-linux-gnu
+           cross=tools/cross/aarch64-linux-gnu.ini ;;
+  armhf)   dir=${ARMHF_BUILD:-build-armhf} qemu=qemu-arm sysroot=/usr/arm-linux-gnueabihf
+           cross=tools/cross/arm-linux-gnueabihf.ini ;;
+  *) echo "unknown target $target" >&2; exit 2 ;;
+esac
+
+step() { STEP=$1; T0=$(date +%s); printf '\n---- %s: %s ----\n' "$target" "$STEP"; }
+step_done() { printf -- '---- %s: %s: %d s ----\n' "$target" "$STEP" $(( $(date +%s) - T0 )); }
+
+# Under qemu-user: one OpenMP thread (more can hang; OMP_THREAD_LIMIT=1 also
+# caps explicit num_threads requests) and Check without fork() (forked
+# children can hang too); the tests trim their biggest cases. Each test's own
+# meson timeout bounds a hang.
+export OMP_NUM_THREADS=1 OMP_THREAD_LIMIT=1 CK_FORK=no VECATTN_TEST_EMULATED=1
+
+# info <cpu> <active isa wanted> [<feature token wanted>] [VAR=value...]
+info() {
+  local cpu=$1 want=$2 token=${3:-}; shift 3 || shift $#
+  local tag="$cpu${*:+_$*}"
+  local out="$dir/vecattn-info-${tag//[^A-Za-z0-9.-]/_}.txt"
+  env QEMU_CPU="$cpu" "$@" "$qemu" -L "$sysroot" "$dir/tools/vecattn-info" > "$out" 2>&1
+  printf '%-36s %s | %s\n' "$cpu${*:+ $*}" "$(grep '^active isa' "$out")" "$(grep '^cpu features' "$out")"
+  if ! grep -Eq "^active isa: $want$" "$out"; then
+    cat "$out"; echo "-cpu $cpu: expected the $want path to be active" >&2; exit 1
+  fi
+  if [ -n "$token" ] && ! grep -Eq "^cpu features:.* $token( |$)" "$out"; then
+    cat "$out"; echo "-cpu $cpu: expected feature $token" >&2; exit 1
+  fi
+}
+
+# tests <label> <cpu> [VAR=value...]: the suite, its log kept as testlog-<label>
+tests() {
+  local label=$1 cpu=$2; shift 2
+  step "tests, $label (-cpu $cpu)"
+  env QEMU_CPU="$cpu" "$@" meson test -C "$dir" --print-errorlogs --logbase "testlog-$label"
+  step_done
+}
+
+step "cross build"
+if [ -f "$dir/build.ninja" ]; then meson setup --reconfigure "$dir" --cross-file "$cross" > /dev/null
+else meson setup "$dir" --cross-file "$cross"; fi
+meson compile -C "$dir"
+step_done
+
+step "vecattn-info per cpu model + example"
+if [ "$target" = aarch64 ]; then
+  info cortex-a72 neon asimd
+  info neoverse-n1 neon asimddp
+  info max,sve128=on sve sve-vl128
+  info max,sve256=on sve sve-vl256
+  info max,sve512=on sve sve-vl512
+  info max,sve-default-vector-length=128 neon sve-vl1024   # no 1024-bit build: neon
+  info cortex-a72 neon "" VECATTN_ISA=sve                  # one warning, then neon
+  grep -q 'VECATTN_ISA=sve is unknown or unsupported' "$dir/vecattn-info-cortex-a72_VECATTN_ISA_sve.txt"
+  QEMU_CPU=max,sve256=on "$qemu" -L "$sysroot" "$dir/examples/vecattn-example-minimal"
+else
+  info max neon32 vfpv4
+  info cortex-a9 neon32 neon                               # NEON without VFPv4
+  info cortex-r5f scalar                                   # no NEON: scalar
+  QEMU_CPU=max "$qemu" -L "$sysroot" "$dir/examples/vecattn-example-minimal"
+fi
+step_done
+
+if [ "$target" = aarch64 ]; then
+  tests neon cortex-a72
+  for bits in 128 256 512; do
+    tests "sve$bits" "max,sve$bits=on" VECATTN_TEST_ISAS=sve VECATTN_TEST_EXPECT_SVE_BITS=$bits
+  done
+  isas=neon,sve,scalar bench_cpu=max,sve256=on
+else
+  tests neon32 max
+  isas=neon32,scalar bench_cpu=max
+fi
+
+# A smoke test only: emulated timings mean nothing. Two small shapes.
+step "bench --quick smoke ($isas, -cpu $bench_cpu)"
+QEMU_CPU=$bench_cpu "$qemu" -L "$sysroot" "$dir/bench/vecattn-bench" --quick --isa "$isas" --threads 1 \
+  --shape bert,decode --json "$dir/bench-quick.json" > "$dir/bench-quick.txt"
+tail -n 4 "$dir/bench-quick.txt"
+python3 -m json.tool "$dir/bench-quick.json" > /dev/null
+for isa in ${isas//,/ }; do
+  grep -q "\"isa\": *\"$isa\"" "$dir/bench-quick.json" || { echo "bench JSON lacks $isa" >&2; exit 1; }
+done
+echo "$dir/bench-quick.json: valid JSON with every path"
+step_done
