@@ -128,7 +128,7 @@ START_TEST(test_narrow_f16_bf16) {
       check_narrow(isa, VECATTN_F16, sizes[s]);
       check_narrow(isa, VECATTN_BF16, sizes[s]);
     }
-    check_narrow(isa, VECATTN_F16, 200000); /* several threaded chunks */
+    if (!tu_emulated()) check_narrow(isa, VECATTN_F16, 200000); /* several threaded chunks */
   }
 }
 END_TEST
@@ -383,7 +383,8 @@ START_TEST(test_sdpa_kv_types) {
   tu_reseed(0xD710 + (uint64_t)_i);
   TU_FOR_EACH_ISA(isa) {
     for (int s = 0; s < NSHAPES; ++s) {
-      if (tu_emulated() && shapes[s].nk >= 1000) continue;
+      /* Under emulation: the decode and one prefill shape, each pair still on every ISA. */
+      if (tu_emulated() && s != 0 && s != 3) continue;
       run_sdpa_case(isa, &shapes[s], kt, vt, _i + s);
     }
   }
