@@ -138,6 +138,21 @@ VECATTN_API vecattn_status vecattn_attention_weights(const vecattn_tensor *q, co
                                                      vecattn_tensor *weights, /* [B, Hq, Nq, Nk] */
                                                      const vecattn_sdpa_opts *opts);
 
+/* ---- merging partial results over key shards (context parallelism) ----
+ * parts[s] (s < n_parts) is attention over shard s of the keys, [B, Hq, Nq, Dv]
+ * (f32, f16 or bf16), with its lse part_lse[s] (contiguous [B, Hq, Nq] floats), as
+ * vecattn_sdpa writes them; the shards are disjoint and together cover the keys.
+ * Writes the attention over all of them: lse = log(sum_s exp(part_lse[s])) and
+ * out = sum_s exp(part_lse[s] - lse) * parts[s] (lse optional, [B, Hq, Nq]). A row
+ * whose shard lse is -inf (masked there) is not read from that shard; a row masked
+ * in every shard gets zeros and lse = -inf. Bitwise identical for any num_threads
+ * (0 -> OpenMP default). EINVAL: NULL arrays, out or part_lse[s], n_parts < 1,
+ * num_threads < 0, a part whose shape differs from out's, a layout or type the
+ * tensors may not have, out or lse overlapping any input or each other.
+ * EOVERFLOW: extents that overflow. */
+VECATTN_API vecattn_status vecattn_merge(const vecattn_tensor *parts, const float *const *part_lse,
+                                         int64_t n_parts, vecattn_tensor *out, float *lse, int num_threads);
+
 /* ---- classic score functions (encoder-decoder attention) ---- */
 typedef enum {
   VECATTN_SCORE_DOT,        /* s = q.k */

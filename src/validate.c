@@ -215,3 +215,26 @@ vecattn_status attn_problem_init_ex(attn_problem *p, const vecattn_tensor *q, co
   p->scale = 1.0f / sqrtf((float)p->D);
   return check_options(p, opts, out_span, in_spans, n_in);
 }
+
+/* ---- checks.h: the same rules for entry points without an attn_problem ---- */
+#include "checks.h"
+
+vecattn_status check_tensor(const vecattn_tensor *t, unsigned types, int output, check_span *span) {
+  if (!tensor_usable(t, types)) return VECATTN_EINVAL;
+  byte_span s;
+  const vecattn_status st = tensor_span(t->data, t->dtype, t->shape, t->stride, &s);
+  if (st != VECATTN_OK) return st;
+  if (output && !layout_is_injective(t->shape, t->stride)) return VECATTN_EINVAL;
+  *span = (check_span){s.lo, s.hi};
+  return VECATTN_OK;
+}
+
+vecattn_status check_array(const void *p, int64_t n, size_t size, check_span *span) {
+  int64_t bytes;
+  uintptr_t end;
+  if (n < 0 || __builtin_mul_overflow(n, (int64_t)size, &bytes) || (uint64_t)bytes > SIZE_MAX ||
+      __builtin_add_overflow((uintptr_t)p, (size_t)bytes, &end))
+    return VECATTN_EOVERFLOW;
+  *span = (check_span){(uintptr_t)p, end};
+  return VECATTN_OK;
+}

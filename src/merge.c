@@ -1,0 +1,118 @@
+/* vecattn_merge: exact attention from partial results over disjoint key
+ * shards. A shard's row is softmax-weighted by exp(lse_i - lse): with
+ * lse = logsumexp_i lse_i that restores the shares of the full softmax, so
+ * out = sum_i exp(lse_i - lse) out_i. Rows are independent and each sums its
+ * shards in index order, so any thread count gives the same bits. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+
+#include "checks.h"
+#include "dispatch.h"
+#include "generic/dtype_scalar.h"
+#include "threads.h"
+#include "vecattn.h"
+
+/* Elements (rows x Dv x shards) per thread worth starting: the merge only
+ * streams memory. */
+enum { MERGE_ELEMS_PER_THREAD = 1 << 15 };
+
+typedef struct {
+  const vecattn_tensor *parts;
+  const float *const *part_lse;
+  int64_t n_parts;
+  vecattn_tensor *out;
+  float *lse;
+  int64_t H, N, Dv; /* rows are (b, h, i) over [B][H][N] */
+} merge_job;
+
+static const void *row_of(const vecattn_tensor *t, int64_t b, int64_t h, int64_t i) {
+  return (const unsigned char *)t->data + dt_bytes(t->dtype, b * t->stride[0] + h * t->stride[1] + i * t->stride[2]);
+}
+
+/* One row: weights in double (lse differences of shards far apart lose no
+ * bits), the weighted sum in f32 as the attention kernels accumulate. */
+static void merge_row(const struct vecattn_kernels *kern, const merge_job *m, int64_t row, float *acc, float *tmp) {
+  const int64_t i = row % m->N, h = row / m->N % m->H, b = row / m->N / m->H;
+  double top = -INFINITY;
+  for (int64_t s = 0; s < m->n_parts; ++s)
+    if (m->part_lse[s][row] > top) top = m->part_lse[s][row];
+  void *dst = (unsigned char *)m->out->data +
+              dt_bytes(m->out->dtype, b * m->out->stride[0] + h * m->out->stride[1] + i * m->out->stride[2]);
+  if (top == -INFINITY) { /* every shard fully masked (NaN lse falls through and spreads) */
+    for (int64_t e = 0; e < m->Dv; ++e) acc[e] = 0.0f;
+    kern->from_f32(acc, m->out->dtype, dst, m->Dv);
+    if (m->lse) m->lse[row] = -INFINITY;
+    return;
+  }
+  double total = 0.0;
+  for (int64_t s = 0; s < m->n_parts; ++s) {
+    const float l = m->part_lse[s][row];
+    if (l != -INFINITY) total += exp((double)l - top);
+  }
+  const double lse = top + log(total);
+  int first = 1;
+  for (int64_t s = 0; s < m->n_parts; ++s) {
+    const float l = m->part_lse[s][row];
+    if (l == -INFINITY) continue; /* a masked shard's row is never read */
+    const float w = (float)exp((double)l - lse);
+    const vecattn_tensor *p = &m->parts[s];
+    const float *x = row_of(p, b, h, i);
+    if (p->dtype != VECATTN_F32) kern->to_f32(x, p->dtype, tmp, m->Dv), x = tmp;
+    if (first)
+      for (int64_t e = 0; e < m->Dv; ++e) acc[e] = w * x[e];
+    else
+      for (int64_t e = 0; e < m->Dv; ++e) acc[e] += w * x[e];
+    first = 0;
+  }
+  kern->from_f32(acc, m->out->dtype, dst, m->Dv);
+  if (m->lse) m->lse[row] = (float)lse;
+}
+
+static vecattn_status validate(const vecattn_tensor *parts, const float *const *part_lse, int64_t n_parts,
+                               const vecattn_tensor *out, const float *lse, int num_threads) {
+  if (!parts || !part_lse || !out || n_parts < 1 || num_threads < 0) return VECATTN_EINVAL;
+  check_span out_span, lse_span = {0, 0}, arrays[2], s;
+  vecattn_status st;
+  if ((st = check_tensor(out, CHECK_FLOAT_TYPES, 1, &out_span)) != VECATTN_OK) return st;
+  if ((st = check_array(parts, n_parts, sizeof *parts, &arrays[0])) != VECATTN_OK) return st;
+  if ((st = check_array(part_lse, n_parts, sizeof *part_lse, &arrays[1])) != VECATTN_OK) return st;
+  const int64_t rows = out->shape[0] * out->shape[1] * out->shape[2]; /* fits: out's extent did */
+  if (lse && (st = check_array(lse, rows, sizeof *lse, &lse_span)) != VECATTN_OK) return st;
+  if (lse && check_overlap(lse_span, out_span)) return VECATTN_EINVAL;
+  for (int a = 0; a < 2; ++a)
+    if (check_overlap(arrays[a], out_span) || check_overlap(arrays[a], lse_span)) return VECATTN_EINVAL;
+  for (int64_t i = 0; i < n_parts; ++i) {
+    const vecattn_tensor *p = &parts[i];
+    if (!part_lse[i]) return VECATTN_EINVAL;
+    if ((st = check_tensor(p, CHECK_FLOAT_TYPES, 0, &s)) != VECATTN_OK) return st;
+    for (int d = 0; d < 4; ++d)
+      if (p->shape[d] != out->shape[d]) return VECATTN_EINVAL;
+    if (check_overlap(s, out_span) || check_overlap(s, lse_span)) return VECATTN_EINVAL;
+    if ((st = check_array(part_lse[i], rows, sizeof(float), &s)) != VECATTN_OK) return st;
+    if (check_overlap(s, out_span) || check_overlap(s, lse_span)) return VECATTN_EINVAL;
+  }
+  return VECATTN_OK;
+}
+
+vecattn_status vecattn_merge(const vecattn_tensor *parts, const float *const *part_lse, int64_t n_parts,
+                             vecattn_tensor *out, float *lse, int num_threads) {
+  const vecattn_status st = validate(parts, part_lse, n_parts, out, lse, num_threads);
+  if (st != VECATTN_OK) return st;
+  const struct vecattn_kernels *kern = dispatch_active();
+  const merge_job m = {parts, part_lse, n_parts, out, lse, out->shape[1], out->shape[2], out->shape[3]};
+  const int64_t rows = out->shape[0] * m.H * m.N;
+  const double elems = (double)rows * (double)m.Dv * (double)n_parts;
+  const int threads = vecattn_thread_count(num_threads, (int64_t)(elems / MERGE_ELEMS_PER_THREAD) + 1);
+  const size_t row_floats = ((size_t)m.Dv + 15) / 16 * 16;
+  float *ws = aligned_alloc(64, (size_t)threads * 2 * row_floats * sizeof(float));
+  if (!ws) return VECATTN_ENOMEM;
+#pragma omp parallel num_threads(threads)
+  {
+    float *acc = ws + (size_t)omp_get_thread_num() * 2 * row_floats;
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) merge_row(kern, &m, r, acc, acc + row_floats);
+  }
+  free(ws);
+  return VECATTN_OK;
+}
