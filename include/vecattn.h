@@ -138,6 +138,29 @@ VECATTN_API vecattn_status vecattn_attention_weights(const vecattn_tensor *q, co
                                                      vecattn_tensor *weights, /* [B, Hq, Nq, Nk] */
                                                      const vecattn_sdpa_opts *opts);
 
+/* ---- ragged batches (FlashAttention's varlen convention) ----
+ * n_seqs sequences packed along the sequence dimension of batch-1 tensors:
+ *   q   [1, Hq,  total_q, D ]  (packed [total_q, Hq, D] rows: vecattn_tensor_bshd(q, 1, total_q, Hq, D))
+ *   k   [1, Hkv, total_k, D ], v [1, Hkv, total_k, Dv]
+ *   out [1, Hq,  total_q, Dv]
+ * Sequence s owns queries [cu_seqlens_q[s], cu_seqlens_q[s + 1]) and keys
+ * [cu_seqlens_k[s], cu_seqlens_k[s + 1]) and attends only to its own keys: each
+ * sequence is computed as vecattn_sdpa computes one batch row with Nq and Nk its
+ * own lengths (causal bottom-right aligned per sequence, window, ALiBi, GQA, every
+ * element type for K and V, scale, reduced_precision). opts->lse, if set, is
+ * [Hq, total_q]. A sequence with no keys gets zeros and lse = -inf; one with no
+ * queries writes nothing; rows past cu_seqlens_q[n_seqs] are not written.
+ * All sequences run in one parallel region, long ones split by work; bitwise
+ * identical for any num_threads. EINVAL: what vecattn_sdpa rejects, a batch other
+ * than 1, opts->kv_len or opts->bias (per batch row; use the sequence lengths),
+ * NULL cu_seqlens, n_seqs < 0, cu_seqlens that do not start at 0, decrease or end
+ * past total_q / total_k, cu_seqlens overlapping out or lse. Nothing is written on
+ * error. Validation reads each cu_seqlens entry once: O(n_seqs). */
+VECATTN_API vecattn_status vecattn_sdpa_varlen(const vecattn_tensor *q, const vecattn_tensor *k,
+                                               const vecattn_tensor *v, vecattn_tensor *out,
+                                               const int32_t *cu_seqlens_q, const int32_t *cu_seqlens_k,
+                                               int64_t n_seqs, const vecattn_sdpa_opts *opts);
+
 /* ---- merging partial results over key shards (context parallelism) ----
  * parts[s] (s < n_parts) is attention over shard s of the keys, [B, Hq, Nq, Dv]
  * (f32, f16 or bf16), with its lse part_lse[s] (contiguous [B, Hq, Nq] floats), as

@@ -67,5 +67,6 @@ void flash_write_row(const attn_plan *pl, int64_t b, int64_t h, int64_t i, float
   } else {
     memset(dst, 0, (size_t)dt_bytes(p->ot, p->Dv)); /* +0 in every float type */
   }
-  if (p->lse) p->lse[(b * p->Hq + h) * p->Nq + i] = seen ? row_max + logf(row_sum) : -INFINITY;
+  const int64_t lse_ld = p->lse_ld ? p->lse_ld : p->Nq;
+  if (p->lse) p->lse[(b * p->Hq + h) * lse_ld + i] = seen ? row_max + logf(row_sum) : -INFINITY;
 }

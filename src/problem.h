@@ -33,6 +33,7 @@ typedef struct {
   int64_t bias_stride[4]; /* 0 on broadcast dims */
   const float *alibi;
   float *lse;
+  int64_t lse_ld; /* lse entries between heads (varlen's [Hq, total_q]); 0 = Nq */
   int num_threads; /* 0 = OpenMP default */
   int reduced_precision; /* bf16 products allowed */
   const attn_additive *additive; /* NULL: scores are scaled q.k */

@@ -35,7 +35,7 @@ static key_split plan_key_split(const attn_plan *pl) {
   return ks;
 }
 
-static void write_tile(const attn_plan *pl, const attn_tile *t, const float *row_max,
+void write_tile(const attn_plan *pl, const attn_tile *t, const float *row_max,
                        const float *row_sum, float *acc) {
   for (int r = 0; r < t->rows; ++r)
     flash_write_row(pl, t->b, t->head0 + r / t->n_q, t->q0 + r % t->n_q, row_max[r], row_sum[r],
@@ -56,12 +56,12 @@ static void run_unsplit(const attn_plan *pl, float *ws_mem, int threads) {
 }
 
 /* Partial state of one (tile, chunk): max and sum per row, then acc rows. */
-static size_t partial_floats(const attn_plan *pl) {
+size_t partial_floats(const attn_plan *pl) {
   return (size_t)pl->rows_max * (2 + (size_t)pl->dv_pad);
 }
 
 /* Folds chunk partials of one tile into the first, in chunk order. */
-static void merge_chunks(const attn_plan *pl, const attn_tile *t, float *part, int64_t chunks) {
+void merge_chunks(const attn_plan *pl, const attn_tile *t, float *part, int64_t chunks) {
   const size_t stride = partial_floats(pl);
   const int rows = pl->rows_max;
   float *max0 = part, *sum0 = part + rows, *acc0 = part + 2 * rows;

@@ -5,6 +5,15 @@
 
 #include "kernels.h"
 #include "problem.h"
+#include "attn_plan.h"
+
+/* Pieces of the key-split driver that vecattn_sdpa_varlen's task list reuses.
+ * A partial is one (tile, key chunk) state: row max, row sum, then acc rows. */
+size_t partial_floats(const attn_plan *pl);
+/* Folds a tile's `chunks` consecutive partials into the first, in chunk order. */
+void merge_chunks(const attn_plan *pl, const attn_tile *t, float *part, int64_t chunks);
+/* Normalises a tile's rows into out (and lse). */
+void write_tile(const attn_plan *pl, const attn_tile *t, const float *row_max, const float *row_sum, float *acc);
 
 /* Runs a validated problem with one kernel table: tiles on OpenMP threads,
  * keys split for decode; writes p->out (and p->lse). */
