@@ -222,6 +222,24 @@ VECATTN_API void vecattn_kv_cache_destroy(vecattn_kv_cache *c);
 VECATTN_API int64_t vecattn_kv_cache_len(const vecattn_kv_cache *c);
 VECATTN_API vecattn_status vecattn_kv_cache_reset(vecattn_kv_cache *c);
 
+/* Operations beside append. One cache belongs to one layer; its length is shared by
+ * every batch row. capacity(NULL) is 0, else max_seq. truncate keeps the first len
+ * positions (0 <= len <= the current length, else EINVAL): a rejected speculative
+ * draft is rolled back, and the next append overwrites what followed. copy_row
+ * copies batch row src_b's stored positions over row dst_b (beam search; EINVAL
+ * for rows out of range). read copies positions [pos0, pos0 + n) of batch row b
+ * (within the length, else EINVAL) into k_out and/or v_out (either may be NULL, not
+ * both), each [n_kv_heads][n][head_dim] of the type asked for: the stored bytes
+ * when it is the stored type, else converted as vecattn_convert converts. EINVAL
+ * also for unknown types, Q8_0 with head_dim % 32 != 0, outputs that overlap each
+ * other or the cache. Nothing is changed on error. */
+VECATTN_API int64_t vecattn_kv_cache_capacity(const vecattn_kv_cache *c);
+VECATTN_API vecattn_status vecattn_kv_cache_truncate(vecattn_kv_cache *c, int64_t len);
+VECATTN_API vecattn_status vecattn_kv_cache_copy_row(vecattn_kv_cache *c, int64_t src_b, int64_t dst_b);
+VECATTN_API vecattn_status vecattn_kv_cache_read(const vecattn_kv_cache *c, int64_t b, int64_t pos0, int64_t n,
+                                                 void *k_out, vecattn_dtype k_type, void *v_out,
+                                                 vecattn_dtype v_type);
+
 /* A cache holds, per batch row and kv head, up to max_seq keys and values.
  * create: all sizes > 0 (else EINVAL), EOVERFLOW/ENOMEM when it cannot be held.
  * len(NULL) is 0; reset empties it (EINVAL on NULL); destroy(NULL) is a no-op. */
@@ -248,6 +266,18 @@ VECATTN_API vecattn_status vecattn_mha_forward(const vecattn_mha_weights *w, con
 VECATTN_API vecattn_status vecattn_mha_cross(const vecattn_mha_weights *w, const float *x, int64_t batch,
                                              int64_t seq_q, const float *memory, int64_t seq_kv, float *y,
                                              const vecattn_sdpa_opts *opts);
+
+/* ---- rotary embeddings with a position per token ----
+ * Rotates x in place as the layer does (rope = 1: half-split, GPT-NeoX/Llama; angles
+ * pos * theta^(-2i/head_dim) formed in double): token t's n_heads head vectors of
+ * head_dim floats start at x + t * ld and turn by positions[t]. theta 0 -> 10000.
+ * For servers that run their own projections over ragged batches. EINVAL: NULL x
+ * or positions, n_tokens < 0, n_heads or head_dim <= 0, odd head_dim, ld <
+ * n_heads * head_dim, theta < 0 or not finite, a negative position, positions
+ * overlapping x, num_threads < 0. EOVERFLOW: extents that overflow. Bitwise
+ * identical for any num_threads. */
+VECATTN_API vecattn_status vecattn_rope(float *x, int64_t n_tokens, int64_t ld, int64_t n_heads, int64_t head_dim,
+                                        const int64_t *positions, float theta, int num_threads);
 
 /* ---- matrix multiply (the kernel behind the layer's projections) ----
  * y[i][j] = sum_p x[i][p] * w[j][p] (+ bias[j]): x [m x k], w [n x k] ([out x in], as

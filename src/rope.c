@@ -18,7 +18,7 @@ vecattn_status rope_table_init(rope_table *t, int64_t pos0, int64_t seq, int64_t
 #pragma omp parallel for num_threads(vecattn_thread_count(num_threads, seq)) schedule(static)
   for (int64_t s = 0; s < seq; ++s)
     for (int64_t i = 0; i < half; ++i) {
-      const double angle = (double)(pos0 + s) * pow(theta, -2.0 * (double)i / (double)head_dim);
+      const double angle = rope_angle((double)(pos0 + s), i, head_dim, theta);
       t->cos[s * half + i] = (float)cos(angle);
       t->sin[s * half + i] = (float)sin(angle);
     }

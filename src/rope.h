@@ -8,6 +8,13 @@
 
 #include "vecattn.h"
 
+#include <math.h>
+
+/* The angle pair i of a head turns by at position pos, formed in double. */
+static inline double rope_angle(double pos, int64_t i, int64_t head_dim, double theta) {
+  return pos * pow(theta, -2.0 * (double)i / (double)head_dim);
+}
+
 /* cos/sin of every (position, pair) for positions [pos0, pos0 + seq): [seq][head_dim/2] each. */
 typedef struct {
   float *cos, *sin;

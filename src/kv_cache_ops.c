@@ -1,0 +1,90 @@
+/* Operations servers need on a vecattn_kv_cache beside append: capacity,
+ * truncation (a rejected speculative draft), copying a batch row (forking a
+ * beam) and reading stored keys and values back (prefix caching, swapping
+ * out). Every check comes before any write. */
+#include <string.h>
+
+#include "checks.h"
+#include "dispatch.h"
+#include "generic/dtype_scalar.h"
+#include "kv_cache.h"
+#include "vecattn.h"
+
+int64_t vecattn_kv_cache_capacity(const vecattn_kv_cache *c) { return c ? c->max_seq : 0; }
+
+vecattn_status vecattn_kv_cache_truncate(vecattn_kv_cache *c, int64_t len) {
+  if (!c || len < 0 || len > c->len) return VECATTN_EINVAL;
+  c->len = len; /* slots past len keep their bytes: the next append overwrites them */
+  return VECATTN_OK;
+}
+
+static size_t row_bytes(vecattn_dtype t, int64_t head_dim) { return (size_t)dt_bytes(t, head_dim); }
+
+/* Byte offset of (b, h, pos)'s row in a store of type t. */
+static int64_t row_at(const vecattn_kv_cache *c, vecattn_dtype t, int64_t b, int64_t h, int64_t pos) {
+  return dt_bytes(t, ((b * c->n_kv_heads + h) * c->max_seq + pos) * c->head_dim);
+}
+
+vecattn_status vecattn_kv_cache_copy_row(vecattn_kv_cache *c, int64_t src_b, int64_t dst_b) {
+  if (!c || src_b < 0 || dst_b < 0 || src_b >= c->batch || dst_b >= c->batch) return VECATTN_EINVAL;
+  if (src_b == dst_b || c->len == 0) return VECATTN_OK;
+  for (int which = 0; which < 2; ++which) {
+    unsigned char *base = which ? c->v : c->k;
+    const vecattn_dtype t = which ? c->v_type : c->k_type;
+    const size_t bytes = row_bytes(t, c->head_dim) * (size_t)c->len; /* positions are contiguous per head */
+    for (int64_t h = 0; h < c->n_kv_heads; ++h)
+      memcpy(base + row_at(c, t, dst_b, h, 0), base + row_at(c, t, src_b, h, 0), bytes);
+  }
+  return VECATTN_OK;
+}
+
+vecattn_status vecattn_kv_cache_read(const vecattn_kv_cache *c, int64_t b, int64_t pos0, int64_t n, void *k_out,
+                                     vecattn_dtype k_type, void *v_out, vecattn_dtype v_type) {
+  if (!c || b < 0 || b >= c->batch || pos0 < 0 || n < 0 || pos0 > c->len || n > c->len - pos0) return VECATTN_EINVAL;
+  if (!k_out && !v_out) return VECATTN_EINVAL;
+  const vecattn_dtype types[2] = {k_type, v_type};
+  void *outs[2] = {k_out, v_out};
+  check_span spans[2] = {{0, 0}, {0, 0}};
+  for (int i = 0; i < 2; ++i) {
+    if (!outs[i]) continue;
+    if ((unsigned)types[i] >= VECATTN_DTYPE_COUNT) return VECATTN_EINVAL;
+    if (types[i] == VECATTN_Q8_0 && c->head_dim % VECATTN_Q8_0_BLOCK) return VECATTN_EINVAL;
+    int64_t elems;
+    if (__builtin_mul_overflow(c->n_kv_heads * c->head_dim, n, &elems)) return VECATTN_EOVERFLOW;
+    const vecattn_status st = check_array(outs[i], (int64_t)vecattn_dtype_bytes(types[i], elems), 1, &spans[i]);
+    if (st != VECATTN_OK) return st;
+  }
+  const check_span store = {(uintptr_t)c->k, (uintptr_t)c->v + (uintptr_t)dt_bytes(c->v_type, c->batch * c->n_kv_heads * c->max_seq * c->head_dim)};
+  if (check_overlap(spans[0], spans[1]) || check_overlap(spans[0], store) || check_overlap(spans[1], store))
+    return VECATTN_EINVAL;
+  const struct vecattn_kernels *kern = dispatch_active();
+  float row[4096];
+  for (int i = 0; i < 2; ++i) {
+    if (!outs[i]) continue;
+    const vecattn_dtype from = i ? c->v_type : c->k_type, to = types[i];
+    const unsigned char *base = i ? c->v : c->k;
+    unsigned char *dst = outs[i];
+    for (int64_t h = 0; h < c->n_kv_heads; ++h) {
+      const unsigned char *src = base + row_at(c, from, b, h, pos0);
+      if (from == to) { /* stored bytes as they are */
+        const size_t bytes = row_bytes(from, c->head_dim) * (size_t)n;
+        memcpy(dst, src, bytes), dst += bytes;
+        continue;
+      }
+      for (int64_t p = 0; p < n; ++p) /* through f32 a piece at a time, as vecattn_convert does */
+        for (int64_t e0 = 0; e0 < c->head_dim; e0 += 4096) {
+          const int64_t m = c->head_dim - e0 < 4096 ? c->head_dim - e0 : 4096;
+          const unsigned char *s = src + dt_bytes(from, p * c->head_dim + e0);
+          unsigned char *d = dst + dt_bytes(to, p * c->head_dim + e0);
+          if (from == VECATTN_F32)
+            kern->from_f32((const float *)s, to, d, m);
+          else if (to == VECATTN_F32)
+            kern->to_f32(s, from, (float *)d, m);
+          else
+            kern->to_f32(s, from, row, m), kern->from_f32(row, to, d, m);
+        }
+      dst += dt_bytes(to, n * c->head_dim);
+    }
+  }
+  return VECATTN_OK;
+}

@@ -1,0 +1,57 @@
+/* vecattn_rope: the layer's rotary embeddings for callers that run their own
+ * projections, one position per token (a ragged batch's tokens sit at
+ * unrelated positions). The same angles (rope_angle, in double) and the same
+ * float rotation as the layer, so a token rotated here equals the layer's. */
+#include <math.h>
+
+#include "checks.h"
+#include "rope.h"
+#include "threads.h"
+#include "vecattn.h"
+
+/* Tokens per thread worth starting. */
+enum { ROPE_TOKENS_PER_THREAD = 16 };
+
+static vecattn_status validate(const float *x, int64_t n_tokens, int64_t ld, int64_t n_heads, int64_t head_dim,
+                               const int64_t *positions, float theta, int num_threads) {
+  if (!x || !positions || n_tokens < 0 || n_heads <= 0 || head_dim <= 0 || head_dim % 2 || num_threads < 0 ||
+      !isfinite(theta) || theta < 0.0f)
+    return VECATTN_EINVAL;
+  int64_t row;
+  if (__builtin_mul_overflow(n_heads, head_dim, &row)) return VECATTN_EOVERFLOW;
+  if (ld < row) return VECATTN_EINVAL;
+  if (n_tokens == 0) return VECATTN_OK;
+  int64_t last;
+  if (__builtin_mul_overflow(n_tokens - 1, ld, &last) || __builtin_add_overflow(last, row, &last))
+    return VECATTN_EOVERFLOW;
+  check_span xs, ps;
+  vecattn_status st;
+  if ((st = check_array(x, last, sizeof *x, &xs)) != VECATTN_OK) return st;
+  if ((st = check_array(positions, n_tokens, sizeof *positions, &ps)) != VECATTN_OK) return st;
+  if (check_overlap(xs, ps)) return VECATTN_EINVAL;
+  for (int64_t t = 0; t < n_tokens; ++t)
+    if (positions[t] < 0) return VECATTN_EINVAL;
+  return VECATTN_OK;
+}
+
+vecattn_status vecattn_rope(float *x, int64_t n_tokens, int64_t ld, int64_t n_heads, int64_t head_dim,
+                            const int64_t *positions, float theta, int num_threads) {
+  const vecattn_status st = validate(x, n_tokens, ld, n_heads, head_dim, positions, theta, num_threads);
+  if (st != VECATTN_OK || n_tokens == 0) return st;
+  const double base = theta == 0.0f ? 10000.0 : (double)theta;
+  const int64_t half = head_dim / 2;
+  const int threads = vecattn_thread_count(num_threads, n_tokens / ROPE_TOKENS_PER_THREAD + 1);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = rope_angle((double)positions[t], i, head_dim, base);
+      const float c = (float)cos(angle), s = (float)sin(angle);
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float *lo = x + t * ld + h * head_dim, *hi = lo + half;
+        const float x1 = lo[i], x2 = hi[i];
+        lo[i] = x1 * c - x2 * s;
+        hi[i] = x2 * c + x1 * s;
+      }
+    }
+  return VECATTN_OK;
+}
