@@ -3,6 +3,7 @@
 #define VECATTN_VEC_NEON_H
 #include <arm_neon.h>
 #include <stdint.h>
+#include "generic/vec_tails.h"
 #include <string.h>
 #include <sleef.h>
 
@@ -48,17 +49,7 @@ static inline vf vf_blend_bit(vf a, vf b, int s) {
 /* Element types: NEON's f16 conversions (round to nearest even under the
  * default FPCR), bf16 by a shift. */
 static inline vf vf_load_f16(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
-static inline vf vf_load_n_f16(const uint16_t *p, int n) {
-  uint16_t t[4] = {0, 0, 0, 0};
-  memcpy(t, p, (size_t)n * sizeof *p);
-  return vf_load_f16(t);
-}
 static inline vf vf_load_bf16(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
-static inline vf vf_load_n_bf16(const uint16_t *p, int n) {
-  uint16_t t[4] = {0, 0, 0, 0};
-  memcpy(t, p, (size_t)n * sizeof *p);
-  return vf_load_bf16(t);
-}
 static inline vf vf_load_i8(const int8_t *p) {
   int32_t w;
   memcpy(&w, p, sizeof w);
@@ -67,11 +58,6 @@ static inline vf vf_load_i8(const int8_t *p) {
 }
 static inline float vf_f16_1(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
 static inline void vf_store_f16(uint16_t *p, vf v) { vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v))); }
-static inline void vf_store_n_f16(uint16_t *p, vf v, int n) {
-  uint16_t t[4];
-  vf_store_f16(t, v);
-  memcpy(p, t, (size_t)n * sizeof *p);
-}
 /* Round to nearest even on the integer bits; NaN keeps its sign and top payload, made quiet. */
 static inline uint16x4_t vf_bf16_bits(vf v) {
   const uint32x4_t u = vreinterpretq_u32_f32(v);
@@ -81,11 +67,6 @@ static inline uint16x4_t vf_bf16_bits(vf v) {
   return vmovn_u32(vbslq_u32(vceqq_f32(v, v), rounded, quiet));
 }
 static inline void vf_store_bf16(uint16_t *p, vf v) { vst1_u16(p, vf_bf16_bits(v)); }
-static inline void vf_store_n_bf16(uint16_t *p, vf v, int n) {
-  uint16_t t[4];
-  vf_store_bf16(t, v);
-  memcpy(p, t, (size_t)n * sizeof *p);
-}
 /* Lanes in [-127, 127] rounded to nearest even, stored as int8. */
 static inline void vf_store_i8(int8_t *p, vf v) {
   const int16x4_t w = vmovn_s32(vcvtnq_s32_f32(v));
@@ -93,4 +74,6 @@ static inline void vf_store_i8(int8_t *p, vf v) {
   memcpy(p, &b, sizeof b);
 }
 static inline vf vf_abs(vf v) { return vabsq_f32(v); }
+VF_TAILS_VIA_COPY(f16)
+VF_TAILS_VIA_COPY(bf16)
 #endif

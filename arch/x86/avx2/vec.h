@@ -3,6 +3,7 @@
 #define VECATTN_VEC_AVX2_H
 #include <immintrin.h>
 #include <stdint.h>
+#include "generic/vec_tails.h"
 #include <string.h>
 #include <sleef.h>
 
@@ -60,28 +61,13 @@ static inline vf vf_blend_bit(vf a, vf b, int s) {
 
 /* Element types (F16C conversions round to nearest even). */
 static inline vf vf_load_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
-static inline vf vf_load_n_f16(const uint16_t *p, int n) {
-  uint16_t t[8] = {0};
-  memcpy(t, p, (size_t)n * sizeof *p);
-  return vf_load_f16(t);
-}
 static inline vf vf_load_bf16(const uint16_t *p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
-}
-static inline vf vf_load_n_bf16(const uint16_t *p, int n) {
-  uint16_t t[8] = {0};
-  memcpy(t, p, (size_t)n * sizeof *p);
-  return vf_load_bf16(t);
 }
 static inline vf vf_load_i8(const int8_t *p) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p))); }
 static inline float vf_f16_1(uint16_t h) { return _cvtsh_ss(h); }
 static inline void vf_store_f16(uint16_t *p, vf v) {
   _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-}
-static inline void vf_store_n_f16(uint16_t *p, vf v, int n) {
-  uint16_t t[8];
-  vf_store_f16(t, v);
-  memcpy(p, t, (size_t)n * sizeof *p);
 }
 /* Round to nearest even on the integer bits; NaN keeps its sign and top payload, made quiet. */
 static inline __m128i vf_bf16_bits(vf v) {
@@ -94,11 +80,6 @@ static inline __m128i vf_bf16_bits(vf v) {
   return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
 }
 static inline void vf_store_bf16(uint16_t *p, vf v) { _mm_storeu_si128((__m128i *)p, vf_bf16_bits(v)); }
-static inline void vf_store_n_bf16(uint16_t *p, vf v, int n) {
-  uint16_t t[8];
-  vf_store_bf16(t, v);
-  memcpy(p, t, (size_t)n * sizeof *p);
-}
 /* Lanes in [-127, 127] rounded to nearest even, stored as int8. */
 static inline void vf_store_i8(int8_t *p, vf v) {
   const __m256i i = _mm256_cvtps_epi32(v);
@@ -106,4 +87,6 @@ static inline void vf_store_i8(int8_t *p, vf v) {
   _mm_storel_epi64((__m128i *)p, _mm_packs_epi16(w, w));
 }
 static inline vf vf_abs(vf v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+VF_TAILS_VIA_COPY(f16)
+VF_TAILS_VIA_COPY(bf16)
 #endif

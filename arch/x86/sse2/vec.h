@@ -3,6 +3,7 @@
 #define VECATTN_VEC_SSE2_H
 #include <emmintrin.h>
 #include <stdint.h>
+#include "generic/vec_tails.h"
 #include "generic/dtype_scalar.h"
 #include <string.h>
 #include <sleef.h>
@@ -74,18 +75,8 @@ static inline vf vf_f16_widen(__m128i h) { /* f16 bits in the low half of each 3
 static inline vf vf_load_f16(const uint16_t *p) {
   return vf_f16_widen(_mm_unpacklo_epi16(_mm_loadl_epi64((const __m128i *)p), _mm_setzero_si128()));
 }
-static inline vf vf_load_n_f16(const uint16_t *p, int n) {
-  uint16_t t[4] = {0, 0, 0, 0};
-  memcpy(t, p, (size_t)n * sizeof *p);
-  return vf_load_f16(t);
-}
 static inline vf vf_load_bf16(const uint16_t *p) {
   return _mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), _mm_loadl_epi64((const __m128i *)p)));
-}
-static inline vf vf_load_n_bf16(const uint16_t *p, int n) {
-  uint16_t t[4] = {0, 0, 0, 0};
-  memcpy(t, p, (size_t)n * sizeof *p);
-  return vf_load_bf16(t);
 }
 static inline vf vf_load_i8(const int8_t *p) {
   int32_t w;
@@ -120,11 +111,6 @@ static inline __m128i vf_f16_bits(vf v) {
   return vf_pack_low16(_mm_or_si128(h, _mm_srli_epi32(sign, 16)));
 }
 static inline void vf_store_f16(uint16_t *p, vf v) { _mm_storel_epi64((__m128i *)p, vf_f16_bits(v)); }
-static inline void vf_store_n_f16(uint16_t *p, vf v, int n) {
-  uint16_t t[4];
-  vf_store_f16(t, v);
-  memcpy(p, t, (size_t)n * sizeof *p);
-}
 static inline __m128i vf_bf16_bits(vf v) {
   const __m128i u = _mm_castps_si128(v), one = _mm_set1_epi32(1);
   const __m128i bias = _mm_add_epi32(_mm_set1_epi32(0x7fff), _mm_and_si128(_mm_srli_epi32(u, 16), one));
@@ -134,11 +120,6 @@ static inline __m128i vf_bf16_bits(vf v) {
   return vf_pack_low16(_mm_castps_si128(vf_select(nan, _mm_castsi128_ps(quiet), _mm_castsi128_ps(rounded))));
 }
 static inline void vf_store_bf16(uint16_t *p, vf v) { _mm_storel_epi64((__m128i *)p, vf_bf16_bits(v)); }
-static inline void vf_store_n_bf16(uint16_t *p, vf v, int n) {
-  uint16_t t[4];
-  vf_store_bf16(t, v);
-  memcpy(p, t, (size_t)n * sizeof *p);
-}
 /* Lanes in [-127, 127] rounded to nearest even, stored as int8. */
 static inline void vf_store_i8(int8_t *p, vf v) {
   const __m128i i = _mm_cvtps_epi32(v), w = _mm_packs_epi32(i, i);
@@ -146,4 +127,6 @@ static inline void vf_store_i8(int8_t *p, vf v) {
   memcpy(p, &b, sizeof b);
 }
 static inline vf vf_abs(vf v) { return _mm_andnot_ps(_mm_set1_ps(-0.0f), v); }
+VF_TAILS_VIA_COPY(f16)
+VF_TAILS_VIA_COPY(bf16)
 #endif
