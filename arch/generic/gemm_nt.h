@@ -126,15 +126,15 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
    * wider per element than B (f32 V beside 16-bit K). */
   const int64_t pf_step = nrun * pf_vec;
   const int pf_two = pf_step > 64;
-  const vf_byte *pf_at = pf;
+  int64_t pf_off = 0; /* an offset, not a pointer: pf may be NULL (weights have no V) */
   int p = 0;
-  for (; p + run <= k; p += run, pf_at += pf_step) {
+  for (; p + run <= k; p += run, pf_off += pf_step) {
     vf scale[VF_LANES];
     for (int c = 0; c < kg; ++c) {
       __builtin_prefetch(vf_addr_t(brow[c] + VF_PREFETCH_ROWS * ldb, p, bt), 0, VF_PREFETCH_LOCALITY);
       if (pf) {
-        __builtin_prefetch(pf_at + c * ldpf, 0, VF_PREFETCH_L2);
-        if (pf_two) __builtin_prefetch(pf_at + c * ldpf + 64, 0, VF_PREFETCH_L2);
+        __builtin_prefetch(pf + c * ldpf + pf_off, 0, VF_PREFETCH_L2);
+        if (pf_two) __builtin_prefetch(pf + c * ldpf + pf_off + 64, 0, VF_PREFETCH_L2);
       }
       if (bt == VECATTN_Q8_0) scale[c] = vf_q8_scale(brow[c], p);
     }

@@ -12,7 +12,7 @@ if [ -f build-fuzz/build.ninja ]; then
   meson setup --reconfigure build-fuzz > /dev/null
 else
   CC=clang meson setup build-fuzz -Dfuzz=enabled -Dtests=disabled \
-    -Db_sanitize=address,undefined -Db_lundef=false
+    -Db_sanitize=address,undefined -Db_lundef=false -Doptimization=1
 fi
 meson compile -C build-fuzz tests/fuzz/fuzz_sdpa
 echo "fuzz build: $(( $(date +%s) - T0 )) s"

@@ -23,7 +23,7 @@ setup() { # setup <dir> <meson options...>: configure once, reuse afterwards
 }
 
 step "asan+ubsan build"
-setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
+setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug -Doptimization=1
 meson compile -C build-asan
 step_done
 
@@ -55,7 +55,7 @@ CK_FORK=no OMP_NUM_THREADS=2 valgrind --error-exitcode=1 --leak-check=full \
 step_done
 
 step "tsan (concurrency suite, OMP_NUM_THREADS=1)"
-setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized
+setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug -Doptimization=1
 meson compile -C build-tsan tests/test_concurrency
 CK_FORK=no OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ./build-tsan/tests/test_concurrency
