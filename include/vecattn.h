@@ -202,7 +202,8 @@ typedef struct {
 } vecattn_score_fn;
 
 /* Same masks, threads and guarantees as vecattn_sdpa; for GENERAL/ADDITIVE,
- * opts->scale is ignored unless non-zero and Dq may differ from Dk. */
+ * opts->scale is ignored unless non-zero and Dq may differ from Dk, and out and
+ * opts->lse must not overlap the weights the kind reads (w; u and v_a): EINVAL. */
 VECATTN_API vecattn_status vecattn_attend(const vecattn_score_fn *fn, const vecattn_tensor *q,
                                           const vecattn_tensor *k, const vecattn_tensor *v,
                                           vecattn_tensor *out, const vecattn_sdpa_opts *opts);

@@ -200,7 +200,8 @@ static void pack_key_pairs(const attn_plan *pl, vecattn_rows keys, int nk, attn_
   }
 }
 
-void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
+void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws, float *acc,
+                  const float *row_scale) {
   const attn_problem *p = pl->p;
   const int lanes = attn_tile_lanes(pl, t), kp = (nk + 1) / 2;
   const vecattn_rows values = attn_values(pl, t, j0);
@@ -219,8 +220,8 @@ void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, a
     }
     memset(vp + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof *vp);
   }
-  pl->kern->gemm_bf16(ws->p_pairs, 1, pl->rows_pad, t->rows, ws->v_pairs, pl->dv_pad, kp, pl->dv_pad, ws->acc,
-                      pl->dv_pad, ws->row_alpha);
+  pl->kern->gemm_bf16(ws->p_pairs, 1, pl->rows_pad, t->rows, ws->v_pairs, pl->dv_pad, kp, pl->dv_pad, acc,
+                      pl->dv_pad, row_scale);
 }
 
 void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, int64_t *hi) {

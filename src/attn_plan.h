@@ -84,8 +84,10 @@ static inline const void *attn_row(vecattn_rows rows, int64_t j) {
 }
 
 /* P.V with bf16 products: rounds the block's weights and V rows to bf16 pairs
- * and accumulates into ws->acc (rescaled by ws->row_alpha). */
-void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws);
+ * and accumulates into acc rows (rescaled by row_scale; NULL: acc is
+ * overwritten), the running state of flash.c's summation tree. */
+void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws, float *acc,
+                  const float *row_scale);
 
 /* Scores of the tile's rows against keys [j0, j0 + nk) into ws->scores as
  * S^T[c][r] (row stride score_ld): scaled q.k (or the additive score) + bias
