@@ -113,7 +113,7 @@ static const char *types_text(unsigned types) {
 /* Non-NULL data of an allowed type, positive dims, strides >= 0 with
  * stride[3] == 1, Q8_0 rows in whole blocks. `role` says what the tensor
  * holds, for the message about its type. */
-static vecattn_status check_tensor(const char *name, const char *role, const vecattn_tensor *t, unsigned types) {
+static vecattn_status check_operand(const char *name, const char *role, const vecattn_tensor *t, unsigned types) {
   if (!t) return status_fail(VECATTN_EINVAL, "%s is NULL", name);
   if (!t->data) return status_fail(VECATTN_EINVAL, "%s.data is NULL", name);
   if ((unsigned)t->dtype >= VECATTN_DTYPE_COUNT)
@@ -230,10 +230,10 @@ vecattn_status attn_problem_init_ex(attn_problem *p, const vecattn_tensor *q, co
   const int weights = v == NULL;
   const char *out_name = weights ? "weights" : "out";
   vecattn_status s;
-  if ((s = check_tensor("q", "queries", q, FLOAT_TYPES)) != VECATTN_OK ||
-      (s = check_tensor("k", "keys", k, ANY_TYPE)) != VECATTN_OK ||
-      (!weights && (s = check_tensor("v", "values", v, ANY_TYPE)) != VECATTN_OK) ||
-      (s = check_tensor(out_name, weights ? "attention weights" : "the output", out,
+  if ((s = check_operand("q", "queries", q, FLOAT_TYPES)) != VECATTN_OK ||
+      (s = check_operand("k", "keys", k, ANY_TYPE)) != VECATTN_OK ||
+      (!weights && (s = check_operand("v", "values", v, ANY_TYPE)) != VECATTN_OK) ||
+      (s = check_operand(out_name, weights ? "attention weights" : "the output", out,
                         weights ? F32_ONLY : FLOAT_TYPES)) != VECATTN_OK)
     return s;
 
@@ -321,22 +321,18 @@ vecattn_status attn_problem_check_input(const attn_problem *p, const char *name,
 /* ---- checks.h: the same rules for entry points without an attn_problem ---- */
 #include "checks.h"
 
-vecattn_status check_tensor(const vecattn_tensor *t, unsigned types, int output, check_span *span) {
-  if (!tensor_usable(t, types)) return VECATTN_EINVAL;
-  byte_span s;
-  const vecattn_status st = tensor_span(t->data, t->dtype, t->shape, t->stride, &s);
+vecattn_status check_tensor(const char *name, const vecattn_tensor *t, unsigned types, int output, check_span *span) {
+  vecattn_status st = check_operand(name, output ? "an output" : "an input", t, types);
+  if (st == VECATTN_OK) st = tensor_span(name, t->data, t->dtype, t->shape, t->stride, span);
   if (st != VECATTN_OK) return st;
-  if (output && !layout_is_injective(t->shape, t->stride)) return VECATTN_EINVAL;
-  *span = (check_span){s.lo, s.hi};
+  if (output && !layout_is_injective(t->shape, t->stride))
+    return status_fail(VECATTN_EINVAL,
+                       "%s: strides [%" PRId64 ", %" PRId64 ", %" PRId64 ", 1] map two elements to one address", name,
+                       t->stride[0], t->stride[1], t->stride[2]);
   return VECATTN_OK;
 }
 
-vecattn_status check_array(const void *p, int64_t n, size_t size, check_span *span) {
-  int64_t bytes;
-  uintptr_t end;
-  if (n < 0 || __builtin_mul_overflow(n, (int64_t)size, &bytes) || (uint64_t)bytes > SIZE_MAX ||
-      __builtin_add_overflow((uintptr_t)p, (size_t)bytes, &end))
-    return VECATTN_EOVERFLOW;
-  *span = (check_span){(uintptr_t)p, end};
-  return VECATTN_OK;
+vecattn_status check_array(const char *name, const void *p, int64_t n, size_t size, check_span *span) {
+  if (n < 0) return status_fail(VECATTN_EOVERFLOW, "%s: %" PRId64 " elements", name, n);
+  return span_elems(name, p, n, (int64_t)size, span);
 }
