@@ -63,13 +63,12 @@ static int64_t rd_i64(reader *r) {
 #define UNMAPPABLE_BYTES ((__int128)1 << 48)
 #define ALLOCATABLE_ELEMS ((__int128)1 << 24)
 
-/* Elements a layout spans, or -1 with a negative stride. */
+/* Elements a layout spans through its positive strides (negative ones make
+ * the call hostile anyway; the buffer covers what the others reach). */
 static __int128 extent_elems(const int64_t shape[4], const int64_t st[4]) {
   __int128 last = 0;
-  for (int i = 0; i < 4; ++i) {
-    if (st[i] < 0) return -1;
-    last += (__int128)(shape[i] - 1) * st[i];
-  }
+  for (int i = 0; i < 4; ++i)
+    if (st[i] > 0) last += (__int128)(shape[i] - 1) * st[i];
   return last + 1;
 }
 
@@ -127,6 +126,25 @@ static void make_tensor(ftensor *x, reader *r, int64_t b, int64_t h, int64_t s, 
   memcpy(x->t.stride, st, sizeof st);
   x->t.data = x->buf;
   x->t.dtype = VECATTN_F32;
+}
+
+/* A bias with one whole-int64 stride: hostile when negative or past the
+ * address space, else its buffer covers every element (a valid but
+ * unbackable stride keeps its low byte). Returns 1 when the call must fail
+ * before reading it. */
+static int ext_huge(ftensor *b, int *hostile) {
+  __int128 ext = extent_elems(b->t.shape, b->t.stride);
+  for (int d = 0; d < 4; ++d)
+    if (b->t.stride[d] < 0) *hostile = 1;
+  if (ext * 4 >= UNMAPPABLE_BYTES) return *hostile = b->huge = 1;
+  if (ext > ALLOCATABLE_ELEMS) {
+    for (int d = 0; d < 4; ++d) b->t.stride[d] = (int8_t)b->t.stride[d];
+    for (int d = 0; d < 4; ++d)
+      if (b->t.stride[d] < 0) *hostile = 1;
+    ext = extent_elems(b->t.shape, b->t.stride);
+  }
+  if (ext > (__int128)b->n) b->n = (size_t)ext;
+  return 0;
 }
 
 static void fill(ftensor *x, reader *r, int specials) {
@@ -260,17 +278,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t wide = rd(&r);
     if (wide >= 240) { /* any int64 stride: negative ones and extents past the address space are hostile */
       bias.t.stride[wide % 4] = rd_i64(&r);
-      const __int128 ext = extent_elems(bias.t.shape, bias.t.stride);
-      if (ext < 0 || ext * 4 >= UNMAPPABLE_BYTES) {
-        hostile = bias.huge = 1;
-        bias.n = 1;
-      } else if (ext > ALLOCATABLE_ELEMS) {
-        bias.t.stride[wide % 4] = (int8_t)bias.t.stride[wide % 4];
-        if (bias.t.stride[wide % 4] < 0) hostile = 1;
-        if (extent_elems(bias.t.shape, bias.t.stride) > (__int128)n) bias.n = (size_t)extent_elems(bias.t.shape, bias.t.stride);
-      } else {
-        bias.n = (size_t)ext;
-      }
+      if (ext_huge(&bias, &hostile)) bias.n = 1;
     }
     bias.buf = bias.t.data = malloc(bias.n * sizeof(float));
     for (size_t i = 0; i < bias.n; ++i) bias.buf[i] = rd(&r) < 16 ? -INFINITY : rd_value(&r, specials);
