@@ -68,6 +68,9 @@ struct vecattn_kernels {
   /* x[:n] *= a */
   void (*scale)(float *x, int64_t n, float a);
 
+  /* y[:n] = a * y[:n] + b * x[:n] */
+  void (*scale_add)(float *y, const float *x, int64_t n, float a, float b);
+
   /* Additive scores: C[r * c_row + j * c_col] = sum_a v[a] * tanh(qp[r][a] + kp[j][a])
    * for r < m, j < n, a < da; rows of qp/kp at strides ldq/ldk. da is a multiple of
    * lanes: callers pad qp, kp and v with zeros, which add tanh(0) * 0 = 0. */

@@ -24,13 +24,20 @@ extern "C" {
 typedef enum {
   VECATTN_OK = 0,
   VECATTN_EINVAL = -1,       /* NULL where data is required, bad shape, stride, option */
-  VECATTN_ENOMEM = -2,       /* workspace could not be allocated */
+  VECATTN_ENOMEM = -2,       /* memory could not be allocated */
   VECATTN_EUNSUPPORTED = -3, /* ISA not compiled in or not supported by this CPU/OS */
-  VECATTN_EOVERFLOW = -4     /* sizes whose products overflow int64/size_t */
+  VECATTN_EOVERFLOW = -4,    /* sizes whose products overflow int64/size_t, or an extent that
+                                does not fit the user address space from its base pointer */
+  VECATTN_ENOSPC = -5        /* a KV cache without room for the new positions */
 } vecattn_status;
 
 /* Never NULL; unknown codes get a generic message. */
 VECATTN_API const char *vecattn_strerror(vecattn_status s);
+/* What the last failed call on this thread found wrong, for example
+ * "k.shape[2] = 5 but v.shape[2] = 6" or "kv cache full: 4096 + 1 > max_seq 4096".
+ * Thread-local storage, never NULL; "" until a call on this thread has failed.
+ * Successful calls leave it alone, so read it right after the failing call. */
+VECATTN_API const char *vecattn_last_error(void);
 
 /* ---- instruction-set paths ---- */
 typedef enum {
@@ -52,7 +59,8 @@ VECATTN_API int vecattn_isa_supported(vecattn_isa isa);     /* compiled in AND C
 VECATTN_API int vecattn_isa_compiled(vecattn_isa isa);      /* compiled into this build */
 VECATTN_API vecattn_status vecattn_set_isa(vecattn_isa isa); /* AUTO restores the best */
 VECATTN_API const char *vecattn_isa_name(vecattn_isa isa);   /* "scalar", ..., "auto"; "unknown" otherwise */
-/* Parses a name as accepted by VECATTN_ISA; returns 0 and sets *isa, or -1. */
+/* Parses a name as accepted by VECATTN_ISA ("auto", "scalar", "sse2", "avx2", "avx512",
+ * "neon", in any letter case); returns 0 and sets *isa, or -1. */
 VECATTN_API int vecattn_isa_from_name(const char *name, vecattn_isa *isa);
 /* Space-separated CPU features the dispatcher saw, e.g. "sse2 avx2 fma avx512f ...
  * os-ymm os-zmm" on x86, "asimd asimdhp asimddp i8mm bf16 sve sve-vl256" on aarch64
@@ -194,7 +202,8 @@ typedef struct {
 } vecattn_score_fn;
 
 /* Same masks, threads and guarantees as vecattn_sdpa; for GENERAL/ADDITIVE,
- * opts->scale is ignored unless non-zero and Dq may differ from Dk. */
+ * opts->scale is ignored unless non-zero and Dq may differ from Dk, and out and
+ * opts->lse must not overlap the weights the kind reads (w; u and v_a): EINVAL. */
 VECATTN_API vecattn_status vecattn_attend(const vecattn_score_fn *fn, const vecattn_tensor *q,
                                           const vecattn_tensor *k, const vecattn_tensor *v,
                                           vecattn_tensor *out, const vecattn_sdpa_opts *opts);
@@ -252,9 +261,13 @@ VECATTN_API vecattn_status vecattn_kv_cache_read(const vecattn_kv_cache *c, int6
  * causal call over the whole sequence; opts->lse is [batch, n_heads, seq]).
  * EINVAL: NULL w, weight matrix, x or y; sizes <= 0; n_heads % n_kv_heads != 0; rope not
  * 0 or 1; rope with an odd head_dim or rope_theta < 0; a cache whose batch, n_kv_heads or
- * head_dim differ from the call's, or without room for seq more positions. EOVERFLOW: sizes
- * whose products overflow. On any error y and the cache are unchanged. y may be x (in
- * place). Projections and attention run on opts->num_threads threads. */
+ * head_dim differ from the call's; y overlapping a weight or bias; opts->lse overlapping x,
+ * y, a weight or bias (or any other input). ENOSPC: a cache without room for seq more
+ * positions (len + seq > max_seq). EOVERFLOW: sizes whose products overflow, or buffers
+ * that do not fit the address space. On any error y and the cache are unchanged. y may be
+ * x or overlap it (x is read in full before y is written). The kernel table (ISA) is read
+ * once per call: projections and attention always run on the same path. Projections and
+ * attention run on opts->num_threads threads. */
 VECATTN_API vecattn_status vecattn_mha_forward(const vecattn_mha_weights *w, const float *x, int64_t batch,
                                                int64_t seq, vecattn_kv_cache *cache, float *y,
                                                const vecattn_sdpa_opts *opts);

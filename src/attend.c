@@ -11,6 +11,7 @@
 #include "generic/dtype_scalar.h"
 #include "problem.h"
 #include "sdpa.h"
+#include "status.h"
 #include "vecattn.h"
 
 static int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
@@ -37,7 +38,7 @@ static vecattn_status widen_tensor(const struct vecattn_kernels *kern, const vec
   if (t->dtype == VECATTN_F32) return VECATTN_OK;
   const int64_t rows = t->shape[0] * t->shape[1] * t->shape[2], d = t->shape[3];
   *buf = proj_alloc((size_t)rows * (size_t)d);
-  if (!*buf) return VECATTN_ENOMEM;
+  if (!*buf) return status_nomem("an f32 copy of a tensor");
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t b = r / (t->shape[1] * t->shape[2]), h = r / t->shape[2] % t->shape[1], i = r % t->shape[2];
     const int64_t offset = b * t->stride[0] + h * t->stride[1] + i * t->stride[2];
@@ -52,10 +53,10 @@ static vecattn_status attend_general(const struct vecattn_kernels *kern, const v
                                      const vecattn_sdpa_opts *opts) {
   const int64_t dq = q->shape[3], dk = k->shape[3], ld = round_up(dk, kern->lanes);
   const size_t n = rows_floats(p->B, p->Hq, p->Nq, ld);
-  if (n == 0) return VECATTN_EOVERFLOW;
+  if (n == 0) return status_fail(VECATTN_EOVERFLOW, "the projected queries overflow size_t");
   float *wt = proj_weights(fn->w, dq, dk, 0, ld);
   float *qp = proj_alloc(n);
-  vecattn_status s = VECATTN_ENOMEM;
+  vecattn_status s = status_nomem("the projected queries");
   if (wt && qp) {
     proj_rows(kern, q->data, q->shape, q->stride, wt, ld, qp, p->num_threads);
     p->q = qp;
@@ -74,11 +75,11 @@ static vecattn_status attend_additive(const struct vecattn_kernels *kern, const 
                                       const vecattn_sdpa_opts *opts) {
   const int64_t da = fn->attn_dim, ld = round_up(da, kern->lanes);
   const size_t nq = rows_floats(p->B, p->Hq, p->Nq, ld), nk = rows_floats(p->B, p->Hkv, p->Nk, ld);
-  if (nq == 0 || nk == 0) return VECATTN_EOVERFLOW;
+  if (nq == 0 || nk == 0) return status_fail(VECATTN_EOVERFLOW, "the projected queries or keys overflow size_t");
   float *wq = proj_weights(fn->w, q->shape[3], da, 1, ld);
   float *wk = proj_weights(fn->u, k->shape[3], da, 1, ld);
   float *qp = proj_alloc(nq), *kp = proj_alloc(nk), *va = proj_alloc((size_t)ld);
-  vecattn_status s = VECATTN_ENOMEM;
+  vecattn_status s = status_nomem("the projected queries and keys");
   if (wq && wk && qp && kp && va) {
     proj_rows(kern, q->data, q->shape, q->stride, wq, ld, qp, p->num_threads);
     proj_rows(kern, k->data, k->shape, k->stride, wk, ld, kp, p->num_threads);
@@ -94,33 +95,60 @@ static vecattn_status attend_additive(const struct vecattn_kernels *kern, const 
   return s;
 }
 
+/* The score function's weights are inputs too: out and lse must avoid them. */
+static vecattn_status check_score_weights(const attn_problem *p, const vecattn_score_fn *fn, int64_t dq,
+                                          int64_t dk) {
+  const int additive = fn->kind == VECATTN_SCORE_ADDITIVE;
+  const int64_t da = fn->attn_dim;
+  struct {
+    const char *name;
+    const float *data;
+    int64_t n;
+  } arrays[3] = {{additive ? "fn->w (W_q)" : "fn->w", fn->w, additive ? da * dq : dq * dk},
+                 {"fn->u (W_k)", fn->u, da * dk},
+                 {"fn->v_a", fn->v_a, da}};
+  for (int i = 0; i < (additive ? 3 : 1); ++i) {
+    byte_span span;
+    vecattn_status s = span_elems(arrays[i].name, arrays[i].data, arrays[i].n, sizeof(float), &span);
+    if (s == VECATTN_OK) s = attn_problem_check_input(p, arrays[i].name, span);
+    if (s != VECATTN_OK) return s;
+  }
+  return VECATTN_OK;
+}
+
 vecattn_status vecattn_attend(const vecattn_score_fn *fn, const vecattn_tensor *q, const vecattn_tensor *k,
                               const vecattn_tensor *v, vecattn_tensor *out, const vecattn_sdpa_opts *opts) {
-  if (!fn || !v) return VECATTN_EINVAL;
+  if (!fn) return status_fail(VECATTN_EINVAL, "fn is NULL");
+  if (!v) return status_fail(VECATTN_EINVAL, "v is NULL");
+  /* One table for the whole call: projections and attention on one path. */
+  const struct vecattn_kernels *kern = dispatch_active();
   switch (fn->kind) {
   case VECATTN_SCORE_DOT: {
     vecattn_sdpa_opts o = {0};
     if (opts) o = *opts;
     if (o.scale == 0.0f) o.scale = 1.0f;
-    return vecattn_sdpa(q, k, v, out, &o);
+    return sdpa_with(kern, q, k, v, out, &o);
   }
   case VECATTN_SCORE_SCALED_DOT:
-    return vecattn_sdpa(q, k, v, out, opts);
+    return sdpa_with(kern, q, k, v, out, opts);
   case VECATTN_SCORE_GENERAL:
   case VECATTN_SCORE_ADDITIVE:
     break;
   default:
-    return VECATTN_EINVAL;
+    return status_fail(VECATTN_EINVAL, "fn->kind = %d is not a vecattn_score", (int)fn->kind);
   }
   const int additive = fn->kind == VECATTN_SCORE_ADDITIVE;
-  if (!fn->w) return VECATTN_EINVAL;
-  if (additive && (!fn->u || !fn->v_a || fn->attn_dim <= 0 || fn->attn_dim > VECATTN_MAX_HEAD_DIM))
-    return VECATTN_EINVAL;
+  if (!fn->w) return status_fail(VECATTN_EINVAL, "fn->w is NULL (%s scores need it)", additive ? "additive" : "general");
+  if (additive && !fn->u) return status_fail(VECATTN_EINVAL, "fn->u is NULL (additive scores need W_k)");
+  if (additive && !fn->v_a) return status_fail(VECATTN_EINVAL, "fn->v_a is NULL (additive scores need v)");
+  if (additive && (fn->attn_dim <= 0 || fn->attn_dim > VECATTN_MAX_HEAD_DIM))
+    return status_fail(VECATTN_EINVAL, "fn->attn_dim = %lld: must be in 1..%lld", (long long)fn->attn_dim,
+                       (long long)VECATTN_MAX_HEAD_DIM);
   attn_problem p;
   vecattn_status s = attn_problem_init_ex(&p, q, k, v, out, opts, ATTN_ANY_KEY_DIM);
   if (s != VECATTN_OK) return s;
+  if ((s = check_score_weights(&p, fn, q->shape[3], k->shape[3])) != VECATTN_OK) return s;
   /* The projections read f32 rows: other types are widened once, up front. */
-  const struct vecattn_kernels *kern = dispatch_active();
   vecattn_tensor qw = *q, kw = *k;
   float *qbuf = NULL, *kbuf = NULL;
   if ((s = widen_tensor(kern, q, &qw, &qbuf)) == VECATTN_OK &&

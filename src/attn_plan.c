@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "flash.h"
 #include "generic/dtype_scalar.h"
 
 /* Up to this many query rows per tile, transposing each K block costs more
@@ -70,7 +71,14 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   }
 
   const int64_t rows = pl->rows_max, rows_pad = pl->rows_pad;
-  pl->workspace_floats = align16(rows_pad * p->D) +
+  if (p->v) {
+    /* Levels until the top one receives at most FLASH_FOLD_FANOUT runs. */
+    pl->fold_blocks = FLASH_RUN_KEYS > pl->block_k ? FLASH_RUN_KEYS / pl->block_k : 1;
+    const int64_t runs = ceil_div(ceil_div(p->Nk, pl->block_k), pl->fold_blocks);
+    for (int64_t reach = 1; reach < runs; reach *= FLASH_FOLD_FANOUT) pl->fold_levels++;
+    pl->level_floats = align16(rows * pl->dv_pad) + 2 * align16(rows_pad);
+  }
+  pl->workspace_floats = (size_t)pl->fold_levels * pl->level_floats + align16(rows_pad * p->D) +
                          (pl->pack_v ? align16((int64_t)pl->block_k * pl->dv_pad) : 0) +
                          (pl->widen_k ? align16((int64_t)pl->block_k * p->D) : 0) +
                          (pl->bf16 ? bf16_floats(pl) : 0) + row_tmp_floats(p) +
@@ -101,7 +109,8 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
   if (pl->p->v) ws.acc = mem, mem += align16(rows * pl->dv_pad);
   ws.row_max = mem, mem += align16(rows_pad);
   ws.row_sum = mem, mem += align16(rows_pad);
-  ws.row_alpha = mem;
+  ws.row_alpha = mem, mem += align16(rows_pad);
+  ws.levels = pl->fold_levels ? mem : NULL;
   return ws;
 }
 
@@ -191,7 +200,8 @@ static void pack_key_pairs(const attn_plan *pl, vecattn_rows keys, int nk, attn_
   }
 }
 
-void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
+void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws, float *acc,
+                  const float *row_scale) {
   const attn_problem *p = pl->p;
   const int lanes = attn_tile_lanes(pl, t), kp = (nk + 1) / 2;
   const vecattn_rows values = attn_values(pl, t, j0);
@@ -210,8 +220,8 @@ void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, a
     }
     memset(vp + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof *vp);
   }
-  pl->kern->gemm_bf16(ws->p_pairs, 1, pl->rows_pad, t->rows, ws->v_pairs, pl->dv_pad, kp, pl->dv_pad, ws->acc,
-                      pl->dv_pad, ws->row_alpha);
+  pl->kern->gemm_bf16(ws->p_pairs, 1, pl->rows_pad, t->rows, ws->v_pairs, pl->dv_pad, kp, pl->dv_pad, acc,
+                      pl->dv_pad, row_scale);
 }
 
 void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, int64_t *hi) {

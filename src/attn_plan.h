@@ -36,6 +36,9 @@ typedef struct {
   int bf16;      /* bf16 products (reduced_precision on an ISA with gemm_bf16, tiles that
                     pack K^T): Q, K, P and V are rounded to bf16 pairs along the sums */
   int d2;        /* head dim in bf16 pairs, ceil(D / 2) */
+  int fold_blocks; /* key blocks per run of the running softmax state (flash.c) */
+  int fold_levels; /* outer softmax states above it: enough for Nk keys, 0 for short rows */
+  size_t level_floats; /* one outer state: acc [rows_max][dv_pad], max and sum [rows_pad] */
   size_t workspace_floats;
 } attn_plan;
 
@@ -56,6 +59,7 @@ typedef struct {
   float *scores;    /* S^T [block_k][score_ld] */
   float *acc;       /* [rows_max][dv_pad] */
   float *row_max, *row_sum, *row_alpha; /* [rows_pad] each */
+  float *levels;    /* fold_levels outer states of level_floats each (sdpa only) */
 } attn_workspace;
 
 void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_kernels *kern);
@@ -80,8 +84,10 @@ static inline const void *attn_row(vecattn_rows rows, int64_t j) {
 }
 
 /* P.V with bf16 products: rounds the block's weights and V rows to bf16 pairs
- * and accumulates into ws->acc (rescaled by ws->row_alpha). */
-void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws);
+ * and accumulates into acc rows (rescaled by row_scale; NULL: acc is
+ * overwritten), the running state of flash.c's summation tree. */
+void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws, float *acc,
+                  const float *row_scale);
 
 /* Scores of the tile's rows against keys [j0, j0 + nk) into ws->scores as
  * S^T[c][r] (row stride score_ld): scaled q.k (or the additive score) + bias

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cpu_features.h"
 
@@ -83,6 +84,24 @@ static int cpu_runs(vecattn_isa isa) {
   }
 }
 
+/* One line naming what would have worked: every name (any letter case) for
+ * an unknown one, the paths this machine runs for an unsupported one. */
+static void warn_env(const char *env, int known) {
+  char list[128] = "";
+  for (int i = 0; i < VECATTN_ISA_COUNT; ++i) {
+    if (!known || i == VECATTN_ISA_AUTO || (compiled_table((vecattn_isa)i) && cpu_runs((vecattn_isa)i))) {
+      if (list[0]) strncat(list, ", ", sizeof list - strlen(list) - 1);
+      strncat(list, isa_names[i], sizeof list - strlen(list) - 1);
+    }
+  }
+  if (known)
+    fprintf(stderr, "vecattn: VECATTN_ISA=%s is not compiled in or not supported by this CPU/OS (this machine runs: %s); using %s\n",
+            env, list, best_table->name);
+  else
+    fprintf(stderr, "vecattn: VECATTN_ISA=%s is unknown (valid, any letter case: %s); using %s\n", env, list,
+            best_table->name);
+}
+
 static void dispatch_init(void) {
   cpu_features_detect(&features);
   static const vecattn_isa preference[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
@@ -96,16 +115,15 @@ static void dispatch_init(void) {
   if (env && *env) {
     vecattn_isa isa;
     const struct vecattn_kernels *t = NULL;
-    if (vecattn_isa_from_name(env, &isa) == 0)
-      t = isa == VECATTN_ISA_AUTO ? best_table : (cpu_runs(isa) ? compiled_table(isa) : NULL);
+    const int known = vecattn_isa_from_name(env, &isa) == 0;
+    if (known) t = isa == VECATTN_ISA_AUTO ? best_table : (cpu_runs(isa) ? compiled_table(isa) : NULL);
     if (t)
       chosen = t;
     else if (isa == VECATTN_ISA_SVE && features.sve_bits)
       fprintf(stderr, "vecattn: VECATTN_ISA=%s is unsupported here (no kernel build for %d-bit SVE vectors); using %s\n",
               env, features.sve_bits, best_table->name);
     else
-      fprintf(stderr, "vecattn: VECATTN_ISA=%s is unknown or unsupported here; using %s\n", env,
-              best_table->name);
+      warn_env(env, known);
   }
   atomic_store(&active_table, chosen);
 }
@@ -147,7 +165,7 @@ const char *vecattn_isa_name(vecattn_isa isa) {
 int vecattn_isa_from_name(const char *name, vecattn_isa *isa) {
   if (!name || !isa) return -1;
   for (int i = 0; i < VECATTN_ISA_COUNT; ++i) {
-    if (strcmp(name, isa_names[i]) == 0) {
+    if (strcasecmp(name, isa_names[i]) == 0) {
       *isa = (vecattn_isa)i;
       return 0;
     }

@@ -6,7 +6,9 @@
 
 #include "dispatch.h"
 #include "generic/dtype_scalar.h"
+#include "status.h"
 #include "threads.h"
+#include "validate.h"
 #include "vecattn.h"
 
 /* Elements per task: whole q8_0 blocks, large enough to amortise a task. */
@@ -56,16 +58,23 @@ static void convert_chunk(const struct vecattn_kernels *kern, const unsigned cha
 }
 
 vecattn_status vecattn_convert(const void *src, vecattn_dtype from, void *dst, vecattn_dtype to, int64_t n) {
-  if (!src || !dst || n < 0 || (unsigned)from >= VECATTN_DTYPE_COUNT || (unsigned)to >= VECATTN_DTYPE_COUNT)
-    return VECATTN_EINVAL;
-  if ((from == VECATTN_Q8_0 || to == VECATTN_Q8_0) && n % VECATTN_Q8_0_BLOCK != 0) return VECATTN_EINVAL;
+  if (!src) return status_fail(VECATTN_EINVAL, "convert: src is NULL");
+  if (!dst) return status_fail(VECATTN_EINVAL, "convert: dst is NULL");
+  if (n < 0) return status_fail(VECATTN_EINVAL, "convert: n = %lld: must be >= 0", (long long)n);
+  if ((unsigned)from >= VECATTN_DTYPE_COUNT || (unsigned)to >= VECATTN_DTYPE_COUNT)
+    return status_fail(VECATTN_EINVAL, "convert: types %d -> %d: not vecattn_dtype values", (int)from, (int)to);
+  if ((from == VECATTN_Q8_0 || to == VECATTN_Q8_0) && n % VECATTN_Q8_0_BLOCK != 0)
+    return status_fail(VECATTN_EINVAL, "convert: n = %lld: q8_0 needs whole blocks of 32", (long long)n);
   if (n == 0) return VECATTN_OK;
   const size_t src_bytes = vecattn_dtype_bytes(from, n), dst_bytes = vecattn_dtype_bytes(to, n);
-  uintptr_t src_end, dst_end;
-  if (!src_bytes || !dst_bytes || __builtin_add_overflow((uintptr_t)src, src_bytes, &src_end) ||
-      __builtin_add_overflow((uintptr_t)dst, dst_bytes, &dst_end))
-    return VECATTN_EOVERFLOW;
-  if ((uintptr_t)src < dst_end && (uintptr_t)dst < src_end) return VECATTN_EINVAL;
+  if (!src_bytes || !dst_bytes)
+    return status_fail(VECATTN_EOVERFLOW, "convert: n = %lld elements overflow size_t bytes", (long long)n);
+  byte_span ss, ds;
+  vecattn_status s;
+  if ((s = span_bytes("convert src", src, src_bytes, &ss)) != VECATTN_OK ||
+      (s = span_bytes("convert dst", dst, dst_bytes, &ds)) != VECATTN_OK ||
+      (s = check_disjoint("convert dst", ds, "src", ss)) != VECATTN_OK)
+    return s;
 
   const struct vecattn_kernels *kern = dispatch_active();
   const int64_t tasks = (n + CONVERT_CHUNK - 1) / CONVERT_CHUNK;

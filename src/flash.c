@@ -16,6 +16,96 @@ static void pack_values(const attn_plan *pl, const attn_tile *t, int64_t j0, int
   }
 }
 
+/* One softmax state: unnormalised acc rows, running max and sum per row. */
+typedef struct {
+  float *acc, *max, *sum;
+} softmax_state;
+
+/* The tree of flash.h: the running state and the outer levels, as pointers
+ * into the workspace that trade places instead of copying. */
+typedef struct {
+  softmax_state run;       /* what the block loop updates */
+  softmax_state level[64]; /* [1 .. fold_levels] */
+  int64_t runs_in[64];     /* runs a level holds; 0: empty */
+} softmax_tree;
+
+static void tree_init(const attn_plan *pl, attn_workspace *ws, softmax_tree *tr) {
+  tr->run = (softmax_state){ws->acc, ws->row_max, ws->row_sum};
+  const size_t acc_floats = ((size_t)pl->rows_max * pl->dv_pad + 15) / 16 * 16;
+  const size_t stat_floats = ((size_t)pl->rows_pad + 15) / 16 * 16;
+  for (int l = 1; l <= pl->fold_levels; ++l) {
+    float *acc = ws->levels + (size_t)(l - 1) * pl->level_floats;
+    tr->level[l] = (softmax_state){acc, acc + acc_floats, acc + acc_floats + stat_floats};
+    tr->runs_in[l] = 0;
+  }
+}
+
+static void swap_states(softmax_state *a, softmax_state *b) {
+  const softmax_state t = *a;
+  *a = *b;
+  *b = t;
+}
+
+/* Restarts the running statistics (max -inf, sum 0). Its acc is left as it
+ * is: a run's first block overwrites it (gemm without row_scale). */
+static void reset_stats(const attn_plan *pl, softmax_state s) {
+  for (int r = 0; r < pl->rows_pad; ++r) {
+    s.max[r] = -INFINITY;
+    s.sum[r] = 0.0f;
+  }
+}
+
+/* dst += src, both rescaled to the larger max (as merge_chunks folds key
+ * chunks); the side holding the max keeps scale 1, so one exp per row. */
+static void fold_state(const attn_plan *pl, const attn_tile *t, softmax_state dst, softmax_state src) {
+  const int64_t dv = pl->dv_pad;
+  for (int r = 0; r < t->rows; ++r) {
+    const float md = dst.max[r], ms = src.max[r];
+    if (ms == -INFINITY) continue; /* src saw no key: dst stays */
+    const float a = md >= ms ? 1.0f : md == -INFINITY ? 0.0f : expf(md - ms);
+    const float b = md >= ms ? expf(ms - md) : 1.0f;
+    dst.max[r] = md >= ms ? md : ms;
+    dst.sum[r] = a * dst.sum[r] + b * src.sum[r];
+    pl->kern->scale_add(dst.acc + r * dv, src.acc + r * dv, dv, a, b);
+  }
+}
+
+/* Moves src into level l: it takes src's place when empty, else folds it in. */
+static void put_into(const attn_plan *pl, const attn_tile *t, softmax_tree *tr, int l, softmax_state *src) {
+  if (tr->runs_in[l] == 0)
+    swap_states(&tr->level[l], src);
+  else
+    fold_state(pl, t, tr->level[l], *src);
+}
+
+/* Folds the running state (one whole run) up the tree and restarts it. */
+static void push_run(const attn_plan *pl, const attn_tile *t, softmax_tree *tr) {
+  put_into(pl, t, tr, 1, &tr->run);
+  tr->runs_in[1]++;
+  for (int l = 1; l < pl->fold_levels && tr->runs_in[l] == FLASH_FOLD_FANOUT; ++l) {
+    put_into(pl, t, tr, l + 1, &tr->level[l]);
+    tr->runs_in[l + 1]++;
+    tr->runs_in[l] = 0;
+  }
+  reset_stats(pl, tr->run);
+}
+
+/* Gathers every level into one state and leaves it in the workspace's
+ * running state, where callers read the result. */
+static void collect_levels(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, softmax_tree *tr) {
+  softmax_state all = tr->run;
+  for (int l = 1; l <= pl->fold_levels; ++l)
+    if (tr->runs_in[l]) {
+      fold_state(pl, t, tr->level[l], all);
+      all = tr->level[l];
+    }
+  if (all.acc != ws->acc) {
+    memcpy(ws->row_max, all.max, (size_t)t->rows * sizeof(float));
+    memcpy(ws->row_sum, all.sum, (size_t)t->rows * sizeof(float));
+    memcpy(ws->acc, all.acc, (size_t)t->rows * pl->dv_pad * sizeof(float));
+  }
+}
+
 void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_t k_end,
                 attn_workspace *ws) {
   const struct vecattn_kernels *kern = pl->kern;
@@ -32,13 +122,24 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
   if (lo >= hi) return;
 
   attn_pack_queries(pl, t, ws);
+  softmax_tree tr;
+  tree_init(pl, ws, &tr);
+  int run_blocks = 0, folded = 0;
   for (int64_t j0 = lo; j0 < hi; j0 += pl->block_k) {
     const int nk = hi - j0 < pl->block_k ? (int)(hi - j0) : pl->block_k;
+    if (run_blocks == pl->fold_blocks && pl->fold_levels) { /* a whole run, and keys to come */
+      push_run(pl, t, &tr);
+      run_blocks = 0, folded = 1;
+    }
     attn_score_block(pl, t, j0, nk, ws);
-    kern->softmax_update(ws->scores, pl->score_ld, nk, attn_tile_lanes(pl, t), ws->row_max,
-                         ws->row_sum, ws->row_alpha);
+    kern->softmax_update(ws->scores, pl->score_ld, nk, attn_tile_lanes(pl, t), tr.run.max, tr.run.sum,
+                         ws->row_alpha);
+    /* A restarted run's first block overwrites acc (alpha would be 0 anyway):
+     * what the buffer held before, maybe another tile's rows, is never read. */
+    const float *row_scale = folded && run_blocks == 0 ? NULL : ws->row_alpha;
+    ++run_blocks;
     if (pl->bf16) {
-      attn_pv_bf16(pl, t, j0, nk, ws);
+      attn_pv_bf16(pl, t, j0, nk, ws, tr.run.acc, row_scale);
       continue;
     }
     vecattn_rows values;
@@ -51,9 +152,10 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
     /* Decode streams K and V from memory: P.V fetches the next K block meanwhile. */
     const vecattn_rows next_keys = pl->keys_in_place && j0 + nk < hi ? attn_keys(pl, t, j0 + nk)
                                                                      : (vecattn_rows){NULL, 0, VECATTN_F32};
-    kern->gemm_typed(ws->scores, 1, pl->score_ld, t->rows, values, nk, pl->dv_pad, ws->acc, pl->dv_pad,
-                     ws->row_alpha, next_keys);
+    kern->gemm_typed(ws->scores, 1, pl->score_ld, t->rows, values, nk, pl->dv_pad, tr.run.acc, pl->dv_pad,
+                     row_scale, next_keys);
   }
+  if (folded) collect_levels(pl, t, ws, &tr);
 }
 
 void flash_write_row(const attn_plan *pl, int64_t b, int64_t h, int64_t i, float row_max,

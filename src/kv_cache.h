@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kernels.h"
+#include "validate.h"
 #include "vecattn.h"
 
 struct vecattn_kv_cache {
@@ -16,9 +17,12 @@ struct vecattn_kv_cache {
   void *k, *v; /* [batch][n_kv_heads][max_seq][head_dim] each */
 };
 
-/* EINVAL unless the cache has this batch/heads/head_dim and room for `seq` more. */
+/* EINVAL unless the cache has this batch/heads/head_dim; ENOSPC without room
+ * for `seq` more positions. */
 vecattn_status kv_cache_check(const vecattn_kv_cache *c, int64_t batch, int64_t n_kv_heads,
                               int64_t head_dim, int64_t seq);
+/* The bytes of its key and value storage (inputs the layer's outputs avoid). */
+void kv_cache_storage(const vecattn_kv_cache *c, byte_span *k, byte_span *v);
 
 /* Converts `seq` new f32 positions into slots [len, len + seq) without
  * committing them: src rows are src[b * ld_b + s * ld_s + h * head_dim + (0 ..

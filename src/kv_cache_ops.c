@@ -8,12 +8,16 @@
 #include "dispatch.h"
 #include "generic/dtype_scalar.h"
 #include "kv_cache.h"
+#include "status.h"
 #include "vecattn.h"
 
 int64_t vecattn_kv_cache_capacity(const vecattn_kv_cache *c) { return c ? c->max_seq : 0; }
 
 vecattn_status vecattn_kv_cache_truncate(vecattn_kv_cache *c, int64_t len) {
-  if (!c || len < 0 || len > c->len) return VECATTN_EINVAL;
+  if (!c) return status_fail(VECATTN_EINVAL, "the cache is NULL");
+  if (len < 0 || len > c->len)
+    return status_fail(VECATTN_EINVAL, "kv cache truncate to %lld: must be in 0..len = %lld", (long long)len,
+                       (long long)c->len);
   c->len = len; /* slots past len keep their bytes: the next append overwrites them */
   return VECATTN_OK;
 }
@@ -26,7 +30,10 @@ static int64_t row_at(const vecattn_kv_cache *c, vecattn_dtype t, int64_t b, int
 }
 
 vecattn_status vecattn_kv_cache_copy_row(vecattn_kv_cache *c, int64_t src_b, int64_t dst_b) {
-  if (!c || src_b < 0 || dst_b < 0 || src_b >= c->batch || dst_b >= c->batch) return VECATTN_EINVAL;
+  if (!c) return status_fail(VECATTN_EINVAL, "the cache is NULL");
+  if (src_b < 0 || dst_b < 0 || src_b >= c->batch || dst_b >= c->batch)
+    return status_fail(VECATTN_EINVAL, "kv cache copy_row %lld -> %lld: rows must be in 0..%lld", (long long)src_b,
+                       (long long)dst_b, (long long)(c->batch - 1));
   if (src_b == dst_b || c->len == 0) return VECATTN_OK;
   for (int which = 0; which < 2; ++which) {
     unsigned char *base = which ? c->v : c->k;
@@ -40,23 +47,35 @@ vecattn_status vecattn_kv_cache_copy_row(vecattn_kv_cache *c, int64_t src_b, int
 
 vecattn_status vecattn_kv_cache_read(const vecattn_kv_cache *c, int64_t b, int64_t pos0, int64_t n, void *k_out,
                                      vecattn_dtype k_type, void *v_out, vecattn_dtype v_type) {
-  if (!c || b < 0 || b >= c->batch || pos0 < 0 || n < 0 || pos0 > c->len || n > c->len - pos0) return VECATTN_EINVAL;
-  if (!k_out && !v_out) return VECATTN_EINVAL;
+  if (!c) return status_fail(VECATTN_EINVAL, "the cache is NULL");
+  if (b < 0 || b >= c->batch)
+    return status_fail(VECATTN_EINVAL, "kv cache read: row %lld not in 0..%lld", (long long)b, (long long)(c->batch - 1));
+  if (pos0 < 0 || n < 0 || pos0 > c->len || n > c->len - pos0)
+    return status_fail(VECATTN_EINVAL, "kv cache read: positions %lld + %lld past len %lld", (long long)pos0,
+                       (long long)n, (long long)c->len);
+  if (!k_out && !v_out) return status_fail(VECATTN_EINVAL, "kv cache read: k_out and v_out are both NULL");
   const vecattn_dtype types[2] = {k_type, v_type};
   void *outs[2] = {k_out, v_out};
   check_span spans[2] = {{0, 0}, {0, 0}};
   for (int i = 0; i < 2; ++i) {
     if (!outs[i]) continue;
-    if ((unsigned)types[i] >= VECATTN_DTYPE_COUNT) return VECATTN_EINVAL;
-    if (types[i] == VECATTN_Q8_0 && c->head_dim % VECATTN_Q8_0_BLOCK) return VECATTN_EINVAL;
+    if ((unsigned)types[i] >= VECATTN_DTYPE_COUNT)
+      return status_fail(VECATTN_EINVAL, "kv cache read: type %d is not a vecattn_dtype", (int)types[i]);
+    if (types[i] == VECATTN_Q8_0 && c->head_dim % VECATTN_Q8_0_BLOCK)
+      return status_fail(VECATTN_EINVAL, "kv cache read: q8_0 needs head_dim %% 32 == 0, not %lld", (long long)c->head_dim);
     int64_t elems;
-    if (__builtin_mul_overflow(c->n_kv_heads * c->head_dim, n, &elems)) return VECATTN_EOVERFLOW;
-    const vecattn_status st = check_array(outs[i], (int64_t)vecattn_dtype_bytes(types[i], elems), 1, &spans[i]);
+    if (__builtin_mul_overflow(c->n_kv_heads * c->head_dim, n, &elems))
+      return status_fail(VECATTN_EOVERFLOW, "kv cache read: %lld positions overflow", (long long)n);
+    const vecattn_status st =
+        check_array(i ? "v_out" : "k_out", outs[i], (int64_t)vecattn_dtype_bytes(types[i], elems), 1, &spans[i]);
     if (st != VECATTN_OK) return st;
   }
   const check_span store = {(uintptr_t)c->k, (uintptr_t)c->v + (uintptr_t)dt_bytes(c->v_type, c->batch * c->n_kv_heads * c->max_seq * c->head_dim)};
-  if (check_overlap(spans[0], spans[1]) || check_overlap(spans[0], store) || check_overlap(spans[1], store))
-    return VECATTN_EINVAL;
+  vecattn_status st;
+  if ((st = check_disjoint("v_out", spans[1], "k_out", spans[0])) != VECATTN_OK ||
+      (st = check_disjoint("k_out", spans[0], "the cache's storage", store)) != VECATTN_OK ||
+      (st = check_disjoint("v_out", spans[1], "the cache's storage", store)) != VECATTN_OK)
+    return st;
   const struct vecattn_kernels *kern = dispatch_active();
   float row[4096];
   for (int i = 0; i < 2; ++i) {

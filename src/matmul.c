@@ -21,7 +21,9 @@
 
 #include "buffer.h"
 #include "dispatch.h"
+#include "status.h"
 #include "threads.h"
+#include "validate.h"
 #include "vecattn.h"
 
 enum {
@@ -106,9 +108,9 @@ static vecattn_status run_packed(gemm_plan *g, int num_threads) {
   if (__builtin_mul_overflow((size_t)g->block_panels * nr, (size_t)g->k, &b_floats) ||
       __builtin_mul_overflow(per_thread, (size_t)threads, &all_floats) ||
       __builtin_add_overflow(all_floats, b_floats, &all_floats) || all_floats > SIZE_MAX / sizeof(float))
-    return VECATTN_ENOMEM;
+    return status_nomem("the packed weight panels");
   float *mem = buffer_alloc(all_floats * sizeof(float));
-  if (!mem) return VECATTN_ENOMEM;
+  if (!mem) return status_nomem("the packed weight panels");
   float *bpack = mem;
 
 #pragma omp parallel num_threads(threads)
@@ -162,7 +164,7 @@ static void run_dots(const struct vecattn_kernels *kern, const float *x, int64_t
 
 vecattn_status matmul_run(const struct vecattn_kernels *kern, const float *x, int64_t ldx, int64_t m,
                           int64_t k, const matmul_out *outs, int n_outs, int num_threads) {
-  if (n_outs < 1 || n_outs > 8) return VECATTN_EINVAL;
+  if (n_outs < 1 || n_outs > 8) return status_fail(VECATTN_EINVAL, "matmul: %d outputs (internal error)", n_outs);
   if (m <= SMALL_M && k <= INT_MAX) {
     run_dots(kern, x, ldx, m, k, outs, n_outs, num_threads);
     return VECATTN_OK;
@@ -173,7 +175,7 @@ vecattn_status matmul_run(const struct vecattn_kernels *kern, const float *x, in
   g.row_blocks = cdiv(m, g.mc);
   for (int o = 0; o < n_outs; ++o) g.panels += cdiv(outs[o].n, g.nr);
   panel_ref *panel = malloc((size_t)g.panels * sizeof *panel);
-  if (!panel) return VECATTN_ENOMEM;
+  if (!panel) return status_nomem("the matmul panel list");
   int64_t q = 0;
   for (int o = 0; o < n_outs; ++o)
     for (int64_t c = 0; c < outs[o].n; c += g.nr) panel[q++] = (panel_ref){o, c};
@@ -183,28 +185,30 @@ vecattn_status matmul_run(const struct vecattn_kernels *kern, const float *x, in
   return s;
 }
 
-/* Byte range [lo, hi) of n floats at p, or 0 when it does not fit an address. */
-static int float_range(const float *p, int64_t n, uintptr_t *lo, uintptr_t *hi) {
-  size_t bytes;
-  if ((uint64_t)n > SIZE_MAX / sizeof(float)) return 0;
-  bytes = (size_t)n * sizeof(float);
-  *lo = (uintptr_t)p;
-  return !__builtin_add_overflow(*lo, bytes, hi);
-}
-
 vecattn_status vecattn_matmul(const float *x, int64_t m, int64_t k, const float *w, int64_t n,
                               const float *bias, float *y, int num_threads) {
-  if (!x || !w || !y || m <= 0 || k <= 0 || n <= 0 || num_threads < 0) return VECATTN_EINVAL;
+  if (!x) return status_fail(VECATTN_EINVAL, "matmul: x is NULL");
+  if (!w) return status_fail(VECATTN_EINVAL, "matmul: w is NULL");
+  if (!y) return status_fail(VECATTN_EINVAL, "matmul: y is NULL");
+  if (m <= 0 || k <= 0 || n <= 0)
+    return status_fail(VECATTN_EINVAL, "matmul: m = %lld, k = %lld, n = %lld: sizes must be > 0", (long long)m,
+                       (long long)k, (long long)n);
+  if (num_threads < 0) return status_fail(VECATTN_EINVAL, "matmul: num_threads = %d: must be >= 0", num_threads);
   int64_t xn, wn, yn;
-  if (__builtin_mul_overflow(m, k, &xn) || __builtin_mul_overflow(n, k, &wn) ||
-      __builtin_mul_overflow(m, n, &yn))
-    return VECATTN_EOVERFLOW;
-  uintptr_t xlo, xhi, wlo, whi, ylo, yhi, blo = 0, bhi = 0;
-  if (!float_range(x, xn, &xlo, &xhi) || !float_range(w, wn, &wlo, &whi) ||
-      !float_range(y, yn, &ylo, &yhi) || (bias && !float_range(bias, n, &blo, &bhi)))
-    return VECATTN_EOVERFLOW;
-  if ((ylo < xhi && xlo < yhi) || (ylo < whi && wlo < yhi) || (ylo < bhi && blo < yhi))
-    return VECATTN_EINVAL;
+  if (__builtin_mul_overflow(m, k, &xn) || __builtin_mul_overflow(n, k, &wn) || __builtin_mul_overflow(m, n, &yn))
+    return status_fail(VECATTN_EOVERFLOW, "matmul: m = %lld, k = %lld, n = %lld: element counts overflow int64",
+                       (long long)m, (long long)k, (long long)n);
+  byte_span xs, ws, ys, bs = {0, 0};
+  vecattn_status s;
+  if ((s = span_elems("matmul x", x, xn, sizeof(float), &xs)) != VECATTN_OK ||
+      (s = span_elems("matmul w", w, wn, sizeof(float), &ws)) != VECATTN_OK ||
+      (s = span_elems("matmul y", y, yn, sizeof(float), &ys)) != VECATTN_OK ||
+      (bias && (s = span_elems("matmul bias", bias, n, sizeof(float), &bs)) != VECATTN_OK))
+    return s;
+  if ((s = check_disjoint("matmul y", ys, "x", xs)) != VECATTN_OK ||
+      (s = check_disjoint("matmul y", ys, "w", ws)) != VECATTN_OK ||
+      (s = check_disjoint("matmul y", ys, "bias", bs)) != VECATTN_OK)
+    return s;
   const matmul_out out = {w, bias, n, y, n};
   return matmul_run(dispatch_active(), x, k, m, k, &out, 1, num_threads);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "checks.h"
+#include "status.h"
 #include "dispatch.h"
 #include "generic/dtype_scalar.h"
 #include "threads.h"
@@ -71,26 +72,39 @@ static void merge_row(const struct vecattn_kernels *kern, const merge_job *m, in
 
 static vecattn_status validate(const vecattn_tensor *parts, const float *const *part_lse, int64_t n_parts,
                                const vecattn_tensor *out, const float *lse, int num_threads) {
-  if (!parts || !part_lse || !out || n_parts < 1 || num_threads < 0) return VECATTN_EINVAL;
+  if (!parts) return status_fail(VECATTN_EINVAL, "merge: parts is NULL");
+  if (!part_lse) return status_fail(VECATTN_EINVAL, "merge: part_lse is NULL");
+  if (!out) return status_fail(VECATTN_EINVAL, "merge: out is NULL");
+  if (n_parts < 1) return status_fail(VECATTN_EINVAL, "merge: n_parts = %lld: must be >= 1", (long long)n_parts);
+  if (num_threads < 0) return status_fail(VECATTN_EINVAL, "merge: num_threads = %d: must be >= 0", num_threads);
   check_span out_span, lse_span = {0, 0}, arrays[2], s;
   vecattn_status st;
-  if ((st = check_tensor(out, CHECK_FLOAT_TYPES, 1, &out_span)) != VECATTN_OK) return st;
-  if ((st = check_array(parts, n_parts, sizeof *parts, &arrays[0])) != VECATTN_OK) return st;
-  if ((st = check_array(part_lse, n_parts, sizeof *part_lse, &arrays[1])) != VECATTN_OK) return st;
+  if ((st = check_tensor("merge out", out, CHECK_FLOAT_TYPES, 1, &out_span)) != VECATTN_OK) return st;
+  if ((st = check_array("merge parts", parts, n_parts, sizeof *parts, &arrays[0])) != VECATTN_OK) return st;
+  if ((st = check_array("merge part_lse", part_lse, n_parts, sizeof *part_lse, &arrays[1])) != VECATTN_OK) return st;
   const int64_t rows = out->shape[0] * out->shape[1] * out->shape[2]; /* fits: out's extent did */
-  if (lse && (st = check_array(lse, rows, sizeof *lse, &lse_span)) != VECATTN_OK) return st;
-  if (lse && check_overlap(lse_span, out_span)) return VECATTN_EINVAL;
+  if (lse && (st = check_array("merge lse", lse, rows, sizeof *lse, &lse_span)) != VECATTN_OK) return st;
+  static const char *const array_name[2] = {"parts", "part_lse"};
+  if (lse && (st = check_disjoint("merge lse", lse_span, "out", out_span)) != VECATTN_OK) return st;
   for (int a = 0; a < 2; ++a)
-    if (check_overlap(arrays[a], out_span) || check_overlap(arrays[a], lse_span)) return VECATTN_EINVAL;
+    if ((st = check_disjoint("merge out", out_span, array_name[a], arrays[a])) != VECATTN_OK ||
+        (st = check_disjoint("merge lse", lse_span, array_name[a], arrays[a])) != VECATTN_OK)
+      return st;
   for (int64_t i = 0; i < n_parts; ++i) {
     const vecattn_tensor *p = &parts[i];
-    if (!part_lse[i]) return VECATTN_EINVAL;
-    if ((st = check_tensor(p, CHECK_FLOAT_TYPES, 0, &s)) != VECATTN_OK) return st;
+    if (!part_lse[i]) return status_fail(VECATTN_EINVAL, "merge: part_lse[%lld] is NULL", (long long)i);
+    if ((st = check_tensor("merge parts[i]", p, CHECK_FLOAT_TYPES, 0, &s)) != VECATTN_OK) return st;
     for (int d = 0; d < 4; ++d)
-      if (p->shape[d] != out->shape[d]) return VECATTN_EINVAL;
-    if (check_overlap(s, out_span) || check_overlap(s, lse_span)) return VECATTN_EINVAL;
-    if ((st = check_array(part_lse[i], rows, sizeof(float), &s)) != VECATTN_OK) return st;
-    if (check_overlap(s, out_span) || check_overlap(s, lse_span)) return VECATTN_EINVAL;
+      if (p->shape[d] != out->shape[d])
+        return status_fail(VECATTN_EINVAL, "merge: parts[%lld].shape[%d] = %lld but out.shape[%d] = %lld", (long long)i,
+                           d, (long long)p->shape[d], d, (long long)out->shape[d]);
+    if ((st = check_disjoint("merge out", out_span, "parts[i]", s)) != VECATTN_OK ||
+        (st = check_disjoint("merge lse", lse_span, "parts[i]", s)) != VECATTN_OK)
+      return st;
+    if ((st = check_array("merge part_lse[i]", part_lse[i], rows, sizeof(float), &s)) != VECATTN_OK) return st;
+    if ((st = check_disjoint("merge out", out_span, "part_lse[i]", s)) != VECATTN_OK ||
+        (st = check_disjoint("merge lse", lse_span, "part_lse[i]", s)) != VECATTN_OK)
+      return st;
   }
   return VECATTN_OK;
 }
@@ -106,7 +120,7 @@ vecattn_status vecattn_merge(const vecattn_tensor *parts, const float *const *pa
   const int threads = vecattn_thread_count(num_threads, (int64_t)(elems / MERGE_ELEMS_PER_THREAD) + 1);
   const size_t row_floats = ((size_t)m.Dv + 15) / 16 * 16;
   float *ws = aligned_alloc(64, (size_t)threads * 2 * row_floats * sizeof(float));
-  if (!ws) return VECATTN_ENOMEM;
+  if (!ws) return status_nomem("the merge workspace");
 #pragma omp parallel num_threads(threads)
   {
     float *acc = ws + (size_t)omp_get_thread_num() * 2 * row_floats;

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "validate.h"
 #include "vecattn.h"
 
 #define VECATTN_MAX_HEAD_DIM (INT64_C(1) << 20)
@@ -37,6 +38,8 @@ typedef struct {
   int num_threads; /* 0 = OpenMP default */
   int reduced_precision; /* bf16 products allowed */
   const attn_additive *additive; /* NULL: scores are scaled q.k */
+  const char *out_name;          /* "out" or "weights", for messages */
+  byte_span out_span, lse_span;  /* what the call writes (lse_span empty without lse) */
 } attn_problem;
 
 /* v == NULL: the weights variant (out is [B,Hq,Nq,Nk]). */
@@ -49,6 +52,10 @@ enum { ATTN_ANY_KEY_DIM = 1 }; /* k's head dim may differ from q's (general, add
 vecattn_status attn_problem_init_ex(attn_problem *p, const vecattn_tensor *q, const vecattn_tensor *k,
                                     const vecattn_tensor *v, const vecattn_tensor *out,
                                     const vecattn_sdpa_opts *opts, unsigned flags);
+
+/* EINVAL unless an input the caller reads beside the tensors and options
+ * (vecattn_attend's score weights) avoids out and lse. */
+vecattn_status attn_problem_check_input(const attn_problem *p, const char *name, byte_span in);
 
 /* Keys query i may see are [key_lo, key_hi) intersected with the mask ranges. */
 static inline int64_t attn_key_lo(const attn_problem *p, int64_t i) {

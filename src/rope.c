@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "status.h"
 #include "threads.h"
 
 vecattn_status rope_table_init(rope_table *t, int64_t pos0, int64_t seq, int64_t head_dim, double theta,
@@ -12,7 +13,7 @@ vecattn_status rope_table_init(rope_table *t, int64_t pos0, int64_t seq, int64_t
   t->seq = seq;
   t->half = head_dim / 2;
   t->cos = malloc((size_t)(seq * t->half) * 2 * sizeof(float));
-  if (!t->cos) return VECATTN_ENOMEM;
+  if (!t->cos) return status_nomem("the rotary embedding table");
   t->sin = t->cos + seq * t->half;
   const int64_t half = t->half;
 #pragma omp parallel for num_threads(vecattn_thread_count(num_threads, seq)) schedule(static)

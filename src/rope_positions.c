@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "checks.h"
+#include "status.h"
 #include "rope.h"
 #include "threads.h"
 #include "vecattn.h"
@@ -14,23 +15,33 @@ enum { ROPE_TOKENS_PER_THREAD = 16 };
 
 static vecattn_status validate(const float *x, int64_t n_tokens, int64_t ld, int64_t n_heads, int64_t head_dim,
                                const int64_t *positions, float theta, int num_threads) {
-  if (!x || !positions || n_tokens < 0 || n_heads <= 0 || head_dim <= 0 || head_dim % 2 || num_threads < 0 ||
-      !isfinite(theta) || theta < 0.0f)
-    return VECATTN_EINVAL;
+  if (!x) return status_fail(VECATTN_EINVAL, "rope: x is NULL");
+  if (!positions) return status_fail(VECATTN_EINVAL, "rope: positions is NULL");
+  if (n_tokens < 0 || n_heads <= 0 || head_dim <= 0)
+    return status_fail(VECATTN_EINVAL, "rope: n_tokens = %lld, n_heads = %lld, head_dim = %lld: sizes must be > 0",
+                       (long long)n_tokens, (long long)n_heads, (long long)head_dim);
+  if (head_dim % 2) return status_fail(VECATTN_EINVAL, "rope: head_dim = %lld: must be even", (long long)head_dim);
+  if (num_threads < 0) return status_fail(VECATTN_EINVAL, "rope: num_threads = %d: must be >= 0", num_threads);
+  if (!isfinite(theta) || theta < 0.0f)
+    return status_fail(VECATTN_EINVAL, "rope: theta = %g: must be finite and >= 0", (double)theta);
   int64_t row;
-  if (__builtin_mul_overflow(n_heads, head_dim, &row)) return VECATTN_EOVERFLOW;
-  if (ld < row) return VECATTN_EINVAL;
+  if (__builtin_mul_overflow(n_heads, head_dim, &row))
+    return status_fail(VECATTN_EOVERFLOW, "rope: n_heads x head_dim overflows");
+  if (ld < row)
+    return status_fail(VECATTN_EINVAL, "rope: ld = %lld < n_heads x head_dim = %lld", (long long)ld, (long long)row);
   if (n_tokens == 0) return VECATTN_OK;
   int64_t last;
   if (__builtin_mul_overflow(n_tokens - 1, ld, &last) || __builtin_add_overflow(last, row, &last))
-    return VECATTN_EOVERFLOW;
+    return status_fail(VECATTN_EOVERFLOW, "rope: n_tokens x ld overflows");
   check_span xs, ps;
   vecattn_status st;
-  if ((st = check_array(x, last, sizeof *x, &xs)) != VECATTN_OK) return st;
-  if ((st = check_array(positions, n_tokens, sizeof *positions, &ps)) != VECATTN_OK) return st;
-  if (check_overlap(xs, ps)) return VECATTN_EINVAL;
+  if ((st = check_array("rope x", x, last, sizeof *x, &xs)) != VECATTN_OK) return st;
+  if ((st = check_array("rope positions", positions, n_tokens, sizeof *positions, &ps)) != VECATTN_OK) return st;
+  if ((st = check_disjoint("rope x", xs, "positions", ps)) != VECATTN_OK) return st;
   for (int64_t t = 0; t < n_tokens; ++t)
-    if (positions[t] < 0) return VECATTN_EINVAL;
+    if (positions[t] < 0)
+      return status_fail(VECATTN_EINVAL, "rope: positions[%lld] = %lld: must be >= 0", (long long)t,
+                         (long long)positions[t]);
   return VECATTN_OK;
 }
 

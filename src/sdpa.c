@@ -12,6 +12,7 @@
 #include "flash.h"
 #include "threads.h"
 #include "sdpa.h"
+#include "status.h"
 #include "vecattn.h"
 
 /* Fewer tiles than this and the keys are split. A shape constant, not the
@@ -89,7 +90,7 @@ void merge_chunks(const attn_plan *pl, const attn_tile *t, float *part, int64_t 
 static vecattn_status run_split(const attn_plan *pl, key_split ks, float *ws_mem, int threads) {
   const size_t stride = partial_floats(pl);
   float *parts = malloc((size_t)pl->tiles * ks.chunks * stride * sizeof(float));
-  if (!parts) return VECATTN_ENOMEM;
+  if (!parts) return status_nomem("the key-split partial results");
   const int64_t tasks = pl->tiles * ks.chunks;
 #pragma omp parallel num_threads(threads)
   {
@@ -125,7 +126,7 @@ vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *ker
   vecattn_status s = VECATTN_OK;
 
   float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));
-  if (!ws_mem) return VECATTN_ENOMEM;
+  if (!ws_mem) return status_nomem("the per-thread attention workspace");
   if (ks.chunks > 1)
     s = run_split(&pl, ks, ws_mem, threads);
   else
@@ -134,11 +135,16 @@ vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *ker
   return s;
 }
 
-vecattn_status vecattn_sdpa(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_tensor *v,
-                            vecattn_tensor *out, const vecattn_sdpa_opts *opts) {
-  if (!v) return VECATTN_EINVAL;
+vecattn_status sdpa_with(const struct vecattn_kernels *kern, const vecattn_tensor *q, const vecattn_tensor *k,
+                         const vecattn_tensor *v, vecattn_tensor *out, const vecattn_sdpa_opts *opts) {
+  if (!v) return status_fail(VECATTN_EINVAL, "v is NULL");
   attn_problem p;
   vecattn_status s = attn_problem_init(&p, q, k, v, out, opts);
   if (s != VECATTN_OK) return s;
-  return sdpa_run(&p, dispatch_active());
+  return sdpa_run(&p, kern);
+}
+
+vecattn_status vecattn_sdpa(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_tensor *v,
+                            vecattn_tensor *out, const vecattn_sdpa_opts *opts) {
+  return sdpa_with(dispatch_active(), q, k, v, out, opts);
 }

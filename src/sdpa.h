@@ -19,4 +19,9 @@ void write_tile(const attn_plan *pl, const attn_tile *t, const float *row_max, c
  * keys split for decode; writes p->out (and p->lse). */
 vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *kern);
 
+/* vecattn_sdpa on a kernel table the caller read once (the MHA layer and
+ * vecattn_attend run their projections and the attention on one path). */
+vecattn_status sdpa_with(const struct vecattn_kernels *kern, const vecattn_tensor *q, const vecattn_tensor *k,
+                         const vecattn_tensor *v, vecattn_tensor *out, const vecattn_sdpa_opts *opts);
+
 #endif

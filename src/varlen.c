@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "checks.h"
+#include "status.h"
 #include "dispatch.h"
 #include "flash.h"
 #include "generic/dtype_scalar.h"
@@ -47,15 +48,23 @@ typedef struct {
   int64_t n_tasks, n_splits;
 } varlen_work;
 
-static vecattn_status check_cu(const int32_t *cu, int64_t n, int64_t total, check_span out_span, check_span lse_span) {
+static vecattn_status check_cu(const char *name, const int32_t *cu, int64_t n, int64_t total, check_span out_span,
+                               check_span lse_span) {
   check_span s;
-  if (!cu) return VECATTN_EINVAL;
-  const vecattn_status st = check_array(cu, n + 1, sizeof *cu, &s);
+  if (!cu) return status_fail(VECATTN_EINVAL, "%s is NULL", name);
+  vecattn_status st = check_array(name, cu, n + 1, sizeof *cu, &s);
   if (st != VECATTN_OK) return st;
-  if (check_overlap(s, out_span) || check_overlap(s, lse_span)) return VECATTN_EINVAL;
-  if (cu[0] != 0 || cu[n] > total) return VECATTN_EINVAL;
+  if ((st = check_disjoint("out", out_span, name, s)) != VECATTN_OK ||
+      (st = check_disjoint("opts->lse", lse_span, name, s)) != VECATTN_OK)
+    return st;
+  if (cu[0] != 0) return status_fail(VECATTN_EINVAL, "%s[0] = %d: must be 0", name, (int)cu[0]);
+  if (cu[n] > total)
+    return status_fail(VECATTN_EINVAL, "%s[%lld] = %d: past the %lld rows of the tensor", name, (long long)n, (int)cu[n],
+                       (long long)total);
   for (int64_t i = 0; i < n; ++i)
-    if (cu[i + 1] < cu[i]) return VECATTN_EINVAL;
+    if (cu[i + 1] < cu[i])
+      return status_fail(VECATTN_EINVAL, "%s[%lld] = %d < %s[%lld] = %d: offsets must not decrease", name,
+                         (long long)(i + 1), (int)cu[i + 1], name, (long long)i, (int)cu[i]);
   return VECATTN_OK;
 }
 
@@ -63,17 +72,21 @@ static vecattn_status validate(attn_problem *whole, const vecattn_tensor *q, con
                                const vecattn_tensor *v, const vecattn_tensor *out, const int32_t *cu_q,
                                const int32_t *cu_k, int64_t n_seqs, const vecattn_sdpa_opts *opts) {
   /* A bias or kv_len is per batch row; here the rows are sequences. */
-  if (opts && (opts->bias || opts->kv_len)) return VECATTN_EINVAL;
-  if (!v || n_seqs < 0) return VECATTN_EINVAL;
+  if (opts && (opts->bias || opts->kv_len))
+    return status_fail(VECATTN_EINVAL, "varlen: opts->bias and opts->kv_len are per batch row; not with sequences");
+  if (!v) return status_fail(VECATTN_EINVAL, "v is NULL");
+  if (n_seqs < 0) return status_fail(VECATTN_EINVAL, "varlen: n_seqs = %lld: must be >= 0", (long long)n_seqs);
   vecattn_status st = attn_problem_init(whole, q, k, v, out, opts);
   if (st != VECATTN_OK) return st;
-  if (whole->B != 1) return VECATTN_EINVAL;
+  if (whole->B != 1)
+    return status_fail(VECATTN_EINVAL, "varlen: q.shape[0] = %lld: sequences are packed in one batch row",
+                       (long long)whole->B);
   check_span out_span, lse_span = {0, 0};
-  if ((st = check_tensor(out, CHECK_FLOAT_TYPES, 1, &out_span)) != VECATTN_OK) return st;
-  if (whole->lse && (st = check_array(whole->lse, whole->Hq * whole->Nq, sizeof(float), &lse_span)) != VECATTN_OK)
+  if ((st = check_tensor("out", out, CHECK_FLOAT_TYPES, 1, &out_span)) != VECATTN_OK) return st;
+  if (whole->lse && (st = check_array("opts->lse", whole->lse, whole->Hq * whole->Nq, sizeof(float), &lse_span)) != VECATTN_OK)
     return st;
-  if ((st = check_cu(cu_q, n_seqs, whole->Nq, out_span, lse_span)) != VECATTN_OK) return st;
-  return check_cu(cu_k, n_seqs, whole->Nk, out_span, lse_span);
+  if ((st = check_cu("cu_seqlens_q", cu_q, n_seqs, whole->Nq, out_span, lse_span)) != VECATTN_OK) return st;
+  return check_cu("cu_seqlens_k", cu_k, n_seqs, whole->Nk, out_span, lse_span);
 }
 
 /* Sequence s of the whole: its queries, keys, values, out rows and lse columns. */
@@ -129,7 +142,7 @@ static vecattn_status build_tasks(varlen_work *w, int64_t n_seqs) {
       w->tasks = malloc((size_t)(n_tasks ? n_tasks : 1) * sizeof *w->tasks);
       w->splits = malloc((size_t)(n_splits ? n_splits : 1) * sizeof *w->splits);
       w->parts = malloc((size_t)(part_floats ? part_floats : 1) * sizeof *w->parts);
-      if (!w->tasks || !w->splits || !w->parts) return VECATTN_ENOMEM;
+      if (!w->tasks || !w->splits || !w->parts) return status_nomem("the varlen task tables");
       n_tasks = n_splits = part_floats = 0;
     }
     for (int64_t s = 0; s < n_seqs; ++s) {

@@ -7,6 +7,7 @@
 
 #include "attn_plan.h"
 #include "dispatch.h"
+#include "status.h"
 #include "threads.h"
 #include "vecattn.h"
 
@@ -63,7 +64,7 @@ vecattn_status vecattn_attention_weights(const vecattn_tensor *q, const vecattn_
   const int threads = vecattn_thread_count(p.num_threads, pl.tiles);
 
   float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));
-  if (!ws_mem) return VECATTN_ENOMEM;
+  if (!ws_mem) return status_nomem("the per-thread attention workspace");
 #pragma omp parallel num_threads(threads)
   {
     attn_workspace ws = attn_workspace_carve(&pl, ws_mem + (size_t)omp_get_thread_num() * pl.workspace_floats);

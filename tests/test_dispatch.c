@@ -50,6 +50,7 @@ static probe probes[] = {
     {NULL, 0, "", 0, ""},   {"auto", 0, "", 0, ""}, {"scalar", 0, "", 0, ""}, {"sse2", 0, "", 0, ""},
     {"avx2", 0, "", 0, ""}, {"avx512", 0, "", 0, ""}, {"neon", 0, "", 0, ""},   {"bogus-isa", 0, "", 0, ""},
     {"avx512bf16", 0, "", 0, ""},  {"sve", 0, "", 0, ""},  {"neon32", 0, "", 0, ""},
+    {"SCALAR", 0, "", 0, ""}, {"Auto", 0, "", 0, ""},
 };
 #define NPROBES ((int)(sizeof probes / sizeof probes[0]))
 static int fork_probes_done;
@@ -170,6 +171,13 @@ START_TEST(test_env_children) {
   /* the cases the contract names, spelled out */
   ck_assert_str_eq(probes[2].isa, "scalar");
   ck_assert_int_eq(probes[7].stderr_lines, 1);
+  /* any letter case; an unknown name's warning lists the valid ones */
+  ck_assert_str_eq(probes[11].isa, "scalar");
+  ck_assert_int_eq(probes[11].stderr_lines, 0);
+  ck_assert_int_eq(probes[12].stderr_lines, 0);
+  for (int i = 0; i < VECATTN_ISA_COUNT; i++)
+    ck_assert_msg(strstr(probes[7].err, names[i]) != NULL, "VECATTN_ISA=bogus-isa: the warning does not list \"%s\": %s",
+                  names[i], probes[7].err);
 }
 END_TEST
 
@@ -194,7 +202,13 @@ START_TEST(test_isa_from_name) {
     ck_assert_msg(rc == 0, "vecattn_isa_from_name(\"%s\") = %d", names[i], rc);
     ck_assert_msg(got == (vecattn_isa)i, "vecattn_isa_from_name(\"%s\") gave %d, want %d", names[i], (int)got, i);
   }
-  const char *bad[] = {"", "bogus", "avx3", "scalarx", "unknown"};
+  const char *cased[][2] = {{"SCALAR", "scalar"}, {"Avx512", "avx512"}, {"AUTO", "auto"}, {"nEoN", "neon"}};
+  for (size_t i = 0; i < sizeof cased / sizeof cased[0]; i++) {
+    vecattn_isa got = (vecattn_isa)-7;
+    ck_assert_msg(vecattn_isa_from_name(cased[i][0], &got) == 0, "vecattn_isa_from_name(\"%s\") refused", cased[i][0]);
+    ck_assert_str_eq(vecattn_isa_name(got), cased[i][1]);
+  }
+  const char *bad[] = {"", "bogus", "avx3", "scalarx", "unknown", "AVX2 ", " sse2"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     vecattn_isa got = VECATTN_ISA_SCALAR;
     ck_assert_msg(vecattn_isa_from_name(bad[i], &got) == -1, "vecattn_isa_from_name(\"%s\") accepted", bad[i]);

@@ -118,7 +118,7 @@ static vecattn_status call(call_kind kind, const call_args *a) {
 
 static int status_known(vecattn_status s) {
   return s == VECATTN_OK || s == VECATTN_EINVAL || s == VECATTN_ENOMEM || s == VECATTN_EUNSUPPORTED ||
-         s == VECATTN_EOVERFLOW;
+         s == VECATTN_EOVERFLOW || s == VECATTN_ENOSPC;
 }
 
 /* Runs the call; on failure the whole arena must be unchanged, on success
@@ -292,6 +292,51 @@ START_TEST(test_overflowing_strides) {
 }
 END_TEST
 
+/* Extents that fit int64 and size_t but not the user address space: reading
+ * them would fault. 2^45 elements of stride put the end far past 2^47/2^48
+ * bytes; 2^60 (f32) and 2^61 (f16 k) keep the byte count inside int64. */
+START_TEST(test_strides_past_address_space) {
+  const int64_t p45 = (int64_t)1 << 45;
+  static const int64_t big[] = {(int64_t)1 << 45, (int64_t)1 << 50, (int64_t)1 << 60};
+  expect_bad_entry(1, 0, 3, 5, big, sizeof big / sizeof big[0], VECATTN_EOVERFLOW);
+  char what[96];
+  EACH_CALL(kind) for (int dim = 0; dim < 4; ++dim) {
+    call_args a0, a;
+    valid_args(&a0, kind);
+    CASE_WANT((a.k.dtype = VECATTN_F16, a.k.stride[dim] = dim == 3 ? 1 : (int64_t)1 << 61), "k f16, stride 2^61",
+              dim == 3 ? VECATTN_OK : VECATTN_EOVERFLOW);
+    snprintf(what, sizeof what, "bias.stride[%d] = 2^45", dim);
+    CASE_WANT(a.bias.stride[dim] = p45, what, VECATTN_EOVERFLOW);
+    ck_assert_msg(strstr(vecattn_last_error(), "address space") != NULL, "%s: detail \"%s\"", what,
+                  vecattn_last_error());
+  }
+}
+END_TEST
+
+/* Option arrays and lse whose end passes the top of user space: rejected
+ * before anything is read or written through them. */
+START_TEST(test_options_past_address_space) {
+#if defined(__x86_64__) || defined(__aarch64__)
+  float *const top = (float *)((uintptr_t)1 << 47) - 1; /* below the limit; every array here ends above */
+  EACH_CALL(kind) {
+    call_args a0, a;
+    valid_args(&a0, kind);
+    CASE_WANT(a.o.lse = top, "lse at the top of user space", VECATTN_EOVERFLOW);
+    CASE_WANT(a.o.alibi_slopes = top, "alibi at the top of user space", VECATTN_EOVERFLOW);
+    CASE_WANT(a.o.kv_len = (const int32_t *)(const void *)top, "kv_len at the top of user space", VECATTN_EOVERFLOW);
+    CASE_WANT(a.q.data = top, "q at the top of user space", VECATTN_EOVERFLOW);
+    CASE_WANT(a.outp->data = (void *)UINTPTR_MAX, "out wraps the address space", VECATTN_EOVERFLOW);
+    if (kind == CALL_ATTEND) {
+      CASE_WANT(a.fn.w = top, "fn.w at the top of user space", VECATTN_EOVERFLOW);
+      CASE_WANT(a.fn.v_a = top, "fn.v_a at the top of user space", VECATTN_EOVERFLOW);
+    }
+  }
+#else
+  printf("SKIP test_options_past_address_space: no user address-space limit known on this platform\n");
+#endif
+}
+END_TEST
+
 /* Element counts past int64 and size_t, on each function's output. */
 START_TEST(test_overflowing_dims) {
   const int64_t p21 = (int64_t)1 << 21, p28 = (int64_t)1 << 28, p31 = (int64_t)1 << 31;
@@ -355,8 +400,10 @@ START_TEST(test_overlap) {
         {"q", arena + OFF_Q, OFF_K - OFF_Q},           {"k", arena + OFF_K, OFF_V - OFF_K},
         {"bias", arena + OFF_BIAS, OFF_ALIBI - OFF_BIAS}, {"alibi", arena + OFF_ALIBI, HQ},
         {"kv_len", arena + OFF_KVLEN, B},              {"v", arena + OFF_V, OFF_BIAS - OFF_V},
+        {"fn.w (W_q)", arena + OFF_FW, DA * D},        {"fn.u (W_k)", arena + OFF_FU, DA * D},
+        {"fn.v_a", arena + OFF_FV, DA},
     };
-    const size_t n_inputs = kind == CALL_WEIGHTS ? 5 : 6;
+    const size_t n_inputs = kind == CALL_WEIGHTS ? 5 : kind == CALL_SDPA ? 6 : 9;
     for (size_t i = 0; i < n_inputs; ++i) {
       const float *lo = inputs[i].lo, *last = lo + inputs[i].floats - 1;
       /* out: starting on the input's last element, ending on its first, inside */
@@ -556,6 +603,17 @@ START_TEST(test_matmul_args) {
   MM(lx, 1, k, lw, n, NULL, lw + n * k - 1, 1, VECATTN_EINVAL, "y starts on w's last element");
   MM(lx, 1, k, lw, n, ly + n - 1, ly, 1, VECATTN_EINVAL, "y ends on bias's first element");
   ck_assert_int_eq(vecattn_matmul(lx, 1, k, lw, n, lx + 3, ly, 1), VECATTN_OK); /* inputs may overlap */
+#if defined(__x86_64__) || defined(__aarch64__)
+  float *const top = (float *)((uintptr_t)1 << 47) - 1;
+  MM(lx, m, k, lw, n, NULL, top, 1, VECATTN_EOVERFLOW, "y at the top of user space");
+  MM(lx, m, k, top, n, NULL, ly, 1, VECATTN_EOVERFLOW, "w at the top of user space");
+  MM(lx, m, k, lw, n, top, ly, 1, VECATTN_EOVERFLOW, "bias at the top of user space");
+  /* vecattn_convert: the same limit */
+  float tmp[64];
+  ck_assert_int_eq(vecattn_convert(tmp, VECATTN_F32, top, VECATTN_F16, 64), VECATTN_EOVERFLOW);
+  ck_assert_int_eq(vecattn_convert(top, VECATTN_BF16, tmp, VECATTN_F32, 64), VECATTN_EOVERFLOW);
+  ck_assert_int_eq(vecattn_convert(tmp, VECATTN_F32, (void *)UINTPTR_MAX, VECATTN_F32, 1), VECATTN_EOVERFLOW);
+#endif
 #undef MM
   free(xb), free(wb);
 }
@@ -620,13 +678,43 @@ START_TEST(test_mha_args) {
   o.num_threads = 0;
   FWD((void)0, lx, LB, LS, wrong_batch, ly, &o, VECATTN_EINVAL, "cache batch differs");
   FWD((void)0, lx, LB, LS, wrong_dim, ly, &o, VECATTN_EINVAL, "cache head_dim differs");
-  FWD((void)0, lx, LB, LS, small, ly, &o, VECATTN_EINVAL, "cache without room");
+  FWD((void)0, lx, LB, LS, small, ly, &o, VECATTN_ENOSPC, "cache without room");
   ck_assert_int_eq(vecattn_kv_cache_len(small), 0);
   /* fill the cache to MAXSEQ - 1, then one call too many must leave it as it is */
   tu_poison(ly, X_N);
   ck_assert_int_eq(vecattn_mha_forward(&w0, lx, LB, LS, cache, ly, &o), VECATTN_OK);
   ck_assert_int_eq(vecattn_kv_cache_len(cache), LS);
-  FWD((void)0, lx, LB, 2, cache, ly, &o, VECATTN_EINVAL, "cache overflow by one");
+  FWD((void)0, lx, LB, 2, cache, ly, &o, VECATTN_ENOSPC, "cache overflow by one");
+  ck_assert_int_eq(vecattn_kv_cache_len(cache), LS);
+  /* outputs against inputs: lse and y may not land on x (y == x is in place), weights, biases */
+  float *const wo = lw + WQ_N + 2 * WKV_N;
+  vecattn_sdpa_opts ol = o;
+  ol.lse = lx;
+  FWD((void)0, lx, LB, LS, NULL, ly, &ol, VECATTN_EINVAL, "lse inside x");
+  ol.lse = lx + X_N - 1;
+  FWD((void)0, lx, LB, LS, NULL, ly, &ol, VECATTN_EINVAL, "lse starts on x's last element");
+  ol.lse = ly;
+  FWD((void)0, lx, LB, LS, NULL, ly, &ol, VECATTN_EINVAL, "lse == y");
+  ol.lse = lw + 5;
+  FWD((void)0, lx, LB, LS, NULL, ly, &ol, VECATTN_EINVAL, "lse inside wq");
+  ol.lse = lx + 2;
+  FWD((void)0, lx, LB, LS, NULL, lx, &ol, VECATTN_EINVAL, "lse inside x when y == x");
+  FWD((void)0, lx, LB, LS, NULL, wo, &o, VECATTN_EINVAL, "y == wo");
+  FWD((void)0, lx, LB, LS, NULL, lw + 1, &o, VECATTN_EINVAL, "y inside wq");
+  FWD(w.bo = ly + 3, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "bo inside y");
+  FWD(w.bq = ly + X_N - 1, lx, LB, LS, NULL, ly, &o, VECATTN_EINVAL, "bq starts on y's last element");
+  const int32_t kvl[LB] = {LS, LS};
+  ol = o, ol.kv_len = kvl, ol.lse = (float *)(void *)kvl;
+  FWD((void)0, lx, LB, LS, NULL, ly, &ol, VECATTN_EINVAL, "lse over opts->kv_len");
+#if defined(__x86_64__) || defined(__aarch64__)
+  float *const top = (float *)((uintptr_t)1 << 47) - 1;
+  FWD((void)0, lx, LB, LS, NULL, top, &o, VECATTN_EOVERFLOW, "y at the top of user space");
+  FWD(w.wq = top, lx, LB, LS, NULL, ly, &o, VECATTN_EOVERFLOW, "wq at the top of user space");
+  FWD(w.bv = top, lx, LB, LS, NULL, ly, &o, VECATTN_EOVERFLOW, "bv at the top of user space");
+  FWD((void)0, top, LB, LS, NULL, ly, &o, VECATTN_EOVERFLOW, "x at the top of user space");
+  ol = o, ol.lse = top;
+  FWD((void)0, lx, LB, LS, NULL, ly, &ol, VECATTN_EOVERFLOW, "lse at the top of user space");
+#endif
   ck_assert_int_eq(vecattn_kv_cache_len(cache), LS);
 #undef FWD
   /* cross attention: memory is x itself */
@@ -643,6 +731,24 @@ START_TEST(test_mha_args) {
   tu_poison(ly, X_N);
   expect_layer(vecattn_mha_cross(NULL, lx, LB, LS, lx, LS, ly, &o), VECATTN_EINVAL, "vecattn_mha_cross", "w NULL",
                xb, wb);
+  /* memory is an input like x, but only y == x is in place */
+  {
+    vecattn_sdpa_opts ol = o;
+    ol.lse = lx + 1;
+    tu_poison(ly, X_N);
+    expect_layer(vecattn_mha_cross(&w0, ly, LB, LS, lx, LS, ly, &ol), VECATTN_EINVAL, "vecattn_mha_cross",
+                 "lse inside memory", xb, wb);
+    ol.lse = ly;
+    tu_poison(ly, X_N);
+    expect_layer(vecattn_mha_cross(&w0, lx, LB, LS, lx, LS, ly, &ol), VECATTN_EINVAL, "vecattn_mha_cross", "lse == y",
+                 xb, wb);
+    tu_poison(ly, X_N);
+    expect_layer(vecattn_mha_cross(&w0, ly, LB, LS, lx, LS, lx + 4, &o), VECATTN_EINVAL, "vecattn_mha_cross",
+                 "y inside memory", xb, wb);
+    tu_poison(ly, X_N);
+    expect_layer(vecattn_mha_cross(&w0, lx, LB, LS, lx, LS, lw + WQ_N, &o), VECATTN_EINVAL, "vecattn_mha_cross",
+                 "y == wk", xb, wb);
+  }
   vecattn_kv_cache_destroy(cache), vecattn_kv_cache_destroy(wrong_batch);
   vecattn_kv_cache_destroy(wrong_dim), vecattn_kv_cache_destroy(small);
   free(xb), free(wb);
@@ -660,6 +766,8 @@ int main(void) {
   tcase_add_test(tc, test_shape_mismatch);
   tcase_add_test(tc, test_bad_strides);
   tcase_add_test(tc, test_overflowing_strides);
+  tcase_add_test(tc, test_strides_past_address_space);
+  tcase_add_test(tc, test_options_past_address_space);
   tcase_add_test(tc, test_overflowing_dims);
   tcase_add_test(tc, test_output_aliases_itself);
   tcase_add_test(tc, test_overlap);

@@ -173,7 +173,7 @@ START_TEST(test_prefill_decode_equals_full) {
       }
       /* Full: one more token is refused, y and the cache untouched. */
       tu_poison(ys, (size_t)(c->batch * dm));
-      ck_assert_int_eq(vecattn_mha_forward(&l.w, xs, c->batch, 1, kv, ys, &o), VECATTN_EINVAL);
+      ck_assert_int_eq(vecattn_mha_forward(&l.w, xs, c->batch, 1, kv, ys, &o), VECATTN_ENOSPC);
       ck_assert_int_eq(vecattn_kv_cache_len(kv), S);
       ck_assert(all_poison(ys, (size_t)(c->batch * dm)));
       ck_assert_int_eq(vecattn_kv_cache_reset(kv), VECATTN_OK);
@@ -201,7 +201,8 @@ START_TEST(test_rejected_append_keeps_cache) {
   ck_assert_int_eq(vecattn_kv_cache_create(&kv, 1, 2, 8, S), VECATTN_OK);
   ck_assert_int_eq(vecattn_mha_forward(&l.w, x, 1, 4, kv, y, &o), VECATTN_OK);
   tu_poison(y, (size_t)(S * dm));
-  ck_assert_int_eq(vecattn_mha_forward(&l.w, x + 4 * dm, 1, 3, kv, y, &o), VECATTN_EINVAL); /* 4 + 3 > 6 */
+  ck_assert_int_eq(vecattn_mha_forward(&l.w, x + 4 * dm, 1, 3, kv, y, &o), VECATTN_ENOSPC); /* 4 + 3 > 6 */
+  ck_assert_str_eq(vecattn_last_error(), "kv cache full: 4 + 3 > max_seq 6");
   ck_assert_int_eq(vecattn_kv_cache_len(kv), 4);
   ck_assert(all_poison(y, (size_t)(S * dm)));
   /* A call that fails inside the attention step (bad kv_len) commits nothing either. */

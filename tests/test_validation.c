@@ -5,6 +5,7 @@
  * EUNSUPPORTED, and strerror for every code. */
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,10 +433,159 @@ END_TEST
 
 START_TEST(test_strerror) {
   const vecattn_status codes[] = {VECATTN_OK, VECATTN_EINVAL, VECATTN_ENOMEM, VECATTN_EUNSUPPORTED,
-                                  VECATTN_EOVERFLOW};
+                                  VECATTN_EOVERFLOW, VECATTN_ENOSPC};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) check_strerror(codes[i]);
-  const int unknown[] = {1, -5, 12345, -12345, INT_MAX, INT_MIN};
+  /* each known code has its own text */
+  for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+    for (size_t j = 0; j < i; j++)
+      ck_assert_str_ne(vecattn_strerror(codes[i]), vecattn_strerror(codes[j]));
+  ck_assert_str_eq(vecattn_strerror((vecattn_status)-6), "unknown vecattn status code");
+  const int unknown[] = {1, -6, 12345, -12345, INT_MAX, INT_MIN};
   for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) check_strerror((vecattn_status)unknown[i]);
+}
+END_TEST
+
+/* ---- detail messages: vecattn_last_error ---- */
+
+/* The call fails with `want` and the thread's detail is exactly `text`. */
+static void expect_detail(vecattn_status got, vecattn_status want, const char *text, const char *what) {
+  ck_assert_msg(got == want, "%s: status %d, want %d", what, (int)got, (int)want);
+  const char *d = vecattn_last_error();
+  ck_assert_msg(d != NULL, "%s: vecattn_last_error() is NULL", what);
+  ck_assert_msg(strcmp(d, text) == 0, "%s: detail \"%s\", want \"%s\"", what, d, text);
+}
+
+START_TEST(test_detail_messages) {
+  vecattn_tensor q = F.q, k = F.k, v = F.v, out = F.out;
+  vecattn_sdpa_opts o = F.opts;
+  k.shape[2] = v.shape[2] = 5, v.shape[2] = 6;
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL, "v.shape[2] = 6 but k.shape[2] = 5 (keys)",
+                "Nk mismatch");
+  k = F.k, v = F.v;
+  q.dtype = VECATTN_Q8_0;
+  q.shape[3] = k.shape[3] = 32; /* whole blocks, so only the type is wrong */
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL, "q.dtype q8_0: queries must be f32, f16 or bf16",
+                "q8_0 queries");
+  q = F.q, k = F.k;
+  k.shape[3] = D + 1;
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL, "k.shape[3] = 9 but q.shape[3] = 8 (head dim)",
+                "head dim");
+  k = F.k;
+  k.shape[1] = 3, v.shape[1] = 3;
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL,
+                "q.shape[1] = 4 is not a multiple of k.shape[1] = 3 (query heads per kv head)", "GQA");
+  k = F.k, v = F.v;
+  k.stride[3] = 2;
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL,
+                "k.stride[3] = 2: the last dimension must be contiguous (stride 1)", "stride[3]");
+  k = F.k;
+  out.shape[3] = DV + 1;
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL,
+                "out.shape[3] = 9 but it must be 8 ([B, Hq, Nq, Dv] = [2, 4, 5, 8])", "out shape");
+  out = F.out;
+  out.data = v.data;
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL,
+                "out overlaps v: outputs must not share memory with inputs", "out over v");
+  out = F.out;
+  o.lse = (float *)k.data + 3;
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL,
+                "opts->lse overlaps k: outputs must not share memory with inputs", "lse over k");
+  o = F.opts;
+  o.kv_len = F.kv_len;
+  F.kv_len[1] = NK + 1;
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL, "opts->kv_len[1] = 8: must be in 0..Nk = 7",
+                "kv_len");
+  o = F.opts;
+  o.window = -3;
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL, "opts->window = -3: must be >= 0 (0: no window)",
+                "window");
+  o = F.opts;
+  vecattn_tensor bias = F.bias;
+  bias.shape[2] = 2;
+  o.bias = &bias;
+  expect_detail(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EINVAL,
+                "bias.shape[2] = 2: must be Nq = 5 or 1 (broadcast)", "bias shape");
+  o = F.opts;
+  vecattn_tensor w = F.w;
+  w.shape[3] = NK - 1;
+  expect_detail(vecattn_attention_weights(&q, &k, &w, &o), VECATTN_EINVAL,
+                "weights.shape[3] = 6 but it must be 7 ([B, Hq, Nq, Nk] = [2, 4, 5, 7])", "weights shape");
+  k.stride[1] = (int64_t)1 << 45;
+  ck_assert_int_eq(vecattn_sdpa(&q, &k, &v, &out, &o), VECATTN_EOVERFLOW);
+  ck_assert_msg(strncmp(vecattn_last_error(), "k: ", 3) == 0 && strstr(vecattn_last_error(), "address space"),
+                "k past the address space: detail \"%s\"", vecattn_last_error());
+  /* a success leaves the last failure's detail alone */
+  const char *before = vecattn_last_error();
+  char copy[256];
+  snprintf(copy, sizeof copy, "%s", before);
+  ck_assert_int_eq(vecattn_sdpa(&F.q, &F.k, &F.v, &F.out, &F.opts), VECATTN_OK);
+  ck_assert_str_eq(vecattn_last_error(), copy);
+}
+END_TEST
+
+START_TEST(test_detail_messages_layer) {
+  enum { DM = 8, NH = 2, HD = 4, MAXS = 4 };
+  float *wts = calloc(4 * DM * NH * HD, sizeof(float)), *x = calloc(DM * 2, sizeof(float)),
+        *y = calloc(DM * 2, sizeof(float));
+  vecattn_mha_weights w = {DM, NH, 0, HD, wts, wts + DM * NH * HD, wts + 2 * DM * NH * HD, wts + 3 * DM * NH * HD,
+                           NULL, NULL, NULL, NULL, 0, 0.0f};
+  vecattn_kv_cache *c;
+  ck_assert_int_eq(vecattn_kv_cache_create(&c, 1, NH, HD, MAXS), VECATTN_OK);
+  ck_assert_int_eq(vecattn_mha_forward(&w, x, 1, 2, c, y, NULL), VECATTN_OK);
+  ck_assert_int_eq(vecattn_mha_forward(&w, x, 1, 2, c, y, NULL), VECATTN_OK);
+  expect_detail(vecattn_mha_forward(&w, x, 1, 1, c, y, NULL), VECATTN_ENOSPC, "kv cache full: 4 + 1 > max_seq 4",
+                "full cache");
+  ck_assert_int_eq(vecattn_kv_cache_len(c), MAXS);
+  vecattn_kv_cache_destroy(c);
+  ck_assert_int_eq(vecattn_kv_cache_create(&c, 1, NH, HD + 2, MAXS), VECATTN_OK);
+  expect_detail(vecattn_mha_forward(&w, x, 1, 1, c, y, NULL), VECATTN_EINVAL,
+                "kv cache head_dim = 6 but the weights' head_dim = 4", "cache head_dim");
+  vecattn_kv_cache_destroy(c);
+  w.n_kv_heads = 3;
+  expect_detail(vecattn_mha_forward(&w, x, 1, 1, NULL, y, NULL), VECATTN_EINVAL,
+                "w->n_heads = 2 is not a multiple of w->n_kv_heads = 3", "heads");
+  w.n_kv_heads = 0;
+  vecattn_sdpa_opts o = {0};
+  o.lse = x + 1;
+  expect_detail(vecattn_mha_forward(&w, x, 1, 2, NULL, y, &o), VECATTN_EINVAL,
+                "opts->lse overlaps x: outputs must not share memory with inputs", "lse in x");
+  expect_detail(vecattn_mha_forward(&w, x, 1, 2, NULL, (float *)w.wo + 1, NULL), VECATTN_EINVAL,
+                "y overlaps w->wo: outputs must not share memory with inputs", "y in wo");
+  expect_detail(vecattn_matmul(x, 2, DM, wts, DM, NULL, x + 3, 1), VECATTN_EINVAL,
+                "matmul y overlaps x: outputs must not share memory with inputs", "matmul y in x");
+  expect_detail(vecattn_convert(x, VECATTN_F32, x + 1, VECATTN_F16, 4), VECATTN_EINVAL,
+                "convert dst overlaps src: outputs must not share memory with inputs", "convert overlap");
+  expect_detail(vecattn_kv_cache_create(&c, 1, 0, HD, MAXS), VECATTN_EINVAL, "kv cache n_kv_heads = 0: must be > 0",
+                "cache create");
+  free(wts), free(x), free(y);
+  /* ENOMEM is about memory, not a "workspace" (a cache has none) */
+  ck_assert_msg(strstr(vecattn_strerror(VECATTN_ENOMEM), "workspace") == NULL, "ENOMEM text: %s",
+                vecattn_strerror(VECATTN_ENOMEM));
+  ck_assert_msg(strstr(vecattn_strerror(VECATTN_ENOMEM), "out of memory") != NULL, "ENOMEM text: %s",
+                vecattn_strerror(VECATTN_ENOMEM));
+}
+END_TEST
+
+static void *fail_on_other_thread(void *arg) {
+  (void)arg;
+  vecattn_tensor q = F.q;
+  q.shape[0] = 0;
+  vecattn_sdpa(&q, &F.k, &F.v, &F.out, NULL);
+  return strcmp(vecattn_last_error(), "q.shape[0] = 0: dimensions must be > 0") == 0 ? (void *)1 : NULL;
+}
+
+/* Each thread has its own detail. */
+START_TEST(test_detail_thread_local) {
+  vecattn_tensor k = F.k;
+  k.data = NULL;
+  ck_assert_int_eq(vecattn_sdpa(&F.q, &k, &F.v, &F.out, NULL), VECATTN_EINVAL);
+  ck_assert_str_eq(vecattn_last_error(), "k.data is NULL");
+  pthread_t t;
+  void *ok = NULL;
+  ck_assert_int_eq(pthread_create(&t, NULL, fail_on_other_thread, NULL), 0);
+  pthread_join(t, &ok);
+  ck_assert_msg(ok != NULL, "the other thread did not see its own detail");
+  ck_assert_str_eq(vecattn_last_error(), "k.data is NULL");
 }
 END_TEST
 
@@ -456,6 +606,9 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_overflow);
   tcase_add_test(tc, test_set_isa_unsupported);
   tcase_add_test(tc, test_strerror);
+  tcase_add_test(tc, test_detail_messages);
+  tcase_add_test(tc, test_detail_messages_layer);
+  tcase_add_test(tc, test_detail_thread_local);
   suite_add_tcase(s, tc);
   return s;
 }

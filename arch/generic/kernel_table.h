@@ -29,6 +29,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .softmax_update = softmax_update,
     .exp_shift_sum = exp_shift_sum,
     .scale = scale,
+    .scale_add = scale_add,
     .additive = additive,
     .pack_bt = pack_bt,
     .to_f32 = to_f32,

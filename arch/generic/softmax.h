@@ -34,6 +34,17 @@ static void scale(float *x, int64_t n, float a) {
   if (i < n) vf_store_n(x + i, vf_mul(vf_load_n(x + i, (int)(n - i)), va), (int)(n - i));
 }
 
+/* y[:n] = a * y + b * x: folds one softmax state into another (flash.c). */
+static void scale_add(float *y, const float *x, int64_t n, float a, float b) {
+  const vf va = vf_set1(a), vb = vf_set1(b);
+  int64_t i = 0;
+  for (; i + VF_LANES <= n; i += VF_LANES) vf_store(y + i, vf_fma(vb, vf_load(x + i), vf_mul(va, vf_load(y + i))));
+  if (i < n) {
+    const int tail = (int)(n - i);
+    vf_store_n(y + i, vf_fma(vb, vf_load_n(x + i, tail), vf_mul(va, vf_load_n(y + i, tail))), tail);
+  }
+}
+
 #if VF_LANES > 1
 /* S^T rows narrower than a vector (g = rows_pad = ld, a power of two): each
  * vector holds VF_LANES / g keys of all g rows, so row statistics fold across

@@ -16,9 +16,12 @@
  *   threads 1 + %3
  *   B 1+%2, Hkv 1+%3, group (>= 240: Hq = 1+%6, maybe not a multiple),
  *   Nq, Nk, D, Dv each 1+%64; attend: score kind %5, Dk 1+%64, Da 1+%64
- *   per tensor q, k, v, out: layout %4 (bhsd, bshd, padded, raw: then 4
- *   signed stride bytes, stride[3] = 1 unless the 4th is odd)
- *   window, kv_len[b], bias broadcast mask + stride-0 mask, scale, data. */
+ *   per tensor q, k, v, out: layout %4 (bhsd, bshd, padded, raw: then per
+ *   stride[0..2] one byte: >= 224 a whole int64 from the next 8 bytes (any
+ *   value, so extents reach past the address space), else that byte as a
+ *   signed stride; stride[3] = 1 unless the next byte is odd)
+ *   window, kv_len[b], bias broadcast mask + stride-0 mask (+ one byte: >= 240
+ *   a whole-int64 stride on dim byte % 4), scale, data. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -47,6 +50,28 @@ static uint8_t rd(reader *r) {
 
 static int64_t rd_dim(reader *r) { return 1 + rd(r) % MAX_DIM; }
 
+static int64_t rd_i64(reader *r) {
+  uint64_t u = 0;
+  for (int i = 0; i < 8; ++i) u = u << 8 | rd(r);
+  return (int64_t)u;
+}
+
+/* Extents (bytes) from this far up cannot fit any user address space the
+ * library knows (x86-64: 2^47, aarch64: 2^48, from a base near 0): such a
+ * call must be rejected. Between what can be allocated here and this, a
+ * call would be valid but unbacked, so the harness never makes one. */
+#define UNMAPPABLE_BYTES ((__int128)1 << 48)
+#define ALLOCATABLE_ELEMS ((__int128)1 << 24)
+
+/* Elements a layout spans through its positive strides (negative ones make
+ * the call hostile anyway; the buffer covers what the others reach). */
+static __int128 extent_elems(const int64_t shape[4], const int64_t st[4]) {
+  __int128 last = 0;
+  for (int i = 0; i < 4; ++i)
+    if (st[i] > 0) last += (__int128)(shape[i] - 1) * st[i];
+  return last + 1;
+}
+
 static float rd_value(reader *r, int specials) {
   const uint8_t b = rd(r);
   if (specials && b >= 250) {
@@ -66,6 +91,7 @@ typedef struct {
   float *buf;
   size_t n;   /* floats in buf */
   int hostile; /* strides the library must reject */
+  int huge;    /* extent past any address space: buf holds one element only */
 } ftensor;
 
 /* Layout from the input; the buffer covers every element the strides reach,
@@ -78,14 +104,21 @@ static void make_tensor(ftensor *x, reader *r, int64_t b, int64_t h, int64_t s, 
   case 1: st[3] = 1, st[1] = d, st[2] = h * d, st[0] = s * h * d; break;
   case 2: st[3] = 1, st[2] = d + 1, st[1] = s * (d + 1) + 3, st[0] = h * (s * (d + 1) + 3) + 5; break;
   default:
-    for (int i = 0; i < 3; ++i) st[i] = (int8_t)rd(r);
+    for (int i = 0; i < 3; ++i) {
+      const uint8_t how = rd(r);
+      st[i] = how >= 224 ? rd_i64(r) : (int8_t)rd(r);
+    }
     st[3] = rd(r) % 2 ? (int8_t)rd(r) : 1;
   }
-  x->hostile = st[3] != 1;
+  const __int128 ext = extent_elems(shape, st);
+  x->huge = ext * 4 >= UNMAPPABLE_BYTES;
+  if (!x->huge && ext > ALLOCATABLE_ELEMS) /* valid but unbacked: keep the low bytes */
+    for (int i = 0; i < 3; ++i) st[i] = (int8_t)st[i];
+  x->hostile = st[3] != 1 || x->huge;
   int64_t last = 0;
   for (int i = 0; i < 4; ++i) {
     if (st[i] < 0) x->hostile = 1;
-    last += (shape[i] - 1) * (st[i] > 0 ? st[i] : 0);
+    if (!x->huge) last += (shape[i] - 1) * (st[i] > 0 ? st[i] : 0);
   }
   x->n = (size_t)last + 1;
   x->buf = malloc(x->n * sizeof(float));
@@ -93,6 +126,25 @@ static void make_tensor(ftensor *x, reader *r, int64_t b, int64_t h, int64_t s, 
   memcpy(x->t.stride, st, sizeof st);
   x->t.data = x->buf;
   x->t.dtype = VECATTN_F32;
+}
+
+/* A bias with one whole-int64 stride: hostile when negative or past the
+ * address space, else its buffer covers every element (a valid but
+ * unbackable stride keeps its low byte). Returns 1 when the call must fail
+ * before reading it. */
+static int ext_huge(ftensor *b, int *hostile) {
+  __int128 ext = extent_elems(b->t.shape, b->t.stride);
+  for (int d = 0; d < 4; ++d)
+    if (b->t.stride[d] < 0) *hostile = 1;
+  if (ext * 4 >= UNMAPPABLE_BYTES) return *hostile = b->huge = 1;
+  if (ext > ALLOCATABLE_ELEMS) {
+    for (int d = 0; d < 4; ++d) b->t.stride[d] = (int8_t)b->t.stride[d];
+    for (int d = 0; d < 4; ++d)
+      if (b->t.stride[d] < 0) *hostile = 1;
+    ext = extent_elems(b->t.shape, b->t.stride);
+  }
+  if (ext > (__int128)b->n) b->n = (size_t)ext;
+  return 0;
 }
 
 static void fill(ftensor *x, reader *r, int specials) {
@@ -223,6 +275,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       n *= shape[d];
     }
     bias.n = (size_t)n;
+    const uint8_t wide = rd(&r);
+    if (wide >= 240) { /* any int64 stride: negative ones and extents past the address space are hostile */
+      bias.t.stride[wide % 4] = rd_i64(&r);
+      if (ext_huge(&bias, &hostile)) bias.n = 1;
+    }
     bias.buf = bias.t.data = malloc(bias.n * sizeof(float));
     for (size_t i = 0; i < bias.n; ++i) bias.buf[i] = rd(&r) < 16 ? -INFINITY : rd_value(&r, specials);
     c.o.bias = &bias.t;
@@ -257,8 +314,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const int isa_ok = vecattn_set_isa(isa) == VECATTN_OK;
   const vecattn_status st = run(&c, &out.t, lse);
   if (st != VECATTN_OK && st != VECATTN_EINVAL && st != VECATTN_ENOMEM && st != VECATTN_EUNSUPPORTED &&
-      st != VECATTN_EOVERFLOW)
+      st != VECATTN_EOVERFLOW && st != VECATTN_ENOSPC)
     fail("status is not a vecattn_status");
+  if (st != VECATTN_OK && !vecattn_last_error()[0]) fail("a failed call left no detail message");
   if (!vecattn_strerror(st)[0]) fail("empty vecattn_strerror");
   if (hostile && st == VECATTN_OK) fail("accepted an invalid argument");
   if (getenv("FUZZ_SDPA_VERBOSE"))
