@@ -106,6 +106,7 @@ extern const struct vecattn_kernels vecattn_kernels_avx2;
 extern const struct vecattn_kernels vecattn_kernels_avx512;
 extern const struct vecattn_kernels vecattn_kernels_neon;
 extern const struct vecattn_kernels vecattn_kernels_avx512bf16;
+extern const struct vecattn_kernels vecattn_kernels_neonbf16;
 extern const struct vecattn_kernels vecattn_kernels_sve128;
 extern const struct vecattn_kernels vecattn_kernels_sve256;
 extern const struct vecattn_kernels vecattn_kernels_sve512;

@@ -591,6 +591,7 @@ static vecattn_isa lower_of(vecattn_isa isa) {
     case VECATTN_ISA_AVX512BF16: return VECATTN_ISA_AVX512;
     case VECATTN_ISA_SVE: return VECATTN_ISA_NEON;
     case VECATTN_ISA_NEON32: return VECATTN_ISA_SCALAR;
+    case VECATTN_ISA_NEONBF16: return VECATTN_ISA_NEON;
     default: return VECATTN_ISA_AUTO;
   }
 }
@@ -754,9 +755,10 @@ int main(int argc, char **argv) {
   /* ISA paths: requested ones the CPU runs, in enum order (scalar first,
    * so its output can serve as the reference). */
   for (int isa = VECATTN_ISA_SCALAR; isa < VECATTN_ISA_COUNT; isa++) {
-    /* avx512bf16 differs from avx512 only in bf16 products: by default it
-     * runs when they are asked for. */
-    int wanted = o.nisas == 0 && (isa != VECATTN_ISA_AVX512BF16 || o.reduced_precision);
+    /* avx512bf16 and neonbf16 differ from avx512 and neon only in bf16
+     * products: by default they run when those are asked for. */
+    const int bf16_path = isa == VECATTN_ISA_AVX512BF16 || isa == VECATTN_ISA_NEONBF16;
+    int wanted = o.nisas == 0 && (!bf16_path || o.reduced_precision);
     for (int i = 0; i < o.nisas; i++) wanted |= o.isas[i] == (vecattn_isa)isa;
     if (!wanted) continue;
     if (vecattn_isa_supported((vecattn_isa)isa))

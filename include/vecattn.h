@@ -51,8 +51,10 @@ typedef enum {
                              (VDPBF16PS) for calls that set opts->reduced_precision */
   VECATTN_ISA_SVE,    /* AArch64 SVE, one kernel build per vector length (128, 256, 512 bits) */
   VECATTN_ISA_NEON32, /* 32-bit ARM (armhf) NEON, non-fused multiply-add */
+  VECATTN_ISA_NEONBF16 /* AArch64 NEON plus BF16 (BFDOT): the neon kernels, and bf16 products
+                          for calls that set opts->reduced_precision */
 } vecattn_isa;
-#define VECATTN_ISA_COUNT 9 /* number of enumerators above, AUTO included */
+#define VECATTN_ISA_COUNT 10 /* number of enumerators above, AUTO included */
 
 VECATTN_API vecattn_isa vecattn_active_isa(void);          /* what calls use now */
 VECATTN_API int vecattn_isa_supported(vecattn_isa isa);     /* compiled in AND CPU+OS support it */

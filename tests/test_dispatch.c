@@ -13,12 +13,12 @@
 #include "testutil.h"
 
 static const char *const names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2", "avx2", "avx512",
-                                                     "neon", "avx512bf16", "sve", "neon32"};
+                                                     "neon", "avx512bf16", "sve", "neon32", "neonbf16"};
 
 /* Highest-priority supported path: what AUTO should pick. */
 static vecattn_isa best_isa(void) {
   static const vecattn_isa order[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
-                                      VECATTN_ISA_SVE,        VECATTN_ISA_NEON,   VECATTN_ISA_NEON32,
+                                      VECATTN_ISA_SVE,        VECATTN_ISA_NEONBF16, VECATTN_ISA_NEON, VECATTN_ISA_NEON32,
                                       VECATTN_ISA_SSE2,       VECATTN_ISA_SCALAR};
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
     if (vecattn_isa_supported(order[i])) return order[i];

@@ -589,8 +589,12 @@ END_TEST
  * Q, K, P and V to bf16; the error against float64 is that rounding's, and
  * the option changes nothing on paths without bf16 products or in decode. */
 START_TEST(test_bf16_products) {
-  if (!vecattn_isa_supported(VECATTN_ISA_AVX512BF16)) {
-    printf("SKIP bf16 products: avx512bf16 not supported on this machine/build\n");
+  /* Each path with bf16 products, and the path it extends. */
+  static const vecattn_isa pairs[][2] = {{VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512},
+                                         {VECATTN_ISA_NEONBF16, VECATTN_ISA_NEON}};
+  const vecattn_isa bf16 = pairs[_i][0], base = pairs[_i][1];
+  if (!vecattn_isa_supported(bf16)) {
+    printf("SKIP bf16 products on %s: not supported on this machine/build\n", vecattn_isa_name(bf16));
     return;
   }
   tu_reseed(0xD770);
@@ -616,20 +620,22 @@ START_TEST(test_bf16_products) {
     double *ref = malloc(sizeof(double) * (size_t)(B * HQ * cases[c].nq * cases[c].dv));
     ref_sdpa(&q.t, &k.t, &v.t, &o, ref, NULL);
     char label[128];
-    snprintf(label, sizeof label, "bf16 products, q %s k/v %s, Nq %d Nk %d D %d Dv %d", vecattn_dtype_name(cases[c].qt),
+    snprintf(label, sizeof label, "[%s] bf16 products, q %s k/v %s, Nq %d Nk %d D %d Dv %d", vecattn_isa_name(bf16),
+             vecattn_dtype_name(cases[c].qt),
              vecattn_dtype_name(cases[c].kvt), cases[c].nq, cases[c].nk, cases[c].d, cases[c].dv);
 
-    /* Without the option avx512bf16 is avx512, bit for bit. */
-    ck_assert_int_eq(vecattn_set_isa(VECATTN_ISA_AVX512), VECATTN_OK);
+    /* Without the option the bf16 path is its base path, bit for bit. */
+    ck_assert_int_eq(vecattn_set_isa(base), VECATTN_OK);
     ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &ref_out.t, &o), VECATTN_OK);
     o.reduced_precision = 1; /* ignored where there are no bf16 products */
     ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
-    ck_assert_msg(memcmp(out.mem, ref_out.mem, out.bytes) == 0, "%s: the option changed avx512", label);
-    ck_assert_int_eq(vecattn_set_isa(VECATTN_ISA_AVX512BF16), VECATTN_OK);
+    ck_assert_msg(memcmp(out.mem, ref_out.mem, out.bytes) == 0, "%s: the option changed %s", label,
+                  vecattn_isa_name(base));
+    ck_assert_int_eq(vecattn_set_isa(bf16), VECATTN_OK);
     o.reduced_precision = 0;
     ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
-    ck_assert_msg(memcmp(out.mem, ref_out.mem, out.bytes) == 0, "%s: avx512bf16 without the option differs from avx512",
-                  label);
+    ck_assert_msg(memcmp(out.mem, ref_out.mem, out.bytes) == 0, "%s: %s without the option differs from %s", label,
+                  vecattn_isa_name(bf16), vecattn_isa_name(base));
 
     o.reduced_precision = 1;
     memset(out.mem, 0xFF, out.bytes);
@@ -670,7 +676,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_types_threads_bitwise);
   tcase_add_test(tc, test_types_rejected);
   tcase_add_test(tc, test_mha_typed_cache);
-  tcase_add_test(tc, test_bf16_products);
+  tcase_add_loop_test(tc, test_bf16_products, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }

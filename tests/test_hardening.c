@@ -155,6 +155,18 @@ static const char *const tensor_name[] = {"q", "k", "v", "out"};
 
 /* ------------------------------------------------------------------ */
 
+#if defined(__x86_64__) || defined(__aarch64__)
+/* The last float below the end of user space (2^47 on x86-64, 2^48 on
+ * aarch64 Linux): an array of two or more floats from here passes the end. */
+static float *user_space_top(void) {
+#if defined(__aarch64__)
+  return (float *)((uintptr_t)1 << 48) - 1;
+#else
+  return (float *)((uintptr_t)1 << 47) - 1;
+#endif
+}
+#endif
+
 START_TEST(test_valid_baseline) {
   EACH_CALL(kind) {
     call_args a;
@@ -293,11 +305,12 @@ START_TEST(test_overflowing_strides) {
 END_TEST
 
 /* Extents that fit int64 and size_t but not the user address space: reading
- * them would fault. 2^45 elements of stride put the end far past 2^47/2^48
- * bytes; 2^60 (f32) and 2^61 (f16 k) keep the byte count inside int64. */
+ * them would fault. One step of 2^46 f32 elements already ends at 2^48 bytes,
+ * past x86-64's 2^47 and aarch64's 2^48; 2^60 (f32) and 2^61 (f16 k) keep the
+ * byte count inside int64. */
 START_TEST(test_strides_past_address_space) {
-  const int64_t p45 = (int64_t)1 << 45;
-  static const int64_t big[] = {(int64_t)1 << 45, (int64_t)1 << 50, (int64_t)1 << 60};
+  const int64_t p46 = (int64_t)1 << 46;
+  static const int64_t big[] = {(int64_t)1 << 46, (int64_t)1 << 50, (int64_t)1 << 60};
   expect_bad_entry(1, 0, 3, 5, big, sizeof big / sizeof big[0], VECATTN_EOVERFLOW);
   char what[96];
   EACH_CALL(kind) for (int dim = 0; dim < 4; ++dim) {
@@ -305,8 +318,8 @@ START_TEST(test_strides_past_address_space) {
     valid_args(&a0, kind);
     CASE_WANT((a.k.dtype = VECATTN_F16, a.k.stride[dim] = dim == 3 ? 1 : (int64_t)1 << 61), "k f16, stride 2^61",
               dim == 3 ? VECATTN_OK : VECATTN_EOVERFLOW);
-    snprintf(what, sizeof what, "bias.stride[%d] = 2^45", dim);
-    CASE_WANT(a.bias.stride[dim] = p45, what, VECATTN_EOVERFLOW);
+    snprintf(what, sizeof what, "bias.stride[%d] = 2^46", dim);
+    CASE_WANT(a.bias.stride[dim] = p46, what, VECATTN_EOVERFLOW);
     ck_assert_msg(strstr(vecattn_last_error(), "address space") != NULL, "%s: detail \"%s\"", what,
                   vecattn_last_error());
   }
@@ -317,7 +330,7 @@ END_TEST
  * before anything is read or written through them. */
 START_TEST(test_options_past_address_space) {
 #if defined(__x86_64__) || defined(__aarch64__)
-  float *const top = (float *)((uintptr_t)1 << 47) - 1; /* below the limit; every array here ends above */
+  float *const top = user_space_top(); /* every array here ends above the limit */
   EACH_CALL(kind) {
     call_args a0, a;
     valid_args(&a0, kind);
@@ -604,7 +617,7 @@ START_TEST(test_matmul_args) {
   MM(lx, 1, k, lw, n, ly + n - 1, ly, 1, VECATTN_EINVAL, "y ends on bias's first element");
   ck_assert_int_eq(vecattn_matmul(lx, 1, k, lw, n, lx + 3, ly, 1), VECATTN_OK); /* inputs may overlap */
 #if defined(__x86_64__) || defined(__aarch64__)
-  float *const top = (float *)((uintptr_t)1 << 47) - 1;
+  float *const top = user_space_top();
   MM(lx, m, k, lw, n, NULL, top, 1, VECATTN_EOVERFLOW, "y at the top of user space");
   MM(lx, m, k, top, n, NULL, ly, 1, VECATTN_EOVERFLOW, "w at the top of user space");
   MM(lx, m, k, lw, n, top, ly, 1, VECATTN_EOVERFLOW, "bias at the top of user space");
@@ -707,7 +720,7 @@ START_TEST(test_mha_args) {
   ol = o, ol.kv_len = kvl, ol.lse = (float *)(void *)kvl;
   FWD((void)0, lx, LB, LS, NULL, ly, &ol, VECATTN_EINVAL, "lse over opts->kv_len");
 #if defined(__x86_64__) || defined(__aarch64__)
-  float *const top = (float *)((uintptr_t)1 << 47) - 1;
+  float *const top = user_space_top();
   FWD((void)0, lx, LB, LS, NULL, top, &o, VECATTN_EOVERFLOW, "y at the top of user space");
   FWD(w.wq = top, lx, LB, LS, NULL, ly, &o, VECATTN_EOVERFLOW, "wq at the top of user space");
   FWD(w.bv = top, lx, LB, LS, NULL, ly, &o, VECATTN_EOVERFLOW, "bv at the top of user space");

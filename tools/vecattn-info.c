@@ -21,6 +21,7 @@ static const char *isa_uses(vecattn_isa isa) {
     case VECATTN_ISA_AVX512BF16: return "avx512 + avx512_bf16 (vdpbf16ps with reduced_precision)";
     case VECATTN_ISA_SVE: return "sve at the CPU's vector length (128/256/512-bit builds)";
     case VECATTN_ISA_NEON32: return "32-bit neon: vmla (not fused), f16 lane by lane";
+    case VECATTN_ISA_NEONBF16: return "neon + bf16 (bfdot with reduced_precision)";
     default: return "";
   }
 }
@@ -40,7 +41,7 @@ static void print_arm_features(const char *features) {
       {"asimdhp", "FP16 arithmetic: not used yet (f16 K/V are widened to f32 as they load)"},
       {"asimddp", "int8 dot product: not used yet (q8_0 K/V are widened to f32 as they load)"},
       {"i8mm", "int8 matrix multiply: not used yet (q8_0 K/V are widened to f32 as they load)"},
-      {"bf16", "bf16 dot product: not used yet (bf16 K/V are widened to f32 as they load)"},
+      {"bf16", "bf16 dot product: the neonbf16 path (BFDOT) for calls with reduced_precision"},
   };
   printf("\narm feature  present  used by\n");
   for (size_t i = 0; i < sizeof arm / sizeof arm[0]; i++)
@@ -59,7 +60,7 @@ int main(int argc, char **argv) {
     printf("usage: %s\n"
            "Prints the vecattn version, the CPU features seen, which ISA paths are\n"
            "compiled in / supported / active, and the OpenMP thread count.\n"
-           "Environment: VECATTN_ISA=<scalar|sse2|avx2|avx512|avx512bf16|neon|sve|neon32|auto> forces a path;\n"
+           "Environment: VECATTN_ISA=<scalar|sse2|avx2|avx512|avx512bf16|neon|neonbf16|sve|neon32|auto> forces a path;\n"
            "OMP_NUM_THREADS sets the default thread count.\n", argv[0]);
     return 0;
   }
@@ -75,11 +76,15 @@ int main(int argc, char **argv) {
     printf("%-10s  %-8s  %-9s  %-6s  %s\n", vecattn_isa_name(isa), yes_no(vecattn_isa_compiled(isa)),
            yes_no(vecattn_isa_supported(isa)), isa == active ? "*" : "", isa_uses(isa));
   }
-  printf("\nbf16 products (opts.reduced_precision): %s\n",
-         vecattn_isa_supported(VECATTN_ISA_AVX512BF16)
-             ? (active == VECATTN_ISA_AVX512BF16 ? "available (avx512bf16 is active)"
-                                                 : "available on avx512bf16, not active")
-             : "not on this machine/build");
+  /* The paths with bf16 products: each one its base path plus BF16 dot products. */
+  const vecattn_isa bf16_isa = vecattn_isa_supported(VECATTN_ISA_AVX512BF16) ? VECATTN_ISA_AVX512BF16
+                               : vecattn_isa_supported(VECATTN_ISA_NEONBF16) ? VECATTN_ISA_NEONBF16
+                                                                             : VECATTN_ISA_AUTO;
+  if (bf16_isa == VECATTN_ISA_AUTO)
+    printf("\nbf16 products (opts.reduced_precision): not on this machine/build\n");
+  else
+    printf("\nbf16 products (opts.reduced_precision): available on %s%s\n", vecattn_isa_name(bf16_isa),
+           active == bf16_isa ? " (active)" : ", not active");
 #if defined(__aarch64__)
   print_arm_features(vecattn_cpu_features());
 #else

@@ -3,7 +3,8 @@
 # anywhere in the repository, once the cross packages of the README are in):
 #   tools/ci/arm.sh aarch64   build-aarch64: neon without SVE (cortex-a72), the
 #                             ARMv8.2 features (neoverse-n1), sve at 128, 256
-#                             and 512 bits (max), neon at 1024-bit SVE
+#                             and 512 bits (max), neon at 1024-bit SVE,
+#                             neonbf16 (max without SVE)
 #   tools/ci/arm.sh armhf     build-armhf: neon32 (max, cortex-a9 without
 #                             VFPv4), scalar without NEON (cortex-r5f)
 # Each target: cross build, vecattn-info checked per CPU model, the example,
@@ -69,6 +70,7 @@ if [ "$target" = aarch64 ]; then
   info max,sve256=on sve sve-vl256
   info max,sve512=on sve sve-vl512
   info max,sve-default-vector-length=128 neon sve-vl1024   # no 1024-bit build: neon
+  info max,sve=off neonbf16 bf16                           # BF16 without SVE: bfdot
   info cortex-a72 neon "" VECATTN_ISA=sve                  # one warning, then neon
   grep -q 'VECATTN_ISA=sve is unknown or unsupported' "$dir/vecattn-info-cortex-a72_VECATTN_ISA_sve.txt"
   QEMU_CPU=max,sve256=on "$qemu" -L "$sysroot" "$dir/examples/vecattn-example-minimal"
@@ -85,6 +87,7 @@ if [ "$target" = aarch64 ]; then
   for bits in 128 256 512; do
     tests "sve$bits" "max,sve$bits=on" VECATTN_TEST_ISAS=sve VECATTN_TEST_EXPECT_SVE_BITS=$bits
   done
+  tests neonbf16 "max,sve=off" VECATTN_TEST_ISAS=neonbf16
   isas=neon,sve,scalar bench_cpu=max,sve256=on
 else
   tests neon32 max

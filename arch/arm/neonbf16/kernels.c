@@ -1,0 +1,11 @@
+/* The neonbf16 kernel table: the generic bodies compiled with only this ISA's flags. */
+#include "kernels.h"
+#include "vec.h"
+#include "generic/gemm.h"
+#include "generic/gemm_nt.h"
+#include "generic/softmax.h"
+#include "generic/additive.h"
+#include "generic/pack.h"
+#include "generic/convert.h"
+#include "generic/gemm_bf16.h"
+#include "generic/kernel_table.h"
