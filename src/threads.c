@@ -12,14 +12,16 @@
 #ifdef __linux__
 #include <fcntl.h>
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 #endif
 
-/* Below both, a call runs on the calling thread: starting and joining a team
- * costs about what this much work does on one core (vecattn-bench, see
- * README "Threads and determinism"). */
-#define SERIAL_FLOPS 2e6
-#define SERIAL_BYTES 1e6
+/* Below both, a call runs on the calling thread: ~5-8 us of work on one
+ * core. A team whose workers still spin from the last call saves at most
+ * 2-3 us of that; one whose workers must be woken costs more than it saves
+ * (README "How many threads a call uses"). */
+#define SERIAL_FLOPS 5e5
+#define SERIAL_BYTES 2.5e5
 
 /* CPUs the calling thread may run on (its affinity mask). */
 static int allowed_cpus(void) {
@@ -62,6 +64,23 @@ static int runnable_now(void) {
   const long n = strtol(p, &end, 10);
   return end != p && *end == '/' && n > 0 ? (int)(n < (1 << 20) ? n : (1 << 20)) : -1;
 }
+
+/* runnable_now(), read at most once per RUNNABLE_REUSE_NS on each calling
+ * thread: the read costs 2-4 us, a decode step of a small model ~10. The
+ * figure only sizes teams, so a stale one costs speed, never results. */
+#define RUNNABLE_REUSE_NS 1000000
+static int runnable_recent(void) {
+  static _Thread_local int64_t read_at;
+  static _Thread_local int last = -1;
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return runnable_now();
+  const int64_t t = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  if (last < 0 || t - read_at >= RUNNABLE_REUSE_NS || t < read_at) {
+    last = runnable_now();
+    read_at = t;
+  }
+  return last;
+}
 #endif
 
 /* At most the CPUs no other thread wants now. Our own team's n - 1 workers
@@ -71,7 +90,7 @@ static int runnable_now(void) {
  * the whole host is full. */
 static int64_t fit_free_cpus(int64_t n) {
 #ifdef __linux__
-  const int runnable = runnable_now();
+  const int runnable = runnable_recent();
   if (runnable < 0) return n;
   const int64_t others = (int64_t)runnable - n;
   const int64_t free_cpus = online_cpus() - (others > 0 ? others : 0);
