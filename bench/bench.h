@@ -104,6 +104,11 @@ double vb_bw_kv_gbps(const vb_data *d, int first_copy, int threads, int passes);
 double vb_bw_bufs_gbps(const void *const *bufs, const size_t *bytes, int nbufs, int threads);
 
 /* ---- stop.c: SIGINT/SIGTERM end a run early, keeping what was measured ---- */
+/* --busy: n spinning threads (at most 64) until vb_busy_stop; returns how
+ * many started. */
+int vb_busy_start(int n);
+void vb_busy_stop(void);
+
 void vb_stop_install(void);
 int vb_stop_requested(void); /* the signal received, or 0 */
 
@@ -168,6 +173,7 @@ typedef struct {
   vb_mem_method mem;
   int64_t check_cap;
   double load_start, load_end; /* 1-minute load average */
+  int busy;                    /* --busy: spinning threads during each case */
   vb_machine machine;
   const char *label; /* --label, or NULL */
   int planned;       /* cases the run was asked for */

@@ -31,6 +31,7 @@ typedef struct {
   int threads[VB_MAX_THREAD_COUNTS];
   int nthreads;
   int run[3]; /* gemm, mha-prefill, mha-decode */
+  int busy;
 } options;
 
 static const char *const case_names[3] = {"gemm", "mha-prefill", "mha-decode"};
@@ -82,9 +83,12 @@ typedef struct {
   int reps;
 } timing;
 
+/* --busy: threads spinning during each time_call. */
+static int busy_threads;
+
 /* Warm-up on copy 0, then >= 3 runs and ~min_time, rotating copies. The
  * reported split is that of the median iteration itself, so it adds up. */
-static int time_call(bench_fn fn, void *ctx, int copies, int threads, double min_time, timing *out,
+static int time_runs(bench_fn fn, void *ctx, int copies, int threads, double min_time, timing *out,
                      vecattn_status *st) {
   double ph[2] = {NAN, NAN};
   double t0 = vb_now();
@@ -127,6 +131,14 @@ static int time_call(bench_fn fn, void *ctx, int copies, int threads, double min
   out->reps = reps;
   free(t);
   return 0;
+}
+
+static int time_call(bench_fn fn, void *ctx, int copies, int threads, double min_time, timing *out,
+                     vecattn_status *st) {
+  vb_busy_start(busy_threads);
+  const int rc = time_runs(fn, ctx, copies, threads, min_time, out, st);
+  vb_busy_stop();
+  return rc;
 }
 
 /* ---- gemm ---- */
@@ -281,7 +293,7 @@ static double peak_now(vecattn_isa isa, int threads, const options *op) {
   return vb_peak_gflops(isa, threads, op->quick ? 0.05 : 0.2);
 }
 
-static int bench_gemm(const options *op, const dims *dm, vecattn_isa isa, int threads, size_t llc) {
+static int bench_gemm(const options *op, const dims *dm, vecattn_isa isa, int threads, size_t llc, double *median) {
   const int64_t n = dm->gemm_n;
   const size_t elems = (size_t)(n * n);
   const int copies = copies_for(3 * elems * sizeof(float), llc);
@@ -303,6 +315,7 @@ static int bench_gemm(const options *op, const dims *dm, vecattn_isa isa, int th
   int rc = 0;
   if (st == VECATTN_OK && t.reps) {
     const double gf = 2.0 * n * n * n / t.t * 1e-9;
+    *median = t.t;
     printf("%-12s %-7s %3d  M=N=K=%lld, %d cop%s  %9.3f ms  %8.1f GFLOP/s  ", "gemm", vecattn_isa_name(isa), threads,
            (long long)n, copies, copies == 1 ? "y" : "ies", t.t * 1e3, gf);
     print_pct(gf, before, after, "GFLOP/s", "FMA peak");
@@ -332,7 +345,8 @@ static double layer_bw(const layer_ctx *l, int threads) {
   return best;
 }
 
-static int bench_layer(const options *op, const dims *dm, int decode, vecattn_isa isa, int threads, size_t llc) {
+static int bench_layer(const options *op, const dims *dm, int decode, vecattn_isa isa, int threads, size_t llc,
+                       double *median) {
   const char *name = decode ? "mha-decode" : "mha-prefill";
   layer_ctx l;
   vecattn_status st = layer_init(&l, dm, decode, llc, threads);
@@ -346,6 +360,7 @@ static int bench_layer(const options *op, const dims *dm, int decode, vecattn_is
   if (st == VECATTN_OK && tl.reps) time_call(composed_run, &l, l.copies, threads, op->min_time, &tc, &st);
   int rc = 0;
   if (st == VECATTN_OK && tl.reps && tc.reps) {
+    *median = tl.t;
     const double qn = (double)(dm->hq * dm->d), kvn = (double)(dm->hkv * dm->d);
     if (!decode) {
       const double s = (double)dm->seq;
@@ -371,6 +386,27 @@ static int bench_layer(const options *op, const dims *dm, int decode, vecattn_is
   return rc;
 }
 
+/* --busy: each thread count's median time over 1 thread's, per case and ISA.
+ * Above 1.0 the extra threads made the call slower. */
+static void print_busy_ratios(const options *o, double median[][VB_MAX_THREAD_COUNTS][3]) {
+  printf("with %d busy thread%s, median time at t threads / median time at 1 thread (same run):\n", o->busy,
+         o->busy == 1 ? "" : "s");
+  int any = 0;
+  for (int i = 0; i < o->nisas; ++i)
+    for (int one = 0; one < o->nthreads; ++one) {
+      if (o->threads[one] != 1) continue;
+      for (int t = 0; t < o->nthreads; ++t)
+        for (int c = 0; c < 3; ++c) {
+          if (o->threads[t] == 1 || !(median[i][t][c] > 0) || !(median[i][one][c] > 0)) continue;
+          printf("  busy ratio %-12s %-7s t=%-3d %.2f\n", case_names[c], vecattn_isa_name(o->isas[i]), o->threads[t],
+                 median[i][t][c] / median[i][one][c]);
+          any = 1;
+        }
+      break;
+    }
+  if (!any) printf("  (none: no thread count measured beside t=1)\n");
+}
+
 static void usage(FILE *f) {
   fputs("Usage: vecattn-bench-layer [options]\n"
         "Times the MHA layer's building blocks against the FMA peak and read bandwidth,\n"
@@ -381,6 +417,8 @@ static void usage(FILE *f) {
         "  --threads N    thread count (repeatable; 'all' = omp_get_max_threads()); default: all\n"
         "  --min-time S   aim for this much timed work per measurement (default 0.5)\n"
         "  --llc-mib N    last-level cache size to plan with (default: detected)\n"
+        "  --busy N       N threads spin in the background during each timed case (0-64);\n"
+        "                 at the end, each thread count's time as a multiple of 1 thread's\n"
         "  --quick        shrunk shapes and short runs (CI smoke)\n"
         "  -h, --help     this text\n"
         "SIGINT/SIGTERM stop after the current measurement.\n"
@@ -423,6 +461,12 @@ static int parse(int argc, char **argv, options *o) {
       if (*end || !(o->min_time > 0) || o->min_time > 3600)
         return fprintf(stderr, "vecattn-bench-layer: bad --min-time: %s\n", v), -1;
       ++i;
+    } else if (!strcmp(a, "--busy") && v) {
+      char *end;
+      const long n = strtol(v, &end, 10);
+      if (*end || end == v || n < 0 || n > 64) return fprintf(stderr, "vecattn-bench-layer: bad --busy: %s\n", v), -1;
+      o->busy = (int)n;
+      ++i;
     } else if (!strcmp(a, "--llc-mib") && v) {
       char *end;
       o->llc_mib = strtod(v, &end);
@@ -455,8 +499,14 @@ int main(int argc, char **argv) {
   if (load_start >= 0)
     printf("  load average %.2f at start%s\n", load_start,
            load_start > VB_LOAD_BUSY ? " -- other processes are busy, timings will be distorted" : "");
+  if (o.busy) printf("  busy: %d spinning thread%s during each timed case (--busy)\n", o.busy, o.busy == 1 ? "" : "s");
+  busy_threads = o.busy;
   fflush(stdout);
   int failed = 0;
+  double median[VECATTN_ISA_COUNT][VB_MAX_THREAD_COUNTS][3]; /* seconds; NAN: not measured */
+  for (int i = 0; i < VECATTN_ISA_COUNT; ++i)
+    for (int t = 0; t < VB_MAX_THREAD_COUNTS; ++t)
+      for (int c = 0; c < 3; ++c) median[i][t][c] = NAN;
   for (int i = 0; i < o.nisas && !vb_stop_requested(); ++i) {
     if (vecattn_set_isa(o.isas[i]) != VECATTN_OK) {
       printf("%s: not supported here, skipped\n", vecattn_isa_name(o.isas[i]));
@@ -464,14 +514,16 @@ int main(int argc, char **argv) {
     }
     for (int t = 0; t < o.nthreads && !vb_stop_requested(); ++t) {
       const int th = o.threads[t];
-      if (o.run[0] && !vb_stop_requested()) failed |= bench_gemm(&o, &dm, o.isas[i], th, llc);
+      double *m = median[i][t];
+      if (o.run[0] && !vb_stop_requested()) failed |= bench_gemm(&o, &dm, o.isas[i], th, llc, &m[0]);
       fflush(stdout);
-      if (o.run[1] && !vb_stop_requested()) failed |= bench_layer(&o, &dm, 0, o.isas[i], th, llc);
+      if (o.run[1] && !vb_stop_requested()) failed |= bench_layer(&o, &dm, 0, o.isas[i], th, llc, &m[1]);
       fflush(stdout);
-      if (o.run[2] && !vb_stop_requested()) failed |= bench_layer(&o, &dm, 1, o.isas[i], th, llc);
+      if (o.run[2] && !vb_stop_requested()) failed |= bench_layer(&o, &dm, 1, o.isas[i], th, llc, &m[2]);
       fflush(stdout);
     }
   }
+  if (o.busy) print_busy_ratios(&o, median);
   vecattn_set_isa(VECATTN_ISA_AUTO);
   const double load_end = vb_loadavg();
   if (load_end >= 0)

@@ -44,6 +44,7 @@ typedef struct {
   double min_time;
   int min_reps;
   double llc_mib;
+  int busy;
 } options;
 
 static void usage(FILE *f) {
@@ -99,6 +100,10 @@ static void usage(FILE *f) {
         "  --min-time SEC   aim for this much timed work per case (default 0.5)\n"
         "  --min-reps N     at least N timed runs per case (default 3)\n"
         "  --llc-mib N      last-level cache size to plan with (default: detected)\n"
+        "  --busy N         N threads spin in the background during each case's warm-up\n"
+        "                   and timed runs, as other work on a shared machine would\n"
+        "                   (default 0, at most 64); the summary then gives each thread\n"
+        "                   count's median time as a multiple of the 1-thread time\n"
         "\n"
         "Output:\n"
         "  --json FILE      write everything as JSON (tools/vecattn-plot reads it)\n"
@@ -204,7 +209,7 @@ static int parse(int argc, char **argv, options *o) {
     const char *valued[] = {"--b",       "--hq",    "--hkv",      "--nq",       "--nk",      "--d",
                             "--dv",      "--window", "--shape",   "--isa",      "--threads", "--json",
                             "--csv",     "--label", "--min-time", "--min-reps", "--llc-mib", "--dtype",
-                            "--kv-dtype", NULL};
+                            "--kv-dtype", "--busy", NULL};
     int is_flag = 0, is_valued = 0;
     for (int f = 0; flags[f]; f++) is_flag |= !strcmp(name, flags[f]);
     for (int f = 0; valued[f]; f++) is_valued |= !strcmp(name, valued[f]);
@@ -258,6 +263,10 @@ static int parse(int argc, char **argv, options *o) {
       int64_t r;
       if (parse_i64(val, 1, &r) || r > MAX_REPS) return bad("bad --min-reps", val);
       o->min_reps = (int)r;
+    } else if (!strcmp(name, "--busy")) {
+      int64_t n;
+      if (parse_i64(val, 0, &n) || n > 64) return bad("bad --busy (0 to 64)", val);
+      o->busy = (int)n;
     } else if (!strcmp(name, "--llc-mib")) {
       char *end;
       o->llc_mib = strtod(val, &end);
@@ -480,10 +489,12 @@ static int run_case(shape_state *ss, variant *v, vb_result *r, const options *o,
     old_peak = vb_mem_peak();
   }
 
+  vb_busy_start(o->busy);
   double t0 = vb_now();
   st = vb_data_run(d, 0, r->threads);
   double warm = vb_now() - t0;
   if (st != VECATTN_OK) {
+    vb_busy_stop();
     if (make_ref) { /* no reference after all; a later case may make one */
       free(v->ref);
       v->ref = NULL;
@@ -499,6 +510,7 @@ static int run_case(shape_state *ss, variant *v, vb_result *r, const options *o,
   } else if (v->ref) {
     double err = variant_err(v);
     if (!(err <= r->check_tol)) {
+      vb_busy_stop();
       fail_check(r, err, 0);
       return CASE_FAILED;
     }
@@ -512,11 +524,13 @@ static int run_case(shape_state *ss, variant *v, vb_result *r, const options *o,
   if (reps < o->min_reps) reps = o->min_reps;
   double *t = malloc((size_t)reps * sizeof *t);
   if (!t) {
+    vb_busy_stop();
     fail_call(r, VECATTN_ENOMEM, "allocating the timing buffer");
     return CASE_FAILED;
   }
   for (int i = 0; i < reps; i++) {
     if (vb_stop_requested()) {
+      vb_busy_stop();
       free(t);
       return CASE_STOPPED;
     }
@@ -529,11 +543,13 @@ static int run_case(shape_state *ss, variant *v, vb_result *r, const options *o,
     st = vb_data_run(d, copy, r->threads);
     t[i] = vb_now() - t0;
     if (st != VECATTN_OK) {
+      vb_busy_stop();
       free(t);
       fail_call(r, st, "vecattn_sdpa (timed run)");
       return CASE_FAILED;
     }
   }
+  vb_busy_stop();
   r->reps = reps;
   r->t_med = vb_median(t, reps); /* sorts */
   r->t_min = t[0];
@@ -749,6 +765,7 @@ int main(int argc, char **argv) {
   in.check_cap = REDUCED_CAP;
   in.label = o.label;
   in.load_end = -1;
+  in.busy = o.busy;
   in.ok = 1;
   vb_machine_probe(&in.machine);
 

@@ -65,6 +65,9 @@ void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l) {
             "                 a path that ran full at fewer threads stays full at more;\n"
             "                 --full times every path on the full shapes (much longer)\n",
             in->slow_call, in->slow_call_default, (long long)in->check_cap);
+  if (in->busy)
+    fprintf(f, "  busy         : %d spinning thread%s during each case's warm-up and timed runs (--busy)\n", in->busy,
+            in->busy == 1 ? "" : "s");
   if (in->load_start >= 0)
     fprintf(f, "  load average : %.2f at start%s\n", in->load_start,
             in->load_start > VB_LOAD_BUSY ? " -- other processes are busy, timings will be distorted" : "");
@@ -140,6 +143,30 @@ void vb_report_row(FILE *f, const vb_result *x) {
           range, result, pct, xs, xl, xf, rss, ws, check_name(x), err);
 }
 
+/* --busy: how much a thread count gains or loses against 1 thread beside the
+ * spinning threads. Above 1.0 the extra threads made the call slower. */
+static void print_busy_ratios(FILE *f, const vb_info *in, const vb_result *r, int n) {
+  fprintf(f, "\nwith %d busy thread%s, median time at t threads / median time at 1 thread (same run):\n", in->busy,
+          in->busy == 1 ? "" : "s");
+  int any = 0;
+  for (int i = 0; i < n; i++) {
+    if (r[i].reps <= 0 || r[i].threads == 1) continue;
+    for (int j = 0; j < n; j++) {
+      const vb_result *one = &r[j];
+      if (one->reps <= 0 || one->threads != 1 || one->isa != r[i].isa || one->reduced != r[i].reduced ||
+          strcmp(one->shape.name, r[i].shape.name) || one->shape.dtype != r[i].shape.dtype ||
+          one->shape.kv_dtype != r[i].shape.kv_dtype)
+        continue;
+      char types[24];
+      vb_shape_types(&r[i].shape, types, sizeof types);
+      fprintf(f, "  busy ratio %-14s %-9s %-7s t=%-3d %.2f\n", r[i].shape.name, types, vecattn_isa_name(r[i].isa),
+              r[i].threads, r[i].t_med / one->t_med);
+      any = 1;
+    }
+  }
+  if (!any) fprintf(f, "  (none: no thread count measured beside t=1)\n");
+}
+
 void vb_report_summary(FILE *f, const vb_info *in, const vb_result *r, int n) {
   fprintf(f, "\nNotes\n"
              "  result : GFLOP/s = 2*(D+Dv) flops per unmasked (query,key) pair per head, pairs counted\n"
@@ -178,6 +205,7 @@ void vb_report_summary(FILE *f, const vb_info *in, const vb_result *r, int n) {
   if (worst >= 0)
     fprintf(f, "\nlong: largest workspace %.2f MiB (target < 32 MiB): %s\n", worst / MIB,
             worst < 32 * MIB ? "met" : "NOT MET");
+  if (in->busy) print_busy_ratios(f, in, r, n);
   if (in->load_end >= 0)
     fprintf(f, "\nload average: %.2f at start, %.2f at end (the bench itself adds up to %d)%s\n", in->load_start,
             in->load_end, in->max_threads,
@@ -395,7 +423,7 @@ static void json_body(FILE *f, const void *p) {
   jnum(f, in->load_start);
   fputs(", \"load_avg_end\": ", f);
   jnum(f, in->load_end);
-  fprintf(f, ", \"load_busy_threshold\": %g", VB_LOAD_BUSY);
+  fprintf(f, ", \"load_busy_threshold\": %g, \"busy_threads\": %d", VB_LOAD_BUSY, in->busy);
   fprintf(f, ",\n  \"check_tolerance\": %g, \"check_reduced_cap\": %lld, \"memory_method\": ", VB_CHECK_TOL,
           (long long)in->check_cap);
   jstr(f, in->mem == VB_MEM_HWM ? "vmhwm" : in->mem == VB_MEM_MAXRSS ? "maxrss" : "none");

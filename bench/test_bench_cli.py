@@ -57,6 +57,8 @@ def usage_errors():
         (["--d", "48", "--kv-dtype", "q8_0"], "no case left"),
         (["--json"], "needs a value"),
         (["--json", "same.out", "--csv", "same.out"], "same file"),
+        (["--busy", "65"], "bad --busy"),
+        (["--busy", "-1"], "bad --busy"),
     ]:
         p, dt = run(args, timeout=20)
         check(p.returncode == 2 and needle in p.stderr and "Physical limits" not in p.stdout,
@@ -151,6 +153,20 @@ def complete(tmp):
     check(doc["label"] == "cli test" and doc["machine"]["arch"] and doc["machine"]["cpus_online"] >= 1,
           "JSON names the run and the machine")
     check(len(rows) == len(res) and rows[0]["dtype"] == "f32", "CSV has one row per case, with the element type")
+    check(doc["busy_threads"] == 0 and "busy ratio" not in p.stdout, "without --busy: busy_threads 0, no ratios")
+
+
+def busy(tmp):
+    """--busy N: recorded in the JSON, and the summary gives t=2 over t=1 per case."""
+    jpath = os.path.join(tmp, "busy.json")
+    p, _ = run(TINY + ["--isa", "scalar", "--threads", "1,2", "--min-time", "0.01", "--busy", "2", "--json", jpath])
+    check(p.returncode == 0, "--busy 2 run exits 0 (got %d: %s)" % (p.returncode, p.stderr.strip()[-200:]))
+    with open(jpath) as f:
+        doc = json.load(f)
+    check(doc["busy_threads"] == 2, "--busy 2 recorded in the JSON (%r)" % doc.get("busy_threads"))
+    ratio = re.search(r"busy ratio custom\s+f32/f32\s+scalar\s+t=2\s+([0-9.]+)", p.stdout)
+    check("2 spinning threads" in p.stdout and ratio and float(ratio.group(1)) > 0,
+          "--busy 2: header says so, summary gives the t=2 / t=1 ratio")
 
 
 # Bytes per element of each K/V type, as the GB/s figures must count them.
@@ -213,7 +229,8 @@ def typed(tmp):
 
 def layer():
     """vecattn-bench-layer: bad usage exits 2; a tiny gemm case runs and names its limit."""
-    for args in (["--bogus"], ["--threads", "0"], ["--case", "nope"], ["--min-time", "-1"], ["--llc-mib", "x"]):
+    for args in (["--bogus"], ["--threads", "0"], ["--case", "nope"], ["--min-time", "-1"], ["--llc-mib", "x"],
+                 ["--busy", "65"]):
         p = subprocess.run([LAYER] + args, capture_output=True, text=True, timeout=20)
         check(p.returncode == 2 and "vecattn-bench-layer:" in p.stderr,
               "layer %s -> exit 2 (got %d)" % (" ".join(args), p.returncode))
@@ -221,6 +238,10 @@ def layer():
                        capture_output=True, text=True, timeout=60)
     check(p.returncode == 0 and "FMA peak (measured before" in p.stdout and "load average" in p.stdout,
           "layer --quick gemm: runs, names the limit measured beside it and the load (%d)" % p.returncode)
+    p = subprocess.run([LAYER, "--quick", "--case", "gemm", "--threads", "1", "--threads", "2", "--min-time", "0.01",
+                        "--busy", "1"], capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0 and re.search(r"busy ratio gemm\s+\S+\s+t=2\s+[0-9.]+", p.stdout),
+          "layer --busy 1: the summary gives the t=2 / t=1 ratio (%d)" % p.returncode)
 
 
 def main():
@@ -230,6 +251,7 @@ def main():
         interrupted(tmp, signal.SIGINT)
         interrupted(tmp, signal.SIGTERM)
         complete(tmp)
+        busy(tmp)
         typed(tmp)
     if LAYER:
         layer()

@@ -30,7 +30,8 @@ void proj_rows(const struct vecattn_kernels *kern, const float *x, const int64_t
                const int64_t stride[4], const float *wt, int64_t ld, float *y, int num_threads) {
   const int64_t heads = shape[0] * shape[1], n = shape[2];
   const int64_t blocks = (n + ROWS_PER_TASK - 1) / ROWS_PER_TASK, tasks = heads * blocks;
-  const int threads = vecattn_thread_count(num_threads, tasks);
+  const double flops = 2.0 * (double)(heads * n) * (double)shape[3] * (double)ld;
+  const int threads = vecattn_thread_count(num_threads, tasks, flops, 4.0 * (double)(heads * n) * (double)(shape[3] + ld));
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t bh = task / blocks, s0 = task % blocks * ROWS_PER_TASK;

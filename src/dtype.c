@@ -78,7 +78,7 @@ vecattn_status vecattn_convert(const void *src, vecattn_dtype from, void *dst, v
 
   const struct vecattn_kernels *kern = dispatch_active();
   const int64_t tasks = (n + CONVERT_CHUNK - 1) / CONVERT_CHUNK;
-#pragma omp parallel for schedule(static) num_threads(vecattn_thread_count(0, tasks))
+#pragma omp parallel for schedule(static) num_threads(vecattn_thread_count(0, tasks, 0, (double)(src_bytes + dst_bytes)))
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t i = task * CONVERT_CHUNK, m = n - i < CONVERT_CHUNK ? n - i : CONVERT_CHUNK;
     convert_chunk(kern, (const unsigned char *)src + dt_bytes(from, i), from, (unsigned char *)dst + dt_bytes(to, i),

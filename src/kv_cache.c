@@ -92,7 +92,7 @@ static int64_t row_offset(const vecattn_kv_cache *c, int64_t b, int64_t h, int64
 void kv_cache_stage(const struct vecattn_kernels *kern, vecattn_kv_cache *c, const float *k_src,
                     const float *v_src, int64_t ld_b, int64_t ld_s, int64_t seq, int num_threads) {
   const int64_t rows = c->batch * seq, d = c->head_dim;
-#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, rows)) schedule(static)
+#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, rows, 0, 16.0 * (double)rows * (double)(c->n_kv_heads * d))) schedule(static)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t b = row / seq, s = row % seq;
     for (int64_t h = 0; h < c->n_kv_heads; ++h) {

@@ -103,7 +103,9 @@ static vecattn_status run_packed(gemm_plan *g, int num_threads) {
 
   const size_t per_thread = (size_t)g->mc * (1 + (size_t)nr); /* ones [mc], cbuf [mc][nr] */
   const int64_t tasks_per_block = g->row_blocks * cdiv(g->block_panels, g->task_panels);
-  const int threads = vecattn_thread_count(num_threads, tasks_per_block);
+  const double cols = (double)g->panels * nr;
+  const int threads = vecattn_thread_count(num_threads, tasks_per_block, 2.0 * (double)g->m * (double)g->k * cols,
+                                           4.0 * ((double)g->m * (double)g->k + cols * ((double)g->k + (double)g->m)));
   size_t b_floats, all_floats;
   if (__builtin_mul_overflow((size_t)g->block_panels * nr, (size_t)g->k, &b_floats) ||
       __builtin_mul_overflow(per_thread, (size_t)threads, &all_floats) ||
@@ -146,7 +148,9 @@ static void run_dots(const struct vecattn_kernels *kern, const float *x, int64_t
                      const matmul_out *outs, int n_outs, int num_threads) {
   int64_t chunks[8] = {0}, total = 0;
   for (int o = 0; o < n_outs; ++o) total += chunks[o] = cdiv(outs[o].n, NT_COLS);
-  const int threads = vecattn_thread_count(num_threads, total);
+  const double cols = (double)total * NT_COLS;
+  const int threads = vecattn_thread_count(num_threads, total, 2.0 * (double)m * (double)k * cols,
+                                           4.0 * ((double)m * (double)k + cols * ((double)k + (double)m)));
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t t = 0; t < total; ++t) {
     int o = 0;

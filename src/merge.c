@@ -117,7 +117,7 @@ vecattn_status vecattn_merge(const vecattn_tensor *parts, const float *const *pa
   const merge_job m = {parts, part_lse, n_parts, out, lse, out->shape[1], out->shape[2], out->shape[3]};
   const int64_t rows = out->shape[0] * m.H * m.N;
   const double elems = (double)rows * (double)m.Dv * (double)n_parts;
-  const int threads = vecattn_thread_count(num_threads, (int64_t)(elems / MERGE_ELEMS_PER_THREAD) + 1);
+  const int threads = vecattn_thread_count(num_threads, (int64_t)(elems / MERGE_ELEMS_PER_THREAD) + 1, 0, 4.0 * elems);
   const size_t row_floats = ((size_t)m.Dv + 15) / 16 * 16;
   float *ws = aligned_alloc(64, (size_t)threads * 2 * row_floats * sizeof(float));
   if (!ws) return status_nomem("the merge workspace");

@@ -57,6 +57,16 @@ vecattn_status attn_problem_init_ex(attn_problem *p, const vecattn_tensor *q, co
  * (vecattn_attend's score weights) avoids out and lse. */
 vecattn_status attn_problem_check_input(const attn_problem *p, const char *name, byte_span in);
 
+/* A call's work, for the serial threshold of threads.c only: every (query,
+ * key) pair's score and P.V products, masks ignored, and q, k, v and out at
+ * 4 bytes an element. */
+static inline double attn_problem_flops(const attn_problem *p) {
+  return 2.0 * (double)(p->B * p->Hq) * (double)p->Nq * (double)p->Nk * (double)(p->D + p->Dv);
+}
+static inline double attn_problem_bytes(const attn_problem *p) {
+  return 4.0 * (double)p->B * ((double)(p->Hq * p->Nq) + (double)(p->Hkv * p->Nk)) * (double)(p->D + p->Dv);
+}
+
 /* Keys query i may see are [key_lo, key_hi) intersected with the mask ranges. */
 static inline int64_t attn_key_lo(const attn_problem *p, int64_t i) {
   return p->window > 0 ? i + (p->Nk - p->Nq) - p->window + 1 : 0;

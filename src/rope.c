@@ -16,7 +16,7 @@ vecattn_status rope_table_init(rope_table *t, int64_t pos0, int64_t seq, int64_t
   if (!t->cos) return status_nomem("the rotary embedding table");
   t->sin = t->cos + seq * t->half;
   const int64_t half = t->half;
-#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, seq)) schedule(static)
+#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, seq, ROPE_ANGLE_FLOPS * (double)(seq * half), 8.0 * (double)(seq * half))) schedule(static)
   for (int64_t s = 0; s < seq; ++s)
     for (int64_t i = 0; i < half; ++i) {
       const double angle = rope_angle((double)(pos0 + s), i, head_dim, theta);
@@ -34,7 +34,7 @@ void rope_table_free(rope_table *t) {
 void rope_apply(const rope_table *t, float *x, int64_t batch, int64_t ld_b, int64_t ld_s, int64_t heads,
                 int num_threads) {
   const int64_t half = t->half, rows = batch * t->seq;
-#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, rows)) schedule(static)
+#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, rows, 0, 8.0 * (double)(rows * heads * 2 * half))) schedule(static)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t b = row / t->seq, s = row % t->seq;
     const float *c = t->cos + s * half, *sn = t->sin + s * half;

@@ -51,7 +51,9 @@ vecattn_status vecattn_rope(float *x, int64_t n_tokens, int64_t ld, int64_t n_he
   if (st != VECATTN_OK || n_tokens == 0) return st;
   const double base = theta == 0.0f ? 10000.0 : (double)theta;
   const int64_t half = head_dim / 2;
-  const int threads = vecattn_thread_count(num_threads, n_tokens / ROPE_TOKENS_PER_THREAD + 1);
+  const int threads = vecattn_thread_count(num_threads, n_tokens / ROPE_TOKENS_PER_THREAD + 1,
+                                           ROPE_ANGLE_FLOPS * (double)(n_tokens * half),
+                                           8.0 * (double)n_tokens * (double)(n_heads * head_dim));
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t t = 0; t < n_tokens; ++t)
     for (int64_t i = 0; i < half; ++i) {

@@ -122,7 +122,8 @@ vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *ker
   attn_plan pl;
   attn_plan_init(&pl, p, kern);
   const key_split ks = plan_key_split(&pl);
-  const int threads = vecattn_thread_count(p->num_threads, pl.tiles * ks.chunks);
+  const int threads = vecattn_thread_count(p->num_threads, pl.tiles * ks.chunks, attn_problem_flops(p),
+                                           attn_problem_bytes(p));
   vecattn_status s = VECATTN_OK;
 
   float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));

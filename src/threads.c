@@ -1,13 +1,111 @@
+/* The one place that decides thread counts. On a busy machine a team member
+ * that lost its core holds up every barrier of the call (with libgomp's
+ * default spin-waiting, 10-600x the serial time on 2 cores beside 2 spinning
+ * threads), so a team is started only for work that pays for it, and only
+ * as wide as the cores other threads leave free at the time of the call. */
 #include "threads.h"
 
 #include <omp.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 
-int vecattn_thread_count(int requested, int64_t tasks) {
-  const int by_default = omp_get_max_threads();
-  const int procs = omp_get_num_procs();
-  const int64_t cap = by_default > procs ? by_default : procs;
-  int64_t n = requested > 0 ? requested : by_default;
-  if (n > cap) n = cap;
+#ifdef __linux__
+#include <fcntl.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+#endif
+
+/* Below both, a call runs on the calling thread: ~5-8 us of work on one
+ * core. A team whose workers still spin from the last call saves at most
+ * 2-3 us of that; one whose workers must be woken costs more than it saves
+ * (README "How many threads a call uses"). */
+#define SERIAL_FLOPS 5e5
+#define SERIAL_BYTES 2.5e5
+
+/* CPUs the calling thread may run on (its affinity mask). */
+static int allowed_cpus(void) {
+#ifdef __linux__
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+  return omp_get_num_procs();
+}
+
+#ifdef __linux__
+/* Online CPUs of the whole machine: a constant, read once. */
+static int online_cpus(void) {
+  static atomic_int online;
+  int n = atomic_load_explicit(&online, memory_order_relaxed);
+  if (n <= 0) {
+    long v = sysconf(_SC_NPROCESSORS_ONLN);
+    n = v > 0 && v < (1 << 20) ? (int)v : 1;
+    atomic_store_explicit(&online, n, memory_order_relaxed);
+  }
+  return n;
+}
+
+/* Threads runnable on the machine at this instant, the caller included: the
+ * fourth field of /proc/loadavg ("runnable/total"). -1 when unreadable. */
+static int runnable_now(void) {
+  const int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[128];
+  const ssize_t len = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (len <= 0) return -1;
+  buf[len] = '\0';
+  char *p = buf;
+  for (int field = 0; field < 3; ++field) {
+    while (*p && *p != ' ') ++p;
+    while (*p == ' ') ++p;
+  }
+  char *end;
+  const long n = strtol(p, &end, 10);
+  return end != p && *end == '/' && n > 0 ? (int)(n < (1 << 20) ? n : (1 << 20)) : -1;
+}
+
+/* runnable_now(), read at most once per RUNNABLE_REUSE_NS on each calling
+ * thread: the read costs 2-4 us, a decode step of a small model ~10. The
+ * figure only sizes teams, so a stale one costs speed, never results. */
+#define RUNNABLE_REUSE_NS 1000000
+static int runnable_recent(void) {
+  static _Thread_local int64_t read_at;
+  static _Thread_local int last = -1;
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return runnable_now();
+  const int64_t t = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  if (last < 0 || t - read_at >= RUNNABLE_REUSE_NS || t < read_at) {
+    last = runnable_now();
+    read_at = t;
+  }
+  return last;
+}
+#endif
+
+/* At most the CPUs no other thread wants now. Our own team's n - 1 workers
+ * are not "other": libgomp lets them spin a while after a region ends. The
+ * count is system-wide, so it is held against the machine's online CPUs:
+ * a process confined to a few CPUs of a big, busy host keeps its team unless
+ * the whole host is full. */
+static int64_t fit_free_cpus(int64_t n) {
+#ifdef __linux__
+  const int runnable = runnable_recent();
+  if (runnable < 0) return n;
+  const int64_t others = (int64_t)runnable - n;
+  const int64_t free_cpus = online_cpus() - (others > 0 ? others : 0);
+  if (free_cpus < n) n = free_cpus;
+#endif
+  return n;
+}
+
+int vecattn_thread_count(int requested, int64_t tasks, double flops, double bytes) {
+  if (requested == 1 || tasks < 2 || omp_get_level() > 0) return 1; /* never a nested team */
+  if (flops < SERIAL_FLOPS && bytes < SERIAL_BYTES) return 1;
+  int64_t n = requested > 0 ? requested : omp_get_max_threads();
+  const int cpus = allowed_cpus();
+  if (n > cpus) n = cpus;
   if (n > tasks) n = tasks;
+  if (n > 1) n = fit_free_cpus(n);
   return n < 1 ? 1 : (int)n;
 }

@@ -4,11 +4,13 @@
 
 #include <stdint.h>
 
-/* requested > 0 is the caller's num_threads, 0 the OpenMP default. Never more
- * than there are tasks, nor more than the machine's processors or the OpenMP
- * default, whichever is larger: a client's num_threads = INT_MAX must not make
- * the runtime start (and possibly fail to start) thousands of threads. Results
- * do not depend on the count, so capping changes only speed. */
-int vecattn_thread_count(int requested, int64_t tasks);
+/* requested > 0 is the caller's num_threads, 0 the OpenMP default; `tasks`
+ * the independent pieces the call is split into; flops and bytes its work.
+ * One thread (no team started) for work below the serial thresholds, inside
+ * an OpenMP region, or with one task. Otherwise never more than the tasks,
+ * the CPUs this thread may run on, nor the CPUs other runnable threads leave
+ * idle right now. Results do not depend on the count (work is split by shape
+ * only), so every cap changes speed alone. */
+int vecattn_thread_count(int requested, int64_t tasks, double flops, double bytes);
 
 #endif

@@ -242,7 +242,9 @@ vecattn_status vecattn_sdpa_varlen(const vecattn_tensor *q, const vecattn_tensor
   if ((st = build_tasks(&w, n_seqs)) != VECATTN_OK) goto done;
   st = VECATTN_OK;
   if (w.n_tasks == 0) goto done;
-  const int threads = vecattn_thread_count(whole.num_threads, w.n_tasks);
+  double flops = 0, bytes = 0;
+  for (int64_t s = 0; s < n_seqs; ++s) flops += attn_problem_flops(&w.probs[s]), bytes += attn_problem_bytes(&w.probs[s]);
+  const int threads = vecattn_thread_count(whole.num_threads, w.n_tasks, flops, bytes);
   ws_mem = aligned_alloc(64, (size_t)threads * ws_floats * sizeof(float));
   if (!ws_mem) {
     st = VECATTN_ENOMEM;

@@ -61,7 +61,7 @@ vecattn_status vecattn_attention_weights(const vecattn_tensor *q, const vecattn_
   if (s != VECATTN_OK) return s;
   attn_plan pl;
   attn_plan_init(&pl, &p, dispatch_active());
-  const int threads = vecattn_thread_count(p.num_threads, pl.tiles);
+  const int threads = vecattn_thread_count(p.num_threads, pl.tiles, attn_problem_flops(&p), attn_problem_bytes(&p));
 
   float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));
   if (!ws_mem) return status_nomem("the per-thread attention workspace");
