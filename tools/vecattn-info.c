@@ -50,7 +50,7 @@ static void print_arm_features(const char *features) {
   if (vl)
     printf("sve vector length: %d bits (%s)\n", atoi(vl + 6),
            vecattn_isa_supported(VECATTN_ISA_SVE) ? "the sve path uses its build for it"
-                                                  : "no sve build for this length: neon is used");
+                                                  : "no sve build for this length: the next path (neonbf16 or neon) is used");
 }
 
 static const char *yes_no(int b) { return b ? "yes" : "no"; }

@@ -3,7 +3,7 @@
 # anywhere in the repository, once the cross packages of the README are in):
 #   tools/ci/arm.sh aarch64   build-aarch64: neon without SVE (cortex-a72), the
 #                             ARMv8.2 features (neoverse-n1), sve at 128, 256
-#                             and 512 bits (max), neon at 1024-bit SVE,
+#                             and 512 bits (max), neonbf16 at 1024-bit SVE (the next path),
 #                             neonbf16 (max without SVE)
 #   tools/ci/arm.sh armhf     build-armhf: neon32 (max, cortex-a9 without
 #                             VFPv4), scalar without NEON (cortex-r5f)
@@ -69,7 +69,7 @@ if [ "$target" = aarch64 ]; then
   info max,sve128=on sve sve-vl128
   info max,sve256=on sve sve-vl256
   info max,sve512=on sve sve-vl512
-  info max,sve-default-vector-length=128 neon sve-vl1024   # no 1024-bit build: neon
+  info max,sve-default-vector-length=128 neonbf16 sve-vl1024  # no 1024-bit build: the next path (max has BF16)
   info max,sve=off neonbf16 bf16                           # BF16 without SVE: bfdot
   info cortex-a72 neon "" VECATTN_ISA=sve                  # one warning, then neon
   grep -q 'VECATTN_ISA=sve is unknown or unsupported' "$dir/vecattn-info-cortex-a72_VECATTN_ISA_sve.txt"
