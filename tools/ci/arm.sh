@@ -72,7 +72,7 @@ if [ "$target" = aarch64 ]; then
   info max,sve-default-vector-length=128 neonbf16 sve-vl1024  # no 1024-bit build: the next path (max has BF16)
   info max,sve=off neonbf16 bf16                           # BF16 without SVE: bfdot
   info cortex-a72 neon "" VECATTN_ISA=sve                  # one warning, then neon
-  grep -q 'VECATTN_ISA=sve is unknown or unsupported' "$dir/vecattn-info-cortex-a72_VECATTN_ISA_sve.txt"
+  grep -q 'VECATTN_ISA=sve is not compiled in or not supported' "$dir/vecattn-info-cortex-a72_VECATTN_ISA_sve.txt"
   QEMU_CPU=max,sve256=on "$qemu" -L "$sysroot" "$dir/examples/vecattn-example-minimal"
 else
   info max neon32 vfpv4
