@@ -160,7 +160,8 @@ static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const floa
 static void gemm_typed(const float *a, int64_t a_row, int64_t a_col, int m, vecattn_rows b, int k,
                        int n_pad, float *c, int64_t ldc, const float *row_scale, vecattn_rows pf) {
   const vf_byte *bp = b.p, *pfp = pf.p;
-  const int64_t ldb = dt_bytes(b.t, b.ld), ldpf = dt_bytes(pf.t, pf.ld);
+  /* One row: its stride is never used, and the API lets it be anything. */
+  const int64_t ldb = k > 1 ? dt_bytes(b.t, b.ld) : 0, ldpf = k > 1 ? dt_bytes(pf.t, pf.ld) : 0;
   const int64_t pf_vec = dt_bytes(pf.t, VECATTN_Q8_0_BLOCK * VF_LANES) / VECATTN_Q8_0_BLOCK;
 #define GEMM_CALL(T)                                                                                 \
   if (pfp)                                                                                           \

@@ -214,9 +214,10 @@ GEMM_NT_ST_VARIANT(Q8_0)
 static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, vecattn_rows b, int n, int k,
                        float *st, vecattn_rows pf) {
   const vf_byte *bp = b.p, *pfp = pf.p;
-  const int64_t ldb = dt_bytes(b.t, b.ld), ldpf = dt_bytes(pf.t, pf.ld);
+  /* One row: its stride is never used, and the API lets it be anything. */
+  const int64_t ld = n > 1 ? b.ld : 0, ldb = dt_bytes(b.t, ld), ldpf = n > 1 ? dt_bytes(pf.t, pf.ld) : 0;
   const int64_t pf_vec = dt_bytes(pf.t, VECATTN_Q8_0_BLOCK * VF_LANES) / VECATTN_Q8_0_BLOCK;
-  const int64_t ahead = gemm_nt_ahead(k, b.ld);
+  const int64_t ahead = gemm_nt_ahead(k, ld);
   switch (b.t) {
   case VECATTN_F16: gemm_nt_st_F16(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, ahead); break;
   case VECATTN_BF16: gemm_nt_st_BF16(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, ahead); break;
