@@ -2,6 +2,7 @@
 #ifndef VECATTN_VEC_NEON_H
 #define VECATTN_VEC_NEON_H
 #include <arm_neon.h>
+#include "arm/bf16_round.h"
 #include <stdint.h>
 #include "generic/vec_tails.h"
 #include <string.h>
@@ -58,14 +59,6 @@ static inline vf vf_load_i8(const int8_t *p) {
 }
 static inline float vf_f16_1(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
 static inline void vf_store_f16(uint16_t *p, vf v) { vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v))); }
-/* Round to nearest even on the integer bits; NaN keeps its sign and top payload, made quiet. */
-static inline uint16x4_t vf_bf16_bits(vf v) {
-  const uint32x4_t u = vreinterpretq_u32_f32(v);
-  const uint32x4_t bias = vaddq_u32(vdupq_n_u32(0x7fff), vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1)));
-  const uint32x4_t rounded = vshrq_n_u32(vaddq_u32(u, bias), 16);
-  const uint32x4_t quiet = vorrq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(0x40));
-  return vmovn_u32(vbslq_u32(vceqq_f32(v, v), rounded, quiet));
-}
 static inline void vf_store_bf16(uint16_t *p, vf v) { vst1_u16(p, vf_bf16_bits(v)); }
 /* Lanes in [-127, 127] rounded to nearest even, stored as int8. */
 static inline void vf_store_i8(int8_t *p, vf v) {

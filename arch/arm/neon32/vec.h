@@ -6,6 +6,7 @@
 #ifndef VECATTN_VEC_NEON32_H
 #define VECATTN_VEC_NEON32_H
 #include <arm_neon.h>
+#include "arm/bf16_round.h"
 #include <stdint.h>
 #include <string.h>
 #include <sleef.h>
@@ -86,14 +87,6 @@ static inline void vf_store_n_f16(uint16_t *p, vf v, int n) {
   for (int i = 0; i < n; ++i) p[i] = dt_f32_to_f16(t[i]);
 }
 static inline void vf_store_f16(uint16_t *p, vf v) { vf_store_n_f16(p, v, 4); }
-/* Round to nearest even on the integer bits; NaN keeps its sign and top payload, made quiet. */
-static inline uint16x4_t vf_bf16_bits(vf v) {
-  const uint32x4_t u = vreinterpretq_u32_f32(v);
-  const uint32x4_t bias = vaddq_u32(vdupq_n_u32(0x7fff), vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1)));
-  const uint32x4_t rounded = vshrq_n_u32(vaddq_u32(u, bias), 16);
-  const uint32x4_t quiet = vorrq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(0x40));
-  return vmovn_u32(vbslq_u32(vceqq_f32(v, v), rounded, quiet));
-}
 static inline void vf_store_bf16(uint16_t *p, vf v) { vst1_u16(p, vf_bf16_bits(v)); }
 static inline void vf_store_n_bf16(uint16_t *p, vf v, int n) {
   uint16_t t[4];
