@@ -186,6 +186,104 @@ VECATTN_API vecattn_status vecattn_sdpa_varlen(const vecattn_tensor *q, const ve
 VECATTN_API vecattn_status vecattn_merge(const vecattn_tensor *parts, const float *const *part_lse,
                                          int64_t n_parts, vecattn_tensor *out, float *lse, int num_threads);
 
+/* ---- paged KV cache (many sequences in one pool, as vLLM pages its cache) ----
+ * A pool of n_blocks blocks, each holding block_size token positions of keys
+ * (k_type) and values (v_type) for n_kv_heads heads of head_dim elements. Block
+ * b's row for kv head h and position i within the block starts at element
+ *   ((b * n_kv_heads + h) * block_size + i) * head_dim
+ * of the K pool (bytes as vecattn_dtype_bytes counts elements), the same in the
+ * V pool, so one head's keys in a block are contiguous. Sequence ids run from 0
+ * to max_seqs - 1; each sequence has a block table (block ids in any order; two
+ * sequences may share blocks, e.g. a common prompt prefix) and a length:
+ * position p of the sequence lives in block table[p / block_size] at p % block_size.
+ * One cache belongs to one layer. Calls that change a cache (append, write,
+ * set_seq, truncate, copy, release) must not run concurrently with any other call
+ * on the same cache; calls that only read it (sdpa_paged, read, the getters) may
+ * run together from many threads. */
+typedef struct vecattn_paged_cache vecattn_paged_cache; /* opaque */
+typedef struct {
+  int64_t n_blocks;     /* blocks in the pool, > 0 */
+  int64_t block_size;   /* token positions per block, > 0 */
+  int64_t n_kv_heads;   /* > 0 */
+  int64_t head_dim;     /* > 0; a multiple of 32 when a type is Q8_0 */
+  vecattn_dtype k_type; /* any vecattn_dtype; 0 = F32 */
+  vecattn_dtype v_type;
+  int64_t max_seqs;     /* sequence ids 0 .. max_seqs - 1, > 0 */
+  void *k_pool, *v_pool; /* optional caller-owned pools laid out as above (both or neither,
+                            not overlapping); NULL: create allocates them once, zeroed */
+} vecattn_paged_cache_desc;
+
+/* EINVAL: NULL c or desc, sizes <= 0, unknown types, Q8_0 with head_dim % 32 != 0,
+ * one pool given without the other, pools that overlap. EOVERFLOW: a pool whose
+ * bytes overflow or do not fit the address space. ENOMEM. */
+VECATTN_API vecattn_status vecattn_paged_cache_create(vecattn_paged_cache **c, const vecattn_paged_cache_desc *desc);
+VECATTN_API void vecattn_paged_cache_destroy(vecattn_paged_cache *c); /* NULL: no-op; caller-owned pools are not freed */
+
+/* Appends new K/V rows to sequences, taking free blocks from the pool as needed
+ * (the library's own block allocator): for i < n_seqs, rows [cu_new[i], cu_new[i + 1])
+ * of k_new and v_new go to positions len, len + 1, ... of sequence seq_ids[i].
+ * k_new [1, Hkv, total_new, D] and v_new likewise (packed [total_new, Hkv, D]
+ * rows: vecattn_tensor_bshd_typed(.., 1, total_new, Hkv, D)), f32, f16 or bf16 (or the
+ * cache's own type), converted as vecattn_convert converts. A block that other
+ * sequences also hold is copied before it is written (copy on write), so sharing
+ * never changes another sequence. ENOSPC: not enough free blocks for all of it.
+ * EINVAL: NULL arguments, a sequence id out of range or listed twice, cu_new that
+ * does not start at 0, decreases or ends past total_new, shapes that do not match
+ * the cache. Nothing changes on error. */
+VECATTN_API vecattn_status vecattn_paged_cache_append(vecattn_paged_cache *c, const int32_t *seq_ids,
+                                                      const int32_t *cu_new, int64_t n_seqs,
+                                                      const vecattn_tensor *k_new, const vecattn_tensor *v_new);
+/* Low level, as vLLM's slot mapping: row t of k_new and v_new (shaped as for append,
+ * total_new = n_tokens) is stored at slot slots[t] = block * block_size + offset.
+ * Tables and lengths are not changed (an external scheduler owns them: set_seq).
+ * EINVAL: a slot outside the pool, two rows for one slot, NULL arguments, shapes
+ * that do not match. Nothing is written on error. */
+VECATTN_API vecattn_status vecattn_paged_cache_write(vecattn_paged_cache *c, const vecattn_tensor *k_new,
+                                                     const vecattn_tensor *v_new, const int64_t *slots,
+                                                     int64_t n_tokens);
+/* Gives sequence seq the table blocks[0 .. n_blocks) and the length len (an external
+ * scheduler's choice; blocks may repeat across sequences; the blocks seq held before
+ * are released). EINVAL: seq out of range, a block id outside the pool, n_blocks < 0,
+ * len < 0 or len > n_blocks * block_size, blocks NULL with n_blocks > 0. */
+VECATTN_API vecattn_status vecattn_paged_cache_set_seq(vecattn_paged_cache *c, int64_t seq, const int32_t *blocks,
+                                                       int64_t n_blocks, int64_t len);
+/* Sequence seq's table: *blocks (valid until the next call that changes the cache)
+ * and *n_blocks. EINVAL: seq out of range, NULL outputs. */
+VECATTN_API vecattn_status vecattn_paged_cache_table(const vecattn_paged_cache *c, int64_t seq,
+                                                     const int32_t **blocks, int64_t *n_blocks);
+VECATTN_API int64_t vecattn_paged_cache_seq_len(const vecattn_paged_cache *c, int64_t seq); /* -1: bad c or seq */
+VECATTN_API int64_t vecattn_paged_cache_capacity(const vecattn_paged_cache *c);    /* n_blocks * block_size; 0 for NULL */
+VECATTN_API int64_t vecattn_paged_cache_free_blocks(const vecattn_paged_cache *c); /* blocks no sequence holds */
+/* Keeps the first len positions of seq (0 <= len <= its length, else EINVAL), the
+ * rejected tail of a speculative draft; blocks past them go back to the pool. */
+VECATTN_API vecattn_status vecattn_paged_cache_truncate(vecattn_paged_cache *c, int64_t seq, int64_t len);
+/* dst becomes a copy of src (beam search): it shares src's full blocks and gets its
+ * own copy of a partly filled last block; dst's old blocks are released first.
+ * ENOSPC: no free block for that copy. EINVAL: ids out of range. src == dst: no-op. */
+VECATTN_API vecattn_status vecattn_paged_cache_copy_seq(vecattn_paged_cache *c, int64_t src, int64_t dst);
+/* Empties seq: length 0, its blocks back to the pool (unless another sequence holds them). */
+VECATTN_API vecattn_status vecattn_paged_cache_release(vecattn_paged_cache *c, int64_t seq);
+/* As vecattn_kv_cache_read, for positions [pos0, pos0 + n) of sequence seq. */
+VECATTN_API vecattn_status vecattn_paged_cache_read(const vecattn_paged_cache *c, int64_t seq, int64_t pos0,
+                                                    int64_t n, void *k_out, vecattn_dtype k_type, void *v_out,
+                                                    vecattn_dtype v_type);
+
+/* Attention over the paged cache for many sequences in one call: decode steps and
+ * chunked prefill in any mix. q [1, Hq, total_q, D] and out [1, Hq, total_q, D]
+ * pack the queries of n_seqs sequences as vecattn_sdpa_varlen packs them
+ * (cu_seqlens_q); sequence i's queries attend to all seq_len(seq_ids[i]) positions
+ * of sequence seq_ids[i] (append their own K/V first), causal bottom-right aligned
+ * when opts->causal: its last query sees every position. Window, ALiBi, GQA, scale,
+ * lse ([Hq, total_q]), reduced_precision and num_threads as in vecattn_sdpa_varlen;
+ * the result equals vecattn_sdpa_varlen over the same rows stored contiguously.
+ * The workspace is O(threads x tile), never O(context). EINVAL: what
+ * vecattn_sdpa_varlen rejects, NULL c or seq_ids, a sequence id out of range, a
+ * sequence with more queries than positions, D or Hkv that differ from the cache's. */
+VECATTN_API vecattn_status vecattn_sdpa_paged(const vecattn_tensor *q, vecattn_tensor *out,
+                                              const vecattn_paged_cache *c, const int32_t *seq_ids,
+                                              const int32_t *cu_seqlens_q, int64_t n_seqs,
+                                              const vecattn_sdpa_opts *opts);
+
 /* ---- classic score functions (encoder-decoder attention) ---- */
 typedef enum {
   VECATTN_SCORE_DOT,        /* s = q.k */
@@ -281,6 +379,22 @@ VECATTN_API vecattn_status vecattn_mha_forward(const vecattn_mha_weights *w, con
 VECATTN_API vecattn_status vecattn_mha_cross(const vecattn_mha_weights *w, const float *x, int64_t batch,
                                              int64_t seq_q, const float *memory, int64_t seq_kv, float *y,
                                              const vecattn_sdpa_opts *opts);
+
+/* The layer over a ragged batch and a paged cache: x [total, d_model] packs n_seqs
+ * sequences' new tokens (rows [cu_seqlens[i], cu_seqlens[i + 1]) belong to
+ * sequence seq_ids[i]); y likewise. Token t is rotated (w->rope) by positions[t]
+ * (NULL: each sequence's tokens take the positions that follow its cache length).
+ * With a cache, the new keys and values are appended to it (as
+ * vecattn_paged_cache_append) and each sequence attends to its cache; without one
+ * (NULL; seq_ids may then be NULL), each sequence attends to its own tokens. opts
+ * as for vecattn_sdpa_paged (opts->lse [n_heads, total]). Equals one
+ * vecattn_mha_forward per sequence. Errors as vecattn_mha_forward and
+ * vecattn_paged_cache_append; ENOSPC leaves y and the cache unchanged. */
+VECATTN_API vecattn_status vecattn_mha_forward_varlen(const vecattn_mha_weights *w, const float *x,
+                                                      const int32_t *cu_seqlens, const int32_t *seq_ids,
+                                                      int64_t n_seqs, const int64_t *positions,
+                                                      vecattn_paged_cache *cache, float *y,
+                                                      const vecattn_sdpa_opts *opts);
 
 /* ---- rotary embeddings with a position per token ----
  * Rotates x in place as the layer does (rope = 1: half-split, GPT-NeoX/Llama; angles
