@@ -24,10 +24,26 @@ struct vecattn_paged_cache {
   unsigned char *k_pool, *v_pool;
   int owns_pools;
   size_t k_block_bytes, v_block_bytes; /* one block of all heads */
-  int32_t *holders; /* [n_blocks]: tables that hold each block; 0 = free */
+  int32_t *holders; /* [n_blocks]: table entries that hold each block; 0 = free */
+  int32_t *free_stack; /* blocks that were free when pushed; a popped one may be held since */
+  unsigned char *stacked; /* [n_blocks]: 1 while on free_stack, so it is pushed once */
+  int64_t free_top;
   paged_seq *seqs;  /* [max_seqs] */
-  int64_t free_count;
+  int64_t free_count; /* blocks with holders == 0 */
 };
+
+/* One more table entry holds block b / one fewer (a block whose last holder
+ * lets go goes back to the free stack). */
+void paged_hold(vecattn_paged_cache *c, int32_t b);
+void paged_drop(vecattn_paged_cache *c, int32_t b);
+/* A free block, now held once; -1 when none is free (free_count == 0).
+ * The lowest-numbered free blocks go first on a fresh cache, then the most
+ * recently freed: the same calls always give the same blocks. */
+int32_t paged_take(vecattn_paged_cache *c);
+/* Makes room for n table entries in s (the table only grows; ENOMEM). */
+vecattn_status paged_seq_reserve(paged_seq *s, int64_t n);
+/* EINVAL unless c is non-NULL and 0 <= seq < max_seqs; `what` names the call. */
+vecattn_status paged_check_seq(const vecattn_paged_cache *c, int64_t seq, const char *what);
 
 /* Row of kv head h at position i of block b, in elements of the pool's type:
  * what dt_bytes turns into a byte offset. */
