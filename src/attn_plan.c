@@ -83,7 +83,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
                          (pl->widen_k ? align16((int64_t)pl->block_k * p->D) : 0) +
                          (pl->bf16 ? bf16_floats(pl) : 0) + row_tmp_floats(p) +
                          align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
-                         3 * align16(rows_pad);
+                         3 * align16(rows_pad) + (p->pages ? align16(rows_pad) : 0);
 }
 
 attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
@@ -110,6 +110,11 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
   ws.row_max = mem, mem += align16(rows_pad);
   ws.row_sum = mem, mem += align16(rows_pad);
   ws.row_alpha = mem, mem += align16(rows_pad);
+  ws.ones = NULL;
+  if (pl->p->pages) {
+    ws.ones = mem, mem += align16(rows_pad);
+    for (int64_t r = 0; r < rows_pad; ++r) ws.ones[r] = 1.0f;
+  }
   ws.levels = pl->fold_levels ? mem : NULL;
   return ws;
 }
@@ -138,14 +143,24 @@ static vecattn_rows rows_at(const void *base, vecattn_dtype type, const int64_t 
   return (vecattn_rows){(const unsigned char *)base + dt_bytes(type, offset), stride[2], type};
 }
 
+/* Row j of a paged sequence: its block from the table, then the row within. */
+static vecattn_rows paged_rows_at(const attn_pages *pg, const void *pool, vecattn_dtype type, const int64_t stride[4],
+                                  int64_t h, int64_t j) {
+  const int64_t block = pg->table[j / pg->block_size];
+  const int64_t offset = block * pg->block_stride + h * stride[1] + (j % pg->block_size) * stride[2];
+  return (vecattn_rows){(const unsigned char *)pool + dt_bytes(type, offset), stride[2], type};
+}
+
 vecattn_rows attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j) {
   const attn_problem *p = pl->p;
+  if (p->pages) return paged_rows_at(p->pages, p->k, p->kt, p->ks, t->kv_head, j);
   return rows_at(p->k, p->kt, p->ks, t->b, t->kv_head, j);
 }
 
 vecattn_rows attn_values(const attn_plan *pl, const attn_tile *t, int64_t j) {
   const attn_problem *p = pl->p;
   if (!p->v) return (vecattn_rows){NULL, 0, VECATTN_F32};
+  if (p->pages) return paged_rows_at(p->pages, p->v, p->vt, p->vs, t->kv_head, j);
   return rows_at(p->v, p->vt, p->vs, t->b, t->kv_head, j);
 }
 
@@ -185,15 +200,17 @@ static void widen_row(const attn_plan *pl, vecattn_rows rows, int64_t j, int64_t
   pl->kern->to_f32(attn_row(rows, j), rows.t, dst, n);
 }
 
-/* K rows as bf16, each padded to d2 pairs: bf16 keys are copied as they are. */
-static void pack_key_pairs(const attn_plan *pl, vecattn_rows keys, int nk, attn_workspace *ws) {
+/* K rows j0 .. j0 + nk - 1 as bf16, each padded to d2 pairs: bf16 keys are
+ * copied as they are. The gather may cross pages. */
+static void pack_key_pairs(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
   const int64_t D = pl->p->D;
   for (int c = 0; c < nk; ++c) {
+    const vecattn_rows key = attn_keys(pl, t, j0 + c);
     uint16_t *dst = (uint16_t *)(ws->k_pairs + (int64_t)c * pl->d2);
-    if (keys.t == VECATTN_BF16) {
-      memcpy(dst, attn_row(keys, c), (size_t)D * sizeof *dst);
+    if (key.t == VECATTN_BF16) {
+      memcpy(dst, key.p, (size_t)D * sizeof *dst);
     } else {
-      widen_row(pl, keys, c, D, ws->row_tmp);
+      widen_row(pl, key, 0, D, ws->row_tmp);
       pl->kern->from_f32(ws->row_tmp, VECATTN_BF16, dst, D);
     }
     if (D % 2) dst[D] = 0;
@@ -204,18 +221,20 @@ void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, a
                   const float *row_scale) {
   const attn_problem *p = pl->p;
   const int lanes = attn_tile_lanes(pl, t), kp = (nk + 1) / 2;
-  const vecattn_rows values = attn_values(pl, t, j0);
   float *v0 = ws->row_tmp, *v1 = ws->row_tmp + align16(p->D > p->Dv ? p->D : p->Dv);
   for (int q = 0; q < kp; ++q) {
     const int second = 2 * q + 1 < nk;
     pl->kern->pack_bf16_pairs(ws->scores + 2 * q * pl->score_ld, second ? ws->scores + (2 * q + 1) * pl->score_ld : NULL,
                               lanes, ws->p_pairs + (int64_t)q * pl->rows_pad);
     uint32_t *vp = ws->v_pairs + (int64_t)q * pl->dv_pad;
-    if (values.t == VECATTN_BF16) {
-      pl->kern->zip_bf16(attn_row(values, 2 * q), second ? attn_row(values, 2 * q + 1) : NULL, (int)p->Dv, vp);
+    /* Each row on its own: the two of a pair may lie in different pages. */
+    const vecattn_rows r0 = attn_values(pl, t, j0 + 2 * q);
+    const vecattn_rows r1 = second ? attn_values(pl, t, j0 + 2 * q + 1) : r0;
+    if (r0.t == VECATTN_BF16) {
+      pl->kern->zip_bf16(r0.p, second ? r1.p : NULL, (int)p->Dv, vp);
     } else {
-      widen_row(pl, values, 2 * q, p->Dv, v0);
-      if (second) widen_row(pl, values, 2 * q + 1, p->Dv, v1);
+      widen_row(pl, r0, 0, p->Dv, v0);
+      if (second) widen_row(pl, r1, 0, p->Dv, v1);
       pl->kern->pack_bf16_pairs(v0, second ? v1 : NULL, (int)p->Dv, vp);
     }
     memset(vp + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof *vp);
@@ -290,32 +309,43 @@ static void additive_score_block(const attn_plan *pl, const attn_tile *t, int64_
 
 static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
   const attn_problem *p = pl->p;
-  const vecattn_rows keys = attn_keys(pl, t, j0);
   if (pl->keys_in_place) { /* decode: V of these keys is fetched while they are scored */
-    pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, keys, nk, (int)p->D, ws->scores,
-                         attn_values(pl, t, j0));
+    for (int c = 0, n; c < nk; c += n) {
+      n = attn_key_run(pl, j0 + c, nk - c);
+      pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, attn_keys(pl, t, j0 + c), n, (int)p->D,
+                           ws->scores + (int64_t)c * pl->score_ld, attn_values(pl, t, j0 + c));
+    }
     return;
   }
   const int lanes = attn_tile_lanes(pl, t);
+  const vecattn_rows keys = attn_keys(pl, t, j0);
   if (pl->bf16) {
-    /* bf16 rows of an even length and stride are already pairs: read in place. */
+    /* bf16 rows of an even length and stride, all in one page, are already pairs: read in place. */
     const uint32_t *pairs = keys.p;
     int64_t ld_pairs = keys.ld / 2;
-    if (keys.t != VECATTN_BF16 || p->D % 2 || keys.ld % 2) {
-      pack_key_pairs(pl, keys, nk, ws);
+    if (keys.t != VECATTN_BF16 || p->D % 2 || keys.ld % 2 || attn_key_run(pl, j0, nk) < nk) {
+      pack_key_pairs(pl, t, j0, nk, ws);
       pairs = ws->k_pairs, ld_pairs = pl->d2;
     }
     pl->kern->gemm_bf16(pairs, ld_pairs, 1, nk, ws->q_pairs, lanes, pl->d2, lanes, ws->scores, pl->score_ld, NULL);
     return;
   }
-  const float *a = keys.p;
-  int64_t lda = keys.ld;
-  if (pl->widen_k) { /* once per block, reused by every query of the tile */
-    for (int c = 0; c < nk; ++c)
-      pl->kern->to_f32(attn_row(keys, c), keys.t, ws->k_block + (int64_t)c * p->D, p->D);
-    a = ws->k_block, lda = p->D;
+  if (pl->widen_k) { /* once per block, reused by every query of the tile; the gather may cross pages */
+    for (int c = 0, n; c < nk; c += n) {
+      n = attn_key_run(pl, j0 + c, nk - c);
+      const vecattn_rows run = attn_keys(pl, t, j0 + c);
+      for (int i = 0; i < n; ++i)
+        pl->kern->to_f32(attn_row(run, i), run.t, ws->k_block + (int64_t)(c + i) * p->D, p->D);
+    }
+    pl->kern->gemm(ws->k_block, p->D, 1, nk, ws->q_packed, lanes, (int)p->D, lanes, ws->scores, pl->score_ld, NULL);
+    return;
   }
-  pl->kern->gemm(a, lda, 1, nk, ws->q_packed, lanes, (int)p->D, lanes, ws->scores, pl->score_ld, NULL);
+  for (int c = 0, n; c < nk; c += n) { /* f32 K in place, one call per run of rows */
+    n = attn_key_run(pl, j0 + c, nk - c);
+    const vecattn_rows run = attn_keys(pl, t, j0 + c);
+    pl->kern->gemm(run.p, run.ld, 1, n, ws->q_packed, lanes, (int)p->D, lanes, ws->scores + (int64_t)c * pl->score_ld,
+                   pl->score_ld, NULL);
+  }
 }
 
 void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {

@@ -60,6 +60,8 @@ typedef struct {
   float *acc;       /* [rows_max][dv_pad] */
   float *row_max, *row_sum, *row_alpha; /* [rows_pad] each */
   float *levels;    /* fold_levels outer states of level_floats each (sdpa only) */
+  float *ones;      /* [rows_pad] of 1.0f when the keys are paged: the row scale that
+                       continues a P.V sum in a second call, bit for bit */
 } attn_workspace;
 
 void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_kernels *kern);
@@ -68,9 +70,21 @@ attn_tile attn_plan_tile(const attn_plan *pl, int64_t index);
  * and clears it, so padding lanes never hold garbage. */
 attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem);
 
-/* Rows j, j + 1, ... of the tile's K and V (p NULL when the problem has no V). */
+/* Rows j, j + 1, ... of the tile's K and V (p NULL when the problem has no V),
+ * valid for attn_key_run(pl, j, n) rows. */
 vecattn_rows attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j);
 vecattn_rows attn_values(const attn_plan *pl, const attn_tile *t, int64_t j);
+/* How many of keys j .. j + n - 1 lie in one run of rows from j: n, or fewer
+ * when a page of a paged cache ends first. Kernels that read K or V in place
+ * are called once per run, so no call straddles a page; scores are per key and
+ * P.V sums continue across calls in key order, so the bits are those of one
+ * call over contiguous rows. */
+static inline int attn_key_run(const attn_plan *pl, int64_t j, int n) {
+  const attn_pages *pg = pl->p->pages;
+  if (!pg) return n;
+  const int64_t left = pg->block_size - j % pg->block_size;
+  return left < n ? (int)left : n;
+}
 
 /* Packs the tile's queries, scaled, into ws->q_packed. */
 void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws);

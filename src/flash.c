@@ -5,14 +5,33 @@
 
 #include "generic/dtype_scalar.h"
 
-/* V rows widened to f32 and zero-padded to whole vectors. */
+/* V rows widened to f32 and zero-padded to whole vectors (the gather may
+ * cross pages). */
 static void pack_values(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, float *vp) {
   const attn_problem *p = pl->p;
-  const vecattn_rows src = attn_values(pl, t, j0);
-  for (int c = 0; c < nk; ++c) {
-    float *dst = vp + (int64_t)c * pl->dv_pad;
-    pl->kern->to_f32(attn_row(src, c), src.t, dst, p->Dv);
-    memset(dst + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof(float));
+  for (int c = 0, n; c < nk; c += n) {
+    n = attn_key_run(pl, j0 + c, nk - c);
+    const vecattn_rows src = attn_values(pl, t, j0 + c);
+    for (int i = 0; i < n; ++i) {
+      float *dst = vp + (int64_t)(c + i) * pl->dv_pad;
+      pl->kern->to_f32(attn_row(src, i), src.t, dst, p->Dv);
+      memset(dst + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof(float));
+    }
+  }
+}
+
+/* acc = row_scale * acc + P.V over keys [j0, j0 + nk), V read in place: one
+ * call per run of rows, the later ones continuing the sum (row scale 1). The
+ * next block's K rows, if any, are prefetched meanwhile (decode). */
+static void pv_in_place(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int64_t hi, attn_workspace *ws,
+                        float *acc, const float *row_scale) {
+  for (int c = 0, n; c < nk; c += n) {
+    n = attn_key_run(pl, j0 + c, nk - c);
+    const int64_t next = j0 + nk + c;
+    const vecattn_rows next_keys = pl->keys_in_place && next < hi ? attn_keys(pl, t, next)
+                                                                  : (vecattn_rows){NULL, 0, VECATTN_F32};
+    pl->kern->gemm_typed(ws->scores + (int64_t)c * pl->score_ld, 1, pl->score_ld, t->rows, attn_values(pl, t, j0 + c),
+                         n, pl->dv_pad, acc, pl->dv_pad, c ? ws->ones : row_scale, next_keys);
   }
 }
 
@@ -142,14 +161,13 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
       attn_pv_bf16(pl, t, j0, nk, ws, tr.run.acc, row_scale);
       continue;
     }
-    vecattn_rows values;
-    if (pl->pack_v) {
-      pack_values(pl, t, j0, nk, ws->v_packed);
-      values = (vecattn_rows){ws->v_packed, pl->dv_pad, VECATTN_F32};
-    } else {
-      values = attn_values(pl, t, j0);
+    if (!pl->pack_v) {
+      /* Decode streams K and V from memory: P.V fetches the next K block meanwhile. */
+      pv_in_place(pl, t, j0, nk, hi, ws, tr.run.acc, row_scale);
+      continue;
     }
-    /* Decode streams K and V from memory: P.V fetches the next K block meanwhile. */
+    pack_values(pl, t, j0, nk, ws->v_packed);
+    const vecattn_rows values = {ws->v_packed, pl->dv_pad, VECATTN_F32};
     const vecattn_rows next_keys = pl->keys_in_place && j0 + nk < hi ? attn_keys(pl, t, j0 + nk)
                                                                      : (vecattn_rows){NULL, 0, VECATTN_F32};
     kern->gemm_typed(ws->scores, 1, pl->score_ld, t->rows, values, nk, pl->dv_pad, tr.run.acc, pl->dv_pad,

@@ -19,6 +19,16 @@ typedef struct {
   int ld;          /* Da rounded up to whole vectors; zeros past Da everywhere */
 } attn_additive;
 
+/* Keys and values in the pages of a paged cache (one sequence): key j of kv
+ * head h is row j % block_size of block table[j / block_size], at element
+ *   table[j / block_size] * block_stride + h * ks[1] + (j % block_size) * ks[2]
+ * of k (the same with vs for v). Rows are contiguous only within a page. */
+typedef struct {
+  const int32_t *table;
+  int64_t block_size;
+  int64_t block_stride; /* elements between blocks, in both pools */
+} attn_pages;
+
 typedef struct {
   int64_t B, Hq, Hkv, Nq, Nk, D, Dv;
   const void *q, *k, *v; /* v is NULL for attention weights */
@@ -38,6 +48,7 @@ typedef struct {
   int num_threads; /* 0 = OpenMP default */
   int reduced_precision; /* bf16 products allowed */
   const attn_additive *additive; /* NULL: scores are scaled q.k */
+  const attn_pages *pages;       /* NULL: k and v rows at their strides; else k and v are pools */
   const char *out_name;          /* "out" or "weights", for messages */
   byte_span out_span, lse_span;  /* what the call writes (lse_span empty without lse) */
 } attn_problem;
