@@ -11,11 +11,14 @@
 #include "vecattn.h"
 
 /* Rows of a matrix of any element type: row r starts ld elements after row r - 1
- * (for Q8_0, ld and the row width are whole blocks). */
+ * (for Q8_0, ld and the row width are whole blocks). run: how many rows from p on
+ * follow that rule (a page of a paged cache ends there), so kernels prefetch no
+ * row past it; 0: as many as the call reads and more (contiguous storage). */
 typedef struct {
   const void *p;
   int64_t ld;
   vecattn_dtype t;
+  int64_t run;
 } vecattn_rows;
 
 struct vecattn_kernels {

@@ -117,6 +117,35 @@ void vb_progress_begin(int total);
 void vb_progress(int index, const char *fmt, ...);
 void vb_progress_end(void);
 
+/* ---- serve.c: one server step over a paged cache, against per-sequence and padded calls ---- */
+#define VB_SERVE_MAX_SEQS 64
+typedef struct {
+  int ran;
+  int n_decode, n_prefill;
+  int64_t chunk, ctx_lo, ctx_hi; /* prefill chunk; contexts drawn log-uniform in [ctx_lo, ctx_hi] */
+  int64_t hq, hkv, d, block_size;
+  int64_t decode_ctx[VB_SERVE_MAX_SEQS], prefix[VB_SERVE_MAX_SEQS];
+  int64_t total_ctx;
+  vecattn_isa isa;
+  int threads;
+  double tokens;               /* new tokens per step */
+  double bytes, flops;         /* the whole step: unique K/V/Q/out bytes; causal flops */
+  double bytes_decode, flops_decode; /* the decodes alone */
+  double t_paged, t_paged_decode, t_per_seq, t_per_seq_decode, t_padded; /* median s per step */
+  int reps_paged, reps_paged_decode, reps_per_seq, reps_per_seq_decode, reps_padded;
+  double read_gbps;            /* read passes over the pools right after the paged runs */
+  double workspace;            /* bytes: peak RSS over one paged call minus RSS before */
+  double padded_bytes;         /* Q, out, K and V of the padded rectangle (reserved, not all touched) */
+  int padded_skipped;          /* more than a quarter of memory: (b) not run */
+  double err_per_seq, err_padded; /* relative L2 of the paged output against (a) and (b) */
+  vecattn_status status;
+} vb_serve;
+void vb_serve_defaults(vb_serve *r, int quick, int block_size);
+/* 0, or -1 with r->status set. Runs on `isa` with `threads` threads. */
+int vb_serve_run(vb_serve *r, int quick, vecattn_isa isa, int threads, double min_time, int min_reps,
+                 vb_mem_method mem);
+void vb_serve_print(FILE *f, const vb_serve *r);
+
 /* ---- results, filled by main.c, printed by report.c ---- */
 typedef enum { VB_CHECK_SKIPPED, VB_CHECK_OK, VB_CHECK_REF, VB_CHECK_FAIL, VB_CHECK_ERROR } vb_check;
 
@@ -179,6 +208,7 @@ typedef struct {
   int planned;       /* cases the run was asked for */
   int interrupted;   /* the signal that stopped the run, or 0 */
   int ok;
+  const vb_serve *serve; /* the serve case, or NULL when not asked for */
 } vb_info;
 
 void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l);

@@ -45,6 +45,8 @@ typedef struct {
   int min_reps;
   double llc_mib;
   int busy;
+  int serve, shapes_given; /* the serve case; --shape named something */
+  int64_t serve_block;
 } options;
 
 static void usage(FILE *f) {
@@ -62,6 +64,13 @@ static void usage(FILE *f) {
         "                   long           B=1 H=8 N=16384 D=64 causal\n"
         "                   additive       B=1 H=4 N=256 D=64, Bahdanau scores, Da=64\n"
         "                                  (vecattn_attend; tanh counted as one FLOP)\n"
+        "                   serve          a server step through vecattn_sdpa_paged (block\n"
+        "                                  size 16): 32 decodes at contexts drawn\n"
+        "                                  log-uniform in 64..16384 + 2 prefill chunks of\n"
+        "                                  512, Hq=32 Hkv=8 D=128 f32, causal; against one\n"
+        "                                  vecattn_sdpa per sequence and one padded call\n"
+        "                                  with kv_len. Runs once, on the best ISA path\n"
+        "                                  chosen, at the largest thread count\n"
         "                   custom         the shape given by the flags below\n"
         "  --b N --hq N --hkv N --nq N --nk N --d N --dv N --causal --window N\n"
         "                   define `custom` (defaults: B=1 Hq=8 Hkv=Hq Nq=512 Nk=Nq\n"
@@ -100,6 +109,7 @@ static void usage(FILE *f) {
         "  --min-time SEC   aim for this much timed work per case (default 0.5)\n"
         "  --min-reps N     at least N timed runs per case (default 3)\n"
         "  --llc-mib N      last-level cache size to plan with (default: detected)\n"
+        "  --serve-block N  the serve case's paged block size (default 16)\n"
         "  --busy N         N threads spin in the background during each case's warm-up\n"
         "                   and timed runs, as other work on a shared machine would\n"
         "                   (default 0, at most 64); the summary then gives each thread\n"
@@ -159,6 +169,10 @@ static int add_threads(options *o, const char *s) {
 
 static int add_shape(options *o, const char *name) {
   vb_shape s;
+  if (!strcmp(name, "serve")) {
+    o->serve = 1;
+    return 0;
+  }
   if (strcmp(name, "custom") && vb_shape_named(name, 0, &s)) return bad("unknown shape", name);
   for (int i = 0; i < o->nshapes; i++)
     if (!strcmp(o->shapes[i], name)) return 0;
@@ -209,7 +223,7 @@ static int parse(int argc, char **argv, options *o) {
     const char *valued[] = {"--b",       "--hq",    "--hkv",      "--nq",       "--nk",      "--d",
                             "--dv",      "--window", "--shape",   "--isa",      "--threads", "--json",
                             "--csv",     "--label", "--min-time", "--min-reps", "--llc-mib", "--dtype",
-                            "--kv-dtype", "--busy", NULL};
+                            "--kv-dtype", "--busy", "--serve-block", NULL};
     int is_flag = 0, is_valued = 0;
     for (int f = 0; flags[f]; f++) is_flag |= !strcmp(name, flags[f]);
     for (int f = 0; valued[f]; f++) is_valued |= !strcmp(name, valued[f]);
@@ -240,6 +254,7 @@ static int parse(int argc, char **argv, options *o) {
       if (parse_i64(val, dim == 7 ? 0 : 1, dims[dim])) return bad("bad size", arg);
       o->has_custom = 1;
     } else if (!strcmp(name, "--shape")) {
+      o->shapes_given = 1;
       if (each(o, val, add_shape)) return -1;
     } else if (!strcmp(name, "--isa")) {
       if (each(o, val, add_isa)) return -1;
@@ -267,6 +282,8 @@ static int parse(int argc, char **argv, options *o) {
       int64_t n;
       if (parse_i64(val, 0, &n) || n > 64) return bad("bad --busy (0 to 64)", val);
       o->busy = (int)n;
+    } else if (!strcmp(name, "--serve-block")) {
+      if (parse_i64(val, 1, &o->serve_block) || o->serve_block > 4096) return bad("bad --serve-block (1 to 4096)", val);
     } else if (!strcmp(name, "--llc-mib")) {
       char *end;
       o->llc_mib = strtod(val, &end);
@@ -791,8 +808,10 @@ int main(int argc, char **argv) {
     o.threads[o.nthreads++] = 1;
     if (in.max_threads > 1) o.threads[o.nthreads++] = in.max_threads;
   }
-  if (!o.nshapes) /* custom flags alone already chose `custom` */
+  if (!o.nshapes && !o.shapes_given) { /* custom flags alone already chose `custom` */
     for (const char *const *n = vb_shape_names(); *n; n++) add_shape(&o, *n);
+    o.serve = 1;
+  }
 
   vb_limits lim;
   memset(&lim, 0, sizeof lim);
@@ -842,7 +861,7 @@ int main(int argc, char **argv) {
         nblocks++;
       }
   }
-  if (!nblocks) {
+  if (!nblocks && !o.serve) {
     for (int i = 0; i < nskipped; i++) fprintf(stderr, "vecattn-bench: %s\n", skipped[i]);
     fprintf(stderr, "vecattn-bench: no case left to run\n");
     return 2;
@@ -870,7 +889,10 @@ int main(int argc, char **argv) {
     prime_paths(&in, &lim);
   }
 
-  vb_result *res = calloc((size_t)total, sizeof *res);
+  vb_serve serve;
+  vb_serve_defaults(&serve, o.quick, (int)o.serve_block);
+  if (o.serve) in.serve = &serve;
+  vb_result *res = calloc((size_t)(total ? total : 1), sizeof *res);
   if (!res) {
     fprintf(stderr, "vecattn-bench: out of memory\n");
     return 1;
@@ -979,6 +1001,18 @@ int main(int argc, char **argv) {
   }
   vb_progress_end();
   vecattn_set_isa(VECATTN_ISA_AUTO);
+
+  if (o.serve && !vb_stop_requested()) {
+    /* The best path chosen (enum order), at the largest thread count. */
+    int threads = o.threads[0];
+    for (int t = 1; t < o.nthreads; t++) threads = o.threads[t] > threads ? o.threads[t] : threads;
+    vb_progress(step, "serve: preparing the cache and its baselines ...");
+    if (vb_serve_run(&serve, o.quick, in.isas[in.nisas - 1], threads, o.min_time, o.min_reps, in.mem)) in.ok = 0;
+    vb_progress_end();
+    vb_serve_print(stdout, &serve);
+    fflush(stdout);
+    if (save_outputs(&o, &in, &lim, res, n)) in.ok = 0;
+  }
 
   in.interrupted = vb_stop_requested();
   in.load_end = vb_loadavg();

@@ -366,6 +366,61 @@ typedef struct {
   int n;
 } doc;
 
+/* "serve": the serve case's figures (seconds, bytes, GB/s against the pools' read bandwidth). */
+static void json_serve(FILE *f, const vb_serve *r) {
+  fputs(",\n  \"serve\": {", f);
+  jkey(f, "isa", 1);
+  jstr(f, vecattn_isa_name(r->isa));
+  fprintf(f, ", \"threads\": %d, \"status\": ", r->threads);
+  jstr(f, vecattn_strerror(r->status));
+  fprintf(f, ", \"n_decode\": %d, \"n_prefill\": %d, \"chunk\": %lld, \"ctx_lo\": %lld, \"ctx_hi\": %lld,\n    "
+             "\"hq\": %lld, \"hkv\": %lld, \"d\": %lld, \"kv_dtype\": \"f32\", \"block_size\": %lld, \"causal\": true, "
+             "\"total_ctx\": %lld,\n    \"decode_ctx\": [",
+          r->n_decode, r->n_prefill, (long long)r->chunk, (long long)r->ctx_lo, (long long)r->ctx_hi, (long long)r->hq,
+          (long long)r->hkv, (long long)r->d, (long long)r->block_size, (long long)r->total_ctx);
+  for (int i = 0; i < r->n_decode; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)r->decode_ctx[i]);
+  fputs("], \"prefill_prefix\": [", f);
+  for (int i = 0; i < r->n_prefill; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)r->prefix[i]);
+  fputs("],\n    ", f);
+  const struct {
+    const char *key;
+    double v;
+  } nums[] = {
+      {"tokens", r->tokens},
+      {"bytes", r->bytes},
+      {"flops", r->flops},
+      {"bytes_decode", r->bytes_decode},
+      {"paged_s", r->t_paged},
+      {"per_seq_s", r->t_per_seq},
+      {"padded_s", r->t_padded},
+      {"paged_decode_s", r->t_paged_decode},
+      {"per_seq_decode_s", r->t_per_seq_decode},
+      {"paged_tokens_per_s", r->tokens / r->t_paged},
+      {"per_seq_tokens_per_s", r->tokens / r->t_per_seq},
+      {"padded_tokens_per_s", r->tokens / r->t_padded},
+      {"paged_gbps", r->bytes / r->t_paged * 1e-9},
+      {"paged_gflops", r->flops / r->t_paged * 1e-9},
+      {"paged_decode_gbps", r->bytes_decode / r->t_paged_decode * 1e-9},
+      {"read_gbps", r->read_gbps},
+      {"pct_read_bw", 100 * r->bytes / r->t_paged * 1e-9 / r->read_gbps},
+      {"pct_read_bw_decode", 100 * r->bytes_decode / r->t_paged_decode * 1e-9 / r->read_gbps},
+      {"speedup_vs_per_seq", r->t_per_seq / r->t_paged},
+      {"speedup_vs_padded", r->t_padded / r->t_paged},
+      {"speedup_decode_vs_per_seq", r->t_per_seq_decode / r->t_paged_decode},
+      {"workspace_bytes", r->workspace},
+      {"padded_bytes", r->padded_bytes},
+      {"err_vs_per_seq", r->err_per_seq},
+      {"err_vs_padded", r->err_padded},
+  };
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+    fputs(i ? (i % 5 ? ", " : ",\n    ") : "", f);
+    jkey(f, nums[i].key, 1);
+    jnum(f, nums[i].v);
+  }
+  fprintf(f, ",\n    \"reps\": {\"paged\": %d, \"per_seq\": %d, \"padded\": %d, \"paged_decode\": %d, \"per_seq_decode\": %d}}",
+          r->reps_paged, r->reps_per_seq, r->reps_padded, r->reps_paged_decode, r->reps_per_seq_decode);
+}
+
 static void json_body(FILE *f, const void *p) {
   const doc *d = p;
   const vb_info *in = d->in;
@@ -455,7 +510,9 @@ static void json_body(FILE *f, const void *p) {
     }
     fputc('}', f);
   }
-  fputs("\n  ]\n}\n", f);
+  fputs("\n  ]", f);
+  if (in->serve && in->serve->ran) json_serve(f, in->serve);
+  fputs("\n}\n", f);
 }
 
 int vb_report_json(const char *path, const vb_info *in, const vb_limits *l, const vb_result *r, int n) {
@@ -517,4 +574,53 @@ static void csv_body(FILE *f, const void *p) {
 int vb_report_csv(const char *path, const vb_result *r, int n) {
   const doc d = {NULL, NULL, r, n};
   return write_atomic(path, csv_body, &d);
+}
+
+/* ---- the serve case ---- */
+
+static void serve_row(FILE *f, const char *name, double t, const vb_serve *r, double bytes, double flops,
+                      double tokens, int reps) {
+  char tb[16];
+  fmt_time(tb, sizeof tb, t);
+  fprintf(f, "  %-26s %9s %10.0f %8.1f %8.1f %8.2f  %d\n", name, tb, tokens / t, bytes / t * 1e-9, flops / t * 1e-9,
+          t / r->t_paged, reps);
+}
+
+void vb_serve_print(FILE *f, const vb_serve *r) {
+  fprintf(f, "\nserve: %d decodes (contexts drawn log-uniform in %lld..%lld, fixed seed) + %d prefill chunks of %lld\n"
+             "       (prefixes", r->n_decode, (long long)r->ctx_lo, (long long)r->ctx_hi, r->n_prefill,
+          (long long)r->chunk);
+  for (int i = 0; i < r->n_prefill; i++) fprintf(f, " %lld", (long long)r->prefix[i]);
+  fprintf(f, "), Hq %lld Hkv %lld D %lld, f32 K/V, paged block size %lld, causal; %lld positions in all\n"
+             "       isa %s, %d threads\n", (long long)r->hq, (long long)r->hkv, (long long)r->d,
+          (long long)r->block_size, (long long)r->total_ctx, vecattn_isa_name(r->isa), r->threads);
+  if (r->status != VECATTN_OK) {
+    fprintf(f, "  ERROR: %s\n", vecattn_strerror(r->status));
+    return;
+  }
+  fprintf(f, "  %-26s %9s %10s %8s %8s %8s  %s\n", "method", "time", "tokens/s", "GB/s", "GFLOP/s", "x paged", "reps");
+  serve_row(f, "paged (one call)", r->t_paged, r, r->bytes, r->flops, r->tokens, r->reps_paged);
+  serve_row(f, "(a) one sdpa per sequence", r->t_per_seq, r, r->bytes, r->flops, r->tokens, r->reps_per_seq);
+  if (r->padded_skipped)
+    fprintf(f, "  %-26s skipped: %.1f GiB would exceed a quarter of memory\n", "(b) padded, kv_len", r->padded_bytes / (1 << 30));
+  else
+    serve_row(f, "(b) padded, kv_len", r->t_padded, r, r->bytes, r->flops, r->tokens, r->reps_padded);
+  serve_row(f, "decodes alone, paged", r->t_paged_decode, r, r->bytes_decode, r->flops_decode, r->n_decode,
+            r->reps_paged_decode);
+  serve_row(f, "decodes alone, (a)", r->t_per_seq_decode, r, r->bytes_decode, r->flops_decode, r->n_decode,
+            r->reps_per_seq_decode);
+  const double xa = r->t_per_seq / r->t_paged, xb = r->t_padded / r->t_paged;
+  const double bw_step = r->bytes / r->t_paged * 1e-9 / r->read_gbps, bw_dec = r->bytes_decode / r->t_paged_decode * 1e-9 / r->read_gbps;
+  fprintf(f, "  read bandwidth of the pools right after: %.1f GB/s\n", r->read_gbps);
+  fprintf(f, "  targets: paged vs (a) %.2fx (>= 1.3: %s); vs (b) %.2fx (>= 2: %s);\n"
+             "           GB/s %.0f%% of the read bandwidth for the step, %.0f%% for the decodes alone (>= 80%%: %s)\n",
+          xa, xa >= 1.3 ? "met" : "NOT MET", xb, isfinite(xb) ? (xb >= 2 ? "met" : "NOT MET") : "not measured",
+          100 * bw_step, 100 * bw_dec, bw_step >= 0.8 ? "met" : bw_dec >= 0.8 ? "met by the decodes only" : "NOT MET");
+  fprintf(f, "  workspace: %.2f MiB (peak resident set over one paged call, less the resident set before)\n",
+          r->workspace / MIB);
+  fprintf(f, "  check: paged against (a) rel L2 %.2e; against (b) %.2e (rows its mask gets right)\n", r->err_per_seq,
+          r->err_padded);
+  fprintf(f, "  GB/s counts unique bytes (each K/V position once, Q, out); tokens/s = new tokens per step / time.\n"
+             "  (b) pads queries to the longest chunk (real ones last) and keys to the longest context, with\n"
+             "  kv_len per row: exact for decode rows; a shorter prefill row's causal mask is looser (same work).\n");
 }

@@ -140,7 +140,7 @@ attn_tile attn_plan_tile(const attn_plan *pl, int64_t index) {
 static vecattn_rows rows_at(const void *base, vecattn_dtype type, const int64_t stride[4], int64_t b,
                             int64_t h, int64_t j) {
   const int64_t offset = b * stride[0] + h * stride[1] + j * stride[2];
-  return (vecattn_rows){(const unsigned char *)base + dt_bytes(type, offset), stride[2], type};
+  return (vecattn_rows){(const unsigned char *)base + dt_bytes(type, offset), stride[2], type, 0};
 }
 
 /* Row j of a paged sequence: its block from the table, then the row within. */
@@ -148,7 +148,8 @@ static vecattn_rows paged_rows_at(const attn_pages *pg, const void *pool, vecatt
                                   int64_t h, int64_t j) {
   const int64_t block = pg->table[j / pg->block_size];
   const int64_t offset = block * pg->block_stride + h * stride[1] + (j % pg->block_size) * stride[2];
-  return (vecattn_rows){(const unsigned char *)pool + dt_bytes(type, offset), stride[2], type};
+  return (vecattn_rows){(const unsigned char *)pool + dt_bytes(type, offset), stride[2], type,
+                        pg->block_size - j % pg->block_size};
 }
 
 vecattn_rows attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j) {
@@ -159,7 +160,7 @@ vecattn_rows attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j) {
 
 vecattn_rows attn_values(const attn_plan *pl, const attn_tile *t, int64_t j) {
   const attn_problem *p = pl->p;
-  if (!p->v) return (vecattn_rows){NULL, 0, VECATTN_F32};
+  if (!p->v) return (vecattn_rows){NULL, 0, VECATTN_F32, 0};
   if (p->pages) return paged_rows_at(p->pages, p->v, p->vt, p->vs, t->kv_head, j);
   return rows_at(p->v, p->vt, p->vs, t->b, t->kv_head, j);
 }

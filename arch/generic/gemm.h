@@ -41,7 +41,7 @@
 static inline __attribute__((always_inline)) void gemm_block(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int64_t e0,
     int k, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, const int mr, const int nv, const int bt, const int with_pf) {
+    int64_t pf_vec, int64_t ahead, const int mr, const int nv, const int bt, const int with_pf) {
   vf acc[VF_MR][VF_NR_MAX];
   const float *arow[VF_MR];
   for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
@@ -72,9 +72,10 @@ static inline __attribute__((always_inline)) void gemm_block(
     } else {
       for (int j = 0; j < nv; ++j) bv[j] = vf_load_t(brow, e0 + j * VF_LANES, bt);
     }
-    for (int j = 0; j < nv; ++j) /* one prefetch per line */
-      if ((j * VF_LANES) % VF_RUN_ELEMS(bt) == 0)
-        __builtin_prefetch(vf_addr_t(bahead, e0 + j * VF_LANES, bt), 0, VF_PREFETCH_LOCALITY);
+    if (p + VF_PREFETCH_ROWS < ahead) /* never past a page's rows */
+      for (int j = 0; j < nv; ++j) /* one prefetch per line */
+        if ((j * VF_LANES) % VF_RUN_ELEMS(bt) == 0)
+          __builtin_prefetch(vf_addr_t(bahead, e0 + j * VF_LANES, bt), 0, VF_PREFETCH_LOCALITY);
     if (with_pf)
       for (int64_t off = 0; off < nv * pf_vec; off += 64) __builtin_prefetch(pf + p * ldpf + off, 0, VF_PREFETCH_L2);
     for (int r = 0; r < mr; ++r) {
@@ -90,19 +91,20 @@ static inline __attribute__((always_inline)) void gemm_block(
 }
 
 /* All column blocks of one row block, with mr rows of registers. pf_vec: bytes
- * of pf rows per vector of C (pf's element size times VF_LANES). */
+ * of pf rows per vector of C (pf's element size times VF_LANES). ahead: rows of
+ * B that may be prefetched (B's run). */
 static inline __attribute__((always_inline)) void gemm_rows(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int k,
     int nvec, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, const int mr, const int bt, const int with_pf) {
+    int64_t pf_vec, int64_t ahead, const int mr, const int bt, const int with_pf) {
   const int nr = mr <= 4 && bt != VECATTN_Q8_0 ? VF_NR_SHORT : VF_NR; /* q8_0: blocks sharing a scale */
   int j = 0;
   for (; j + nr <= nvec; j += nr)
     gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, mr, nr, bt, with_pf);
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, mr, nr, bt, with_pf);
   for (; j < nvec; ++j)
     gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, mr, 1, bt, with_pf);
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, mr, 1, bt, with_pf);
 }
 
 /* bt and with_pf are compile-time, so the common, prefetch-free f32 case keeps
@@ -110,7 +112,7 @@ static inline __attribute__((always_inline)) void gemm_rows(
 static inline __attribute__((always_inline)) void gemm_body(
     const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,
     int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, const int bt, const int with_pf) {
+    int64_t pf_vec, int64_t ahead, const int bt, const int with_pf) {
   const int nvec = n_pad / VF_LANES;
   for (int r0 = 0; r0 < m; r0 += VF_MR) {
     const int rows = m - r0 < VF_MR ? m - r0 : VF_MR;
@@ -120,13 +122,13 @@ static inline __attribute__((always_inline)) void gemm_body(
     const int rpf = with_pf && r0 == 0; /* once per call */
     /* Short last blocks (decode: a handful of rows) use fewer register rows. */
     if (rows > 4 || VF_MR <= 4)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, VF_MR, bt, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, VF_MR, bt, rpf);
     else if (rows > 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, 4, bt, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, 4, bt, rpf);
     else if (rows == 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, 2, bt, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, 2, bt, rpf);
     else
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, 1, bt, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, 1, bt, rpf);
   }
 }
 
@@ -135,14 +137,15 @@ static inline __attribute__((always_inline)) void gemm_body(
   static __attribute__((noinline)) void gemm_plain_##T(const float *a, int64_t a_row, int64_t a_col, \
                                                        int m, const vf_byte *b, int64_t ldb, int k,  \
                                                        int n_pad, float *c, int64_t ldc,             \
-                                                       const float *row_scale) {                     \
-    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, NULL, 0, 0, VECATTN_##T, 0);  \
+                                                       const float *row_scale, int64_t ahead) {      \
+    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, NULL, 0, 0, ahead, VECATTN_##T, \
+              0);                                                                                    \
   }                                                                                                  \
   static __attribute__((noinline)) void gemm_prefetching_##T(                                        \
       const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,     \
       int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,     \
-      int64_t pf_vec) {                                                                              \
-    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, pf_vec,             \
+      int64_t pf_vec, int64_t ahead) {                                                               \
+    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, pf_vec, ahead,      \
               VECATTN_##T, 1);                                                                       \
   }
 GEMM_VARIANT(F32)
@@ -154,7 +157,7 @@ GEMM_VARIANT(Q8_0)
 static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const float *b, int64_t ldb,
                  int k, int n_pad, float *c, int64_t ldc, const float *row_scale) {
   gemm_plain_F32(a, a_row, a_col, m, (const vf_byte *)b, ldb * (int64_t)sizeof(float), k, n_pad, c, ldc,
-                 row_scale);
+                 row_scale, INT64_MAX);
 }
 
 static void gemm_typed(const float *a, int64_t a_row, int64_t a_col, int m, vecattn_rows b, int k,
@@ -163,11 +166,13 @@ static void gemm_typed(const float *a, int64_t a_row, int64_t a_col, int m, veca
   /* One row: its stride is never used, and the API lets it be anything. */
   const int64_t ldb = k > 1 ? dt_bytes(b.t, b.ld) : 0, ldpf = k > 1 ? dt_bytes(pf.t, pf.ld) : 0;
   const int64_t pf_vec = dt_bytes(pf.t, VECATTN_Q8_0_BLOCK * VF_LANES) / VECATTN_Q8_0_BLOCK;
+  const int64_t ahead = b.run ? b.run : INT64_MAX;
 #define GEMM_CALL(T)                                                                                 \
   if (pfp)                                                                                           \
-    gemm_prefetching_##T(a, a_row, a_col, m, bp, ldb, k, n_pad, c, ldc, row_scale, pfp, ldpf, pf_vec); \
+    gemm_prefetching_##T(a, a_row, a_col, m, bp, ldb, k, n_pad, c, ldc, row_scale, pfp, ldpf, pf_vec,  \
+                         ahead);                                                                     \
   else                                                                                               \
-    gemm_plain_##T(a, a_row, a_col, m, bp, ldb, k, n_pad, c, ldc, row_scale)
+    gemm_plain_##T(a, a_row, a_col, m, bp, ldb, k, n_pad, c, ldc, row_scale, ahead)
   switch (b.t) {
   case VECATTN_F16: GEMM_CALL(F16); break;
   case VECATTN_BF16: GEMM_CALL(BF16); break;

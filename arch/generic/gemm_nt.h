@@ -63,33 +63,37 @@ static inline __attribute__((always_inline)) void gemm_nt_block(
   }
 }
 
+/* ahead: rows of B that may be prefetched; a row block past them prefetches
+ * its own rows (distance 0, already being loaded) instead. */
 static inline __attribute__((always_inline)) void gemm_nt_rows(
     const float *a, int64_t lda, int rows, const vf_byte *b, int64_t ldb, int n, int k, float *c,
-    int64_t c_row, int64_t c_col, int64_t pf_ahead, const int mr, const int bt) {
+    int64_t c_row, int64_t c_col, int64_t pf_ahead, int64_t ahead, const int mr, const int bt) {
   int j = 0;
   for (; j + VF_NT_NC <= n; j += VF_NT_NC)
-    gemm_nt_block(a, lda, rows, b + j * ldb, ldb, k, c + j * c_col, c_row, c_col, pf_ahead, mr, VF_NT_NC, bt);
+    gemm_nt_block(a, lda, rows, b + j * ldb, ldb, k, c + j * c_col, c_row, c_col,
+                  j + VF_NT_NC - 1 + VF_PREFETCH_ROWS < ahead ? pf_ahead : 0, mr, VF_NT_NC, bt);
   for (; j < n; ++j)
-    gemm_nt_block(a, lda, rows, b + j * ldb, ldb, k, c + j * c_col, c_row, c_col, pf_ahead, mr, 1, bt);
+    gemm_nt_block(a, lda, rows, b + j * ldb, ldb, k, c + j * c_col, c_row, c_col,
+                  j + VF_PREFETCH_ROWS < ahead ? pf_ahead : 0, mr, 1, bt);
 }
 
 /* B rows at ldb bytes; pf_ahead: the prefetch distance in elements of B. */
 static inline __attribute__((always_inline)) void gemm_nt_body(
     const float *a, int64_t lda, int m, const vf_byte *b, int64_t ldb, int n, int k, float *c,
-    int64_t c_row, int64_t c_col, int64_t pf_ahead, const int bt) {
+    int64_t c_row, int64_t c_col, int64_t pf_ahead, int64_t ahead, const int bt) {
   for (int r0 = 0; r0 < m; r0 += VF_NT_MR) {
     const int rows = m - r0 < VF_NT_MR ? m - r0 : VF_NT_MR;
     const float *ar = a + r0 * lda;
     float *cr = c + r0 * c_row;
     /* A short last block (GEMV: one row) computes only its own rows. */
     if (rows == VF_NT_MR)
-      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR, bt);
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, ahead, VF_NT_MR, bt);
     else if (rows > 2)
-      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR > 3 ? 3 : VF_NT_MR, bt);
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, ahead, VF_NT_MR > 3 ? 3 : VF_NT_MR, bt);
     else if (rows == 2)
-      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, VF_NT_MR > 2 ? 2 : VF_NT_MR, bt);
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, ahead, VF_NT_MR > 2 ? 2 : VF_NT_MR, bt);
     else
-      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, 1, bt);
+      gemm_nt_rows(ar, lda, rows, b, ldb, n, k, cr, c_row, c_col, pf_ahead, ahead, 1, bt);
   }
 }
 
@@ -102,7 +106,7 @@ static inline int64_t gemm_nt_ahead(int k, int64_t ldb) {
 static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t ldb, int n, int k,
                     float *c, int64_t c_row, int64_t c_col) {
   gemm_nt_body(a, lda, m, (const vf_byte *)b, ldb * (int64_t)sizeof(float), n, k, c, c_row, c_col,
-               gemm_nt_ahead(k, ldb), VECATTN_F32);
+               gemm_nt_ahead(k, ldb), INT64_MAX, VECATTN_F32);
 }
 
 #if VF_LANES > 1
@@ -111,7 +115,7 @@ static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t 
  * vector laid out as S^T[key][row] by a single vf_hsum_lanes. */
 static inline __attribute__((always_inline)) void gemm_nt_st_block(
     const float *a, int64_t lda, int m, const vf_byte *b, int64_t ldb, int n, int k, float *st,
-    const vf_byte *pf, int64_t ldpf, int64_t pf_vec, const int rs, const int bt) {
+    const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t ahead, const int rs, const int bt) {
   const int kg = VF_LANES / rs;
   vf acc[VF_LANES];
   const float *arow[VF_LANES];
@@ -131,7 +135,8 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
   for (; p + run <= k; p += run, pf_off += pf_step) {
     vf scale[VF_LANES];
     for (int c = 0; c < kg; ++c) {
-      __builtin_prefetch(vf_addr_t(brow[c] + VF_PREFETCH_ROWS * ldb, p, bt), 0, VF_PREFETCH_LOCALITY);
+      if (c + VF_PREFETCH_ROWS < ahead) /* never past a page's rows */
+        __builtin_prefetch(vf_addr_t(brow[c] + VF_PREFETCH_ROWS * ldb, p, bt), 0, VF_PREFETCH_LOCALITY);
       if (pf) {
         __builtin_prefetch(pf + c * ldpf + pf_off, 0, VF_PREFETCH_L2);
         if (pf_two) __builtin_prefetch(pf + c * ldpf + pf_off + 64, 0, VF_PREFETCH_L2);
@@ -174,20 +179,20 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
  * to a whole vector of S^T: callers leave room for it. */
 static inline __attribute__((always_inline)) void gemm_nt_st_body(
     const float *a, int64_t lda, int m, int rs, const vf_byte *b, int64_t ldb, int n, int k, float *st,
-    const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t pf_ahead, const int bt) {
+    const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t pf_ahead, int64_t ahead, const int bt) {
 #if VF_LANES > 1
   if (rs < VF_LANES) {
     for (int j = 0; j < n; j += VF_LANES / rs) {
       const vf_byte *bj = b + j * ldb, *pj = pf ? pf + j * ldpf : NULL;
       float *sj = st + (int64_t)j * rs;
       switch (rs) {
-      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, 1, bt); break;
-      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, 2, bt); break;
+      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, 1, bt); break;
+      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, 2, bt); break;
 #if VF_LANES > 4
-      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, 4, bt); break;
+      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, 4, bt); break;
 #endif
 #if VF_LANES > 8
-      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, 8, bt); break;
+      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, 8, bt); break;
 #endif
       }
     }
@@ -195,15 +200,15 @@ static inline __attribute__((always_inline)) void gemm_nt_st_body(
   }
 #endif
   (void)pf, (void)ldpf, (void)pf_vec; /* one row per vector: scores come from gemm_nt, V is fetched by P.V */
-  gemm_nt_body(a, lda, m, b, ldb, n, k, st, 1, rs, pf_ahead, bt);
+  gemm_nt_body(a, lda, m, b, ldb, n, k, st, 1, rs, pf_ahead, ahead, bt);
 }
 
 #define GEMM_NT_ST_VARIANT(T)                                                                           \
   static __attribute__((noinline)) void gemm_nt_st_##T(const float *a, int64_t lda, int m, int rs,      \
                                                        const vf_byte *b, int64_t ldb, int n, int k,     \
                                                        float *st, const vf_byte *pf, int64_t ldpf,      \
-                                                       int64_t pf_vec, int64_t pf_ahead) {              \
-    gemm_nt_st_body(a, lda, m, rs, b, ldb, n, k, st, pf, ldpf, pf_vec, pf_ahead, VECATTN_##T);          \
+                                                       int64_t pf_vec, int64_t pf_ahead, int64_t ahead) { \
+    gemm_nt_st_body(a, lda, m, rs, b, ldb, n, k, st, pf, ldpf, pf_vec, pf_ahead, ahead, VECATTN_##T);   \
   }
 GEMM_NT_ST_VARIANT(F32)
 GEMM_NT_ST_VARIANT(F16)
@@ -217,12 +222,12 @@ static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, vecattn_rows 
   /* One row: its stride is never used, and the API lets it be anything. */
   const int64_t ld = n > 1 ? b.ld : 0, ldb = dt_bytes(b.t, ld), ldpf = n > 1 ? dt_bytes(pf.t, pf.ld) : 0;
   const int64_t pf_vec = dt_bytes(pf.t, VECATTN_Q8_0_BLOCK * VF_LANES) / VECATTN_Q8_0_BLOCK;
-  const int64_t ahead = gemm_nt_ahead(k, ld);
+  const int64_t pf_ahead = gemm_nt_ahead(k, ld), ahead = b.run ? b.run : INT64_MAX;
   switch (b.t) {
-  case VECATTN_F16: gemm_nt_st_F16(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, ahead); break;
-  case VECATTN_BF16: gemm_nt_st_BF16(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, ahead); break;
-  case VECATTN_Q8_0: gemm_nt_st_Q8_0(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, ahead); break;
-  default: gemm_nt_st_F32(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, ahead); break;
+  case VECATTN_F16: gemm_nt_st_F16(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, pf_ahead, ahead); break;
+  case VECATTN_BF16: gemm_nt_st_BF16(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, pf_ahead, ahead); break;
+  case VECATTN_Q8_0: gemm_nt_st_Q8_0(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, pf_ahead, ahead); break;
+  default: gemm_nt_st_F32(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, pf_ahead, ahead); break;
   }
 }
 

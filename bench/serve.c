@@ -1,0 +1,326 @@
+/* The `serve` case: one server step over a paged KV cache. n_decode sequences
+ * with context lengths drawn log-uniform (fixed seed) each decode one token,
+ * and n_prefill sequences prefill a chunk after a drawn prefix, through one
+ * vecattn_sdpa_paged call. The same step is also timed as
+ *   (a) one vecattn_sdpa call per sequence over contiguous K/V, and
+ *   (b) one padded rectangular vecattn_sdpa call: what a server that pads
+ *       does. Every batch row gets the longest chunk of queries (real ones
+ *       last, so a decode query is the bottom row) and the longest context of
+ *       keys, with opts.kv_len = its own context: causal bottom-right masking
+ *       is then exact for the decode rows and the longest row; for a shorter
+ *       prefill row it admits the chunk's later keys too (a rectangle cannot
+ *       say more without an additive mask of B*Nq*Nk floats), which costs the
+ *       same work, so its timing stands but its output is not compared.
+ * The 32 decodes are also timed alone (paged and per sequence): the
+ * memory-bound part, held to the read bandwidth of the pools measured right
+ * after. K and V are f32, D = 128 as in the `decode` shape. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static uint64_t next_u64(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+  *s = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+static double next_unit(uint64_t *s) { return (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+static void fill(float *p, size_t n, uint64_t *s) {
+  for (size_t i = 0; i < n; ++i) p[i] = (float)(next_unit(s) * 2.0 - 1.0);
+}
+
+typedef struct {
+  vb_serve *r;
+  int n;                 /* sequences: decodes first */
+  int64_t len[VB_SERVE_MAX_SEQS], nq[VB_SERVE_MAX_SEQS];
+  int32_t ids[VB_SERVE_MAX_SEQS], cq[VB_SERVE_MAX_SEQS + 1];
+  int64_t hq, hkv, d, bs, total_q;
+  float *k_pool, *v_pool;
+  size_t pool_bytes;     /* each */
+  vecattn_paged_cache *cache;
+  float *q, *out, *out_a; /* packed [total_q][hq][d] */
+  float **k_seq, **v_seq; /* (a): [hkv][len][d] per sequence */
+  float *qb, *ob, *kb, *vb; /* (b) */
+  int64_t nq_pad, nk_pad;
+  int32_t *kv_len;
+} serve_data;
+
+/* Seconds per call: median of timed calls after one warm-up (kept as a timed
+ * call too when it is slower than a second: the slow padded baseline). */
+typedef vecattn_status (*step_fn)(serve_data *sd, int decode_only, int threads);
+
+static double time_step(serve_data *sd, step_fn fn, int decode_only, int threads, double min_time, int min_reps,
+                        int *reps_out, vecattn_status *st) {
+  double t[256];
+  int reps = 0;
+  double t0 = vb_now();
+  *st = fn(sd, decode_only, threads);
+  const double first = vb_now() - t0;
+  if (*st != VECATTN_OK) return NAN;
+  if (first > 1.0) t[reps++] = first, min_reps = 1;
+  double spent = 0;
+  while ((reps < min_reps || spent < min_time) && reps < 256 && !vb_stop_requested()) {
+    t0 = vb_now();
+    if ((*st = fn(sd, decode_only, threads)) != VECATTN_OK) return NAN;
+    t[reps] = vb_now() - t0;
+    spent += t[reps++];
+  }
+  *reps_out = reps;
+  return vb_median(t, reps);
+}
+
+static vecattn_status run_paged(serve_data *sd, int decode_only, int threads) {
+  vecattn_tensor q = vecattn_tensor_bshd(sd->q, 1, sd->total_q, sd->hq, sd->d);
+  vecattn_tensor o = vecattn_tensor_bshd(sd->out, 1, sd->total_q, sd->hq, sd->d);
+  vecattn_sdpa_opts opts = {0};
+  opts.causal = 1, opts.num_threads = threads;
+  return vecattn_sdpa_paged(&q, &o, sd->cache, sd->ids, sd->cq, decode_only ? sd->r->n_decode : sd->n, &opts);
+}
+
+static vecattn_status run_per_seq(serve_data *sd, int decode_only, int threads) {
+  vecattn_sdpa_opts opts = {0};
+  opts.causal = 1, opts.num_threads = threads;
+  const int n = decode_only ? sd->r->n_decode : sd->n;
+  for (int s = 0; s < n; ++s) {
+    const int64_t off = (int64_t)sd->cq[s] * sd->hq * sd->d;
+    vecattn_tensor q = vecattn_tensor_bshd(sd->q + off, 1, sd->nq[s], sd->hq, sd->d);
+    vecattn_tensor o = vecattn_tensor_bshd(sd->out_a + off, 1, sd->nq[s], sd->hq, sd->d);
+    vecattn_tensor k = vecattn_tensor_bhsd(sd->k_seq[s], 1, sd->hkv, sd->len[s], sd->d);
+    vecattn_tensor v = vecattn_tensor_bhsd(sd->v_seq[s], 1, sd->hkv, sd->len[s], sd->d);
+    vecattn_status st = vecattn_sdpa(&q, &k, &v, &o, &opts);
+    if (st != VECATTN_OK) return st;
+  }
+  return VECATTN_OK;
+}
+
+static vecattn_status run_padded(serve_data *sd, int decode_only, int threads) {
+  (void)decode_only;
+  vecattn_tensor q = vecattn_tensor_bshd(sd->qb, sd->n, sd->nq_pad, sd->hq, sd->d);
+  vecattn_tensor o = vecattn_tensor_bshd(sd->ob, sd->n, sd->nq_pad, sd->hq, sd->d);
+  vecattn_tensor k = vecattn_tensor_bhsd(sd->kb, sd->n, sd->hkv, sd->nk_pad, sd->d);
+  vecattn_tensor v = vecattn_tensor_bhsd(sd->vb, sd->n, sd->hkv, sd->nk_pad, sd->d);
+  vecattn_sdpa_opts opts = {0};
+  opts.causal = 1, opts.num_threads = threads, opts.kv_len = sd->kv_len;
+  return vecattn_sdpa(&q, &k, &v, &o, &opts);
+}
+
+/* Key j of kv head h of sequence s in the pool. */
+static float *pool_row(const serve_data *sd, float *pool, const int32_t *table, int64_t h, int64_t j) {
+  return pool + ((table[j / sd->bs] * sd->hkv + h) * sd->bs + j % sd->bs) * sd->d;
+}
+
+static int setup(serve_data *sd, vb_serve *r, int quick) {
+  uint64_t seed = 0x5E57E5E7ULL;
+  const double lo = log((double)r->ctx_lo), hi = log((double)r->ctx_hi);
+  sd->n = r->n_decode + r->n_prefill;
+  sd->hq = r->hq, sd->hkv = r->hkv, sd->d = r->d, sd->bs = r->block_size;
+  int64_t blocks = 0;
+  sd->cq[0] = 0;
+  for (int s = 0; s < sd->n; ++s) {
+    const int64_t drawn = (int64_t)llround(exp(lo + (hi - lo) * next_unit(&seed)));
+    const int prefill = s >= r->n_decode;
+    sd->nq[s] = prefill ? r->chunk : 1;
+    sd->len[s] = prefill ? drawn + r->chunk : drawn; /* a decode's context includes its new token */
+    if (!prefill) r->decode_ctx[s] = drawn;
+    else r->prefix[s - r->n_decode] = drawn;
+    sd->ids[s] = s;
+    sd->cq[s + 1] = sd->cq[s] + (int32_t)sd->nq[s];
+    blocks += (sd->len[s] + sd->bs - 1) / sd->bs;
+  }
+  sd->total_q = sd->cq[sd->n];
+  (void)quick;
+  /* Pool and tables: blocks handed out in a shuffled order, as a server's
+   * allocator leaves them after a while. */
+  const int64_t block_floats = sd->hkv * sd->bs * sd->d;
+  sd->pool_bytes = (size_t)(blocks * block_floats) * sizeof(float);
+  sd->k_pool = vb_alloc_big(sd->pool_bytes), sd->v_pool = vb_alloc_big(sd->pool_bytes);
+  int32_t *perm = malloc((size_t)blocks * sizeof *perm);
+  if (!sd->k_pool || !sd->v_pool || !perm) return -1;
+  for (int64_t b = 0; b < blocks; ++b) perm[b] = (int32_t)b;
+  for (int64_t b = blocks - 1; b > 0; --b) {
+    const int64_t j = (int64_t)(next_u64(&seed) % (uint64_t)(b + 1));
+    const int32_t t = perm[b];
+    perm[b] = perm[j], perm[j] = t;
+  }
+  fill(sd->k_pool, (size_t)(blocks * block_floats), &seed);
+  fill(sd->v_pool, (size_t)(blocks * block_floats), &seed);
+  vecattn_paged_cache_desc desc = {blocks, sd->bs, sd->hkv, sd->d, VECATTN_F32, VECATTN_F32, sd->n, sd->k_pool, sd->v_pool};
+  if (vecattn_paged_cache_create(&sd->cache, &desc) != VECATTN_OK) return free(perm), -1;
+  int64_t next = 0;
+  for (int s = 0; s < sd->n; ++s) {
+    const int64_t nb = (sd->len[s] + sd->bs - 1) / sd->bs;
+    if (vecattn_paged_cache_set_seq(sd->cache, s, perm + next, nb, sd->len[s]) != VECATTN_OK) return free(perm), -1;
+    next += nb;
+  }
+  free(perm);
+
+  const size_t q_floats = (size_t)(sd->total_q * sd->hq * sd->d);
+  sd->q = vb_alloc_big(q_floats * sizeof(float));
+  sd->out = vb_alloc_big(q_floats * sizeof(float));
+  sd->out_a = vb_alloc_big(q_floats * sizeof(float));
+  if (!sd->q || !sd->out || !sd->out_a) return -1;
+  fill(sd->q, q_floats, &seed);
+  memset(sd->out, 0, q_floats * sizeof(float)), memset(sd->out_a, 0, q_floats * sizeof(float));
+
+  /* (a): each sequence's rows copied out of its blocks, [hkv][len][d]. */
+  sd->k_seq = calloc((size_t)sd->n, sizeof *sd->k_seq), sd->v_seq = calloc((size_t)sd->n, sizeof *sd->v_seq);
+  if (!sd->k_seq || !sd->v_seq) return -1;
+  for (int s = 0; s < sd->n; ++s) {
+    const int32_t *table;
+    int64_t nb;
+    vecattn_paged_cache_table(sd->cache, s, &table, &nb);
+    const size_t bytes = (size_t)(sd->hkv * sd->len[s] * sd->d) * sizeof(float);
+    sd->k_seq[s] = vb_alloc_big(bytes), sd->v_seq[s] = vb_alloc_big(bytes);
+    if (!sd->k_seq[s] || !sd->v_seq[s]) return -1;
+    for (int64_t h = 0; h < sd->hkv; ++h)
+      for (int64_t j = 0; j < sd->len[s]; ++j) {
+        const size_t at = (size_t)((h * sd->len[s] + j) * sd->d);
+        memcpy(sd->k_seq[s] + at, pool_row(sd, sd->k_pool, table, h, j), (size_t)sd->d * sizeof(float));
+        memcpy(sd->v_seq[s] + at, pool_row(sd, sd->v_pool, table, h, j), (size_t)sd->d * sizeof(float));
+      }
+  }
+
+  /* (b): the padded rectangle. Rows past a context are never read (kv_len)
+   * and never touched here, so they take no memory. */
+  sd->nq_pad = sd->nk_pad = 0;
+  for (int s = 0; s < sd->n; ++s) {
+    if (sd->nq[s] > sd->nq_pad) sd->nq_pad = sd->nq[s];
+    if (sd->len[s] > sd->nk_pad) sd->nk_pad = sd->len[s];
+  }
+  const size_t qb_floats = (size_t)(sd->n * sd->nq_pad * sd->hq * sd->d);
+  const size_t kb_floats = (size_t)(sd->n * sd->hkv * sd->nk_pad * sd->d);
+  r->padded_bytes = (double)(2 * qb_floats + 2 * kb_floats) * sizeof(float);
+  if (r->padded_bytes > (double)vb_phys_mem_bytes() / 4) {
+    r->padded_skipped = 1; /* a rectangle this big would crowd the machine */
+    return 0;
+  }
+  sd->qb = vb_alloc_big(qb_floats * sizeof(float)), sd->ob = vb_alloc_big(qb_floats * sizeof(float));
+  sd->kb = vb_alloc_big(kb_floats * sizeof(float)), sd->vb = vb_alloc_big(kb_floats * sizeof(float));
+  sd->kv_len = malloc((size_t)sd->n * sizeof *sd->kv_len);
+  if (!sd->qb || !sd->ob || !sd->kb || !sd->vb || !sd->kv_len) return -1;
+  memset(sd->qb, 0, qb_floats * sizeof(float)), memset(sd->ob, 0, qb_floats * sizeof(float));
+  for (int s = 0; s < sd->n; ++s) {
+    sd->kv_len[s] = (int32_t)sd->len[s];
+    const int64_t row0 = sd->nq_pad - sd->nq[s]; /* real queries last */
+    memcpy(sd->qb + (size_t)((s * sd->nq_pad + row0) * sd->hq * sd->d), sd->q + (size_t)sd->cq[s] * sd->hq * sd->d,
+           (size_t)(sd->nq[s] * sd->hq * sd->d) * sizeof(float));
+    for (int64_t h = 0; h < sd->hkv; ++h) {
+      const size_t rows = (size_t)(sd->len[s] * sd->d) * sizeof(float);
+      memcpy(sd->kb + (size_t)((s * sd->hkv + h) * sd->nk_pad * sd->d), sd->k_seq[s] + h * sd->len[s] * sd->d, rows);
+      memcpy(sd->vb + (size_t)((s * sd->hkv + h) * sd->nk_pad * sd->d), sd->v_seq[s] + h * sd->len[s] * sd->d, rows);
+    }
+  }
+  return 0;
+}
+
+static void teardown(serve_data *sd) {
+  vecattn_paged_cache_destroy(sd->cache);
+  free(sd->k_pool), free(sd->v_pool), free(sd->q), free(sd->out), free(sd->out_a);
+  for (int s = 0; s < sd->n && sd->k_seq; ++s) free(sd->k_seq[s]), free(sd->v_seq[s]);
+  free(sd->k_seq), free(sd->v_seq);
+  free(sd->qb), free(sd->ob), free(sd->kb), free(sd->vb), free(sd->kv_len);
+}
+
+/* Relative L2 of the paged output against (a) over all rows, and against (b)
+ * over the rows whose padded mask is exact (decodes and the longest row). */
+static void check(const serve_data *sd, vb_serve *r) {
+  double num = 0, den = 0;
+  const size_t n = (size_t)(sd->total_q * sd->hq * sd->d);
+  for (size_t i = 0; i < n; ++i) {
+    const double x = sd->out[i], y = sd->out_a[i];
+    num += (x - y) * (x - y), den += y * y;
+  }
+  r->err_per_seq = sqrt(num / den);
+  if (!sd->ob) return;
+  num = den = 0;
+  for (int s = 0; s < sd->n; ++s) {
+    if (sd->nq[s] > 1 && sd->len[s] != sd->nk_pad) continue;
+    const size_t m = (size_t)(sd->nq[s] * sd->hq * sd->d);
+    const float *x = sd->out + (size_t)sd->cq[s] * sd->hq * sd->d;
+    const float *y = sd->ob + (size_t)((s * sd->nq_pad + sd->nq_pad - sd->nq[s]) * sd->hq * sd->d);
+    for (size_t i = 0; i < m; ++i) num += ((double)x[i] - y[i]) * ((double)x[i] - y[i]), den += (double)y[i] * y[i];
+  }
+  r->err_padded = sqrt(num / den);
+}
+
+/* Unique bytes a step reads (K and V of every position once, Q) and writes
+ * (out), and its flops (2 * 2 * D per visible (query, key) pair and head). */
+static void count_work(const serve_data *sd, int n, double *bytes, double *flops) {
+  *bytes = *flops = 0;
+  for (int s = 0; s < n; ++s) {
+    *bytes += (double)(2 * sd->len[s] * sd->hkv * sd->d + 2 * sd->nq[s] * sd->hq * sd->d) * sizeof(float);
+    for (int64_t i = 0; i < sd->nq[s]; ++i) /* causal, bottom-right */
+      *flops += 4.0 * (double)sd->d * (double)sd->hq * (double)(sd->len[s] - sd->nq[s] + i + 1);
+  }
+}
+
+void vb_serve_defaults(vb_serve *r, int quick, int block_size) {
+  memset(r, 0, sizeof *r);
+  r->n_decode = quick ? 8 : 32;
+  r->n_prefill = 2;
+  r->chunk = quick ? 64 : 512;
+  r->ctx_lo = 64;
+  r->ctx_hi = quick ? 2048 : 16384;
+  r->hq = 32, r->hkv = 8, r->d = 128;
+  r->block_size = block_size > 0 ? block_size : 16;
+  r->t_paged = r->t_per_seq = r->t_padded = r->t_paged_decode = r->t_per_seq_decode = NAN;
+  r->workspace = r->err_per_seq = r->err_padded = r->read_gbps = NAN;
+}
+
+int vb_serve_run(vb_serve *r, int quick, vecattn_isa isa, int threads, double min_time, int min_reps,
+                 vb_mem_method mem) {
+  serve_data sd;
+  memset(&sd, 0, sizeof sd);
+  sd.r = r;
+  r->isa = isa, r->threads = threads;
+  r->status = VECATTN_OK;
+  int rc = -1;
+  if (vecattn_set_isa(isa) != VECATTN_OK || setup(&sd, r, quick)) {
+    r->status = VECATTN_ENOMEM;
+    goto done;
+  }
+  for (int s = 0; s < sd.n; ++s) r->total_ctx += sd.len[s];
+  count_work(&sd, sd.n, &r->bytes, &r->flops);
+  count_work(&sd, r->n_decode, &r->bytes_decode, &r->flops_decode);
+  r->tokens = (double)sd.total_q;
+
+  /* The workspace: the resident set's peak over one paged call, less what
+   * was resident before it (every input and output already touched). */
+  if (mem != VB_MEM_NONE) {
+    vb_mem_reset_peak();
+    const size_t base = vb_mem_rss();
+    if ((r->status = run_paged(&sd, 0, threads)) != VECATTN_OK) goto done;
+    const size_t peak = vb_mem_peak();
+    if (mem == VB_MEM_HWM) r->workspace = peak > base ? (double)(peak - base) : 0.0;
+  }
+  vecattn_status st;
+  r->t_paged = time_step(&sd, run_paged, 0, threads, min_time, min_reps, &r->reps_paged, &st);
+  if (st == VECATTN_OK) r->t_paged_decode = time_step(&sd, run_paged, 1, threads, min_time, min_reps, &r->reps_paged_decode, &st);
+  /* The pools' own read bandwidth, right after: what decode is held to. */
+  const void *bufs[2] = {sd.k_pool, sd.v_pool};
+  const size_t sizes[2] = {sd.pool_bytes, sd.pool_bytes};
+  r->read_gbps = 0;
+  for (int k = 0; k < (quick ? 2 : 3); ++k) {
+    const double g = vb_bw_bufs_gbps(bufs, sizes, 2, threads);
+    if (g > r->read_gbps) r->read_gbps = g;
+  }
+  if (st == VECATTN_OK) r->t_per_seq = time_step(&sd, run_per_seq, 0, threads, min_time, min_reps, &r->reps_per_seq, &st);
+  if (st == VECATTN_OK)
+    r->t_per_seq_decode = time_step(&sd, run_per_seq, 1, threads, min_time, min_reps, &r->reps_per_seq_decode, &st);
+  if (st == VECATTN_OK && !r->padded_skipped)
+    r->t_padded = time_step(&sd, run_padded, 0, threads, min_time, min_reps, &r->reps_padded, &st);
+  r->status = st;
+  if (st != VECATTN_OK) goto done;
+  /* The outputs of the last calls: paged decode-only left the prefill rows of
+   * the full step in place, and (a) ran the full step before its decode-only run. */
+  check(&sd, r);
+  rc = 0;
+done:
+  vecattn_set_isa(VECATTN_ISA_AUTO);
+  teardown(&sd);
+  r->ran = 1;
+  return rc;
+}
