@@ -13,12 +13,16 @@
 /* Rows of a matrix of any element type: row r starts ld elements after row r - 1
  * (for Q8_0, ld and the row width are whole blocks). run: how many rows from p on
  * follow that rule (a page of a paged cache ends there), so kernels prefetch no
- * row past it; 0: as many as the call reads and more (contiguous storage). */
+ * row past it; 0: as many as the call reads and more (contiguous storage). p2:
+ * NULL, or where the rows after the run continue (the next page, same ld), run2
+ * of them: kernels may prefetch there, and compute only on the rows asked for. */
 typedef struct {
   const void *p;
   int64_t ld;
   vecattn_dtype t;
   int64_t run;
+  const void *p2;
+  int64_t run2;
 } vecattn_rows;
 
 struct vecattn_kernels {

@@ -140,16 +140,16 @@ attn_tile attn_plan_tile(const attn_plan *pl, int64_t index) {
 static vecattn_rows rows_at(const void *base, vecattn_dtype type, const int64_t stride[4], int64_t b,
                             int64_t h, int64_t j) {
   const int64_t offset = b * stride[0] + h * stride[1] + j * stride[2];
-  return (vecattn_rows){(const unsigned char *)base + dt_bytes(type, offset), stride[2], type, 0};
+  return (vecattn_rows){.p = (const unsigned char *)base + dt_bytes(type, offset), .ld = stride[2], .t = type};
 }
 
 /* Row j of a paged sequence: its block from the table, then the row within. */
 static vecattn_rows paged_rows_at(const attn_pages *pg, const void *pool, vecattn_dtype type, const int64_t stride[4],
                                   int64_t h, int64_t j) {
-  const int64_t block = pg->table[j / pg->block_size];
-  const int64_t offset = block * pg->block_stride + h * stride[1] + (j % pg->block_size) * stride[2];
-  return (vecattn_rows){(const unsigned char *)pool + dt_bytes(type, offset), stride[2], type,
-                        pg->block_size - j % pg->block_size};
+  const int64_t block = pg->table[attn_page_of(pg, j)], row = attn_page_row(pg, j);
+  const int64_t offset = block * pg->block_stride + h * stride[1] + row * stride[2];
+  return (vecattn_rows){.p = (const unsigned char *)pool + dt_bytes(type, offset), .ld = stride[2], .t = type,
+                        .run = pg->block_size - row};
 }
 
 vecattn_rows attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j) {
@@ -160,7 +160,7 @@ vecattn_rows attn_keys(const attn_plan *pl, const attn_tile *t, int64_t j) {
 
 vecattn_rows attn_values(const attn_plan *pl, const attn_tile *t, int64_t j) {
   const attn_problem *p = pl->p;
-  if (!p->v) return (vecattn_rows){NULL, 0, VECATTN_F32, 0};
+  if (!p->v) return (vecattn_rows){.t = VECATTN_F32};
   if (p->pages) return paged_rows_at(p->pages, p->v, p->vt, p->vs, t->kv_head, j);
   return rows_at(p->v, p->vt, p->vs, t->b, t->kv_head, j);
 }
@@ -311,9 +311,18 @@ static void additive_score_block(const attn_plan *pl, const attn_tile *t, int64_
 static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
   const attn_problem *p = pl->p;
   if (pl->keys_in_place) { /* decode: V of these keys is fetched while they are scored */
-    for (int c = 0, n; c < nk; c += n) {
+    int64_t lo, hi;
+    attn_tile_key_range(pl, t, &lo, &hi);
+    if (hi > p->Nk) hi = p->Nk;
+    for (int c = 0, n; c < nk; c += n) { /* scores are per key: a call per run costs little */
       n = attn_key_run(pl, j0 + c, nk - c);
-      pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, attn_keys(pl, t, j0 + c), n, (int)p->D,
+      vecattn_rows keys = attn_keys(pl, t, j0 + c);
+      const int64_t next = j0 + c + n;
+      if (p->pages && next < hi) { /* where the rows it prefetches ahead continue */
+        const vecattn_rows after = attn_keys(pl, t, next);
+        keys.p2 = after.p, keys.run2 = after.run < hi - next ? after.run : hi - next;
+      }
+      pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, keys, n, (int)p->D,
                            ws->scores + (int64_t)c * pl->score_ld, attn_values(pl, t, j0 + c));
     }
     return;

@@ -82,7 +82,7 @@ vecattn_rows attn_values(const attn_plan *pl, const attn_tile *t, int64_t j);
 static inline int attn_key_run(const attn_plan *pl, int64_t j, int n) {
   const attn_pages *pg = pl->p->pages;
   if (!pg) return n;
-  const int64_t left = pg->block_size - j % pg->block_size;
+  const int64_t left = pg->block_size - attn_page_row(pg, j);
   return left < n ? (int)left : n;
 }
 

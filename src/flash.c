@@ -29,7 +29,7 @@ static void pv_in_place(const attn_plan *pl, const attn_tile *t, int64_t j0, int
     n = attn_key_run(pl, j0 + c, nk - c);
     const int64_t next = j0 + nk + c;
     const vecattn_rows next_keys = pl->keys_in_place && next < hi ? attn_keys(pl, t, next)
-                                                                  : (vecattn_rows){NULL, 0, VECATTN_F32, 0};
+                                                                  : (vecattn_rows){.t = VECATTN_F32};
     pl->kern->gemm_typed(ws->scores + (int64_t)c * pl->score_ld, 1, pl->score_ld, t->rows, attn_values(pl, t, j0 + c),
                          n, pl->dv_pad, acc, pl->dv_pad, c ? ws->ones : row_scale, next_keys);
   }
@@ -167,9 +167,9 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
       continue;
     }
     pack_values(pl, t, j0, nk, ws->v_packed);
-    const vecattn_rows values = {ws->v_packed, pl->dv_pad, VECATTN_F32, 0};
+    const vecattn_rows values = {.p = ws->v_packed, .ld = pl->dv_pad, .t = VECATTN_F32};
     const vecattn_rows next_keys = pl->keys_in_place && j0 + nk < hi ? attn_keys(pl, t, j0 + nk)
-                                                                     : (vecattn_rows){NULL, 0, VECATTN_F32, 0};
+                                                                     : (vecattn_rows){.t = VECATTN_F32};
     kern->gemm_typed(ws->scores, 1, pl->score_ld, t->rows, values, nk, pl->dv_pad, tr.run.acc, pl->dv_pad,
                      row_scale, next_keys);
   }

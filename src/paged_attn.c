@@ -87,10 +87,13 @@ vecattn_status vecattn_sdpa_paged(const vecattn_tensor *q, vecattn_tensor *out, 
     return status_nomem("the per-sequence problems");
   }
   const int64_t window = opts ? opts->window : 0;
+  int shift = -1;
+  for (int b = 0; b < 62; ++b)
+    if (c->block_size == (int64_t)1 << b) shift = b;
   for (int64_t s = 0; s < n_seqs; ++s) {
     const paged_seq *seq = &c->seqs[seq_ids[s]];
     const int64_t q0 = cu_seqlens_q[s];
-    pages[s] = (attn_pages){seq->blocks, c->block_size, c->n_kv_heads * c->block_size * c->head_dim};
+    pages[s] = (attn_pages){seq->blocks, c->block_size, c->n_kv_heads * c->block_size * c->head_dim, shift};
     attn_problem *p = &probs[s];
     *p = whole;
     p->Nq = cu_seqlens_q[s + 1] - q0;

@@ -27,7 +27,18 @@ typedef struct {
   const int32_t *table;
   int64_t block_size;
   int64_t block_stride; /* elements between blocks, in both pools */
+  int shift;            /* log2(block_size) when a power of two, else -1 */
 } attn_pages;
+
+/* Block j / block_size and row j % block_size: a shift and a mask for the
+ * usual power-of-two sizes (a division per run of rows costs as much as a
+ * decode block's row arithmetic). */
+static inline int64_t attn_page_of(const attn_pages *pg, int64_t j) {
+  return pg->shift >= 0 ? j >> pg->shift : j / pg->block_size;
+}
+static inline int64_t attn_page_row(const attn_pages *pg, int64_t j) {
+  return pg->shift >= 0 ? j & (pg->block_size - 1) : j % pg->block_size;
+}
 
 typedef struct {
   int64_t B, Hq, Hkv, Nq, Nk, D, Dv;

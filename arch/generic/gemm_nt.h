@@ -115,13 +115,19 @@ static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t 
  * vector laid out as S^T[key][row] by a single vf_hsum_lanes. */
 static inline __attribute__((always_inline)) void gemm_nt_st_block(
     const float *a, int64_t lda, int m, const vf_byte *b, int64_t ldb, int n, int k, float *st,
-    const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t ahead, const int rs, const int bt) {
+    const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const int rs,
+    const int bt) {
   const int kg = VF_LANES / rs;
   vf acc[VF_LANES];
   const float *arow[VF_LANES];
-  const vf_byte *brow[VF_LANES];
+  const vf_byte *brow[VF_LANES], *bahead[VF_LANES];
   for (int r = 0; r < rs; ++r) arow[r] = a + (r < m ? r : 0) * lda;
-  for (int c = 0; c < kg; ++c) brow[c] = b + (c < n ? c : n - 1) * ldb;
+  for (int c = 0; c < kg; ++c) {
+    brow[c] = b + (c < n ? c : n - 1) * ldb;
+    /* The row VF_PREFETCH_ROWS on: in this run, in the next page (b2), or none. */
+    const int64_t ah = c + VF_PREFETCH_ROWS;
+    bahead[c] = ah < ahead ? b + ah * ldb : b2 && ah - ahead < run2 ? b2 + (ah - ahead) * ldb : NULL;
+  }
   for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
   /* Runs of one prefetch each (a line, or a q8_0 block whose scale is loaded
    * once per key), then single vectors; q8_0 rows are whole runs. */
@@ -135,8 +141,7 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
   for (; p + run <= k; p += run, pf_off += pf_step) {
     vf scale[VF_LANES];
     for (int c = 0; c < kg; ++c) {
-      if (c + VF_PREFETCH_ROWS < ahead) /* never past a page's rows */
-        __builtin_prefetch(vf_addr_t(brow[c] + VF_PREFETCH_ROWS * ldb, p, bt), 0, VF_PREFETCH_LOCALITY);
+      if (bahead[c]) __builtin_prefetch(vf_addr_t(bahead[c], p, bt), 0, VF_PREFETCH_LOCALITY);
       if (pf) {
         __builtin_prefetch(pf + c * ldpf + pf_off, 0, VF_PREFETCH_L2);
         if (pf_two) __builtin_prefetch(pf + c * ldpf + pf_off + 64, 0, VF_PREFETCH_L2);
@@ -179,27 +184,29 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
  * to a whole vector of S^T: callers leave room for it. */
 static inline __attribute__((always_inline)) void gemm_nt_st_body(
     const float *a, int64_t lda, int m, int rs, const vf_byte *b, int64_t ldb, int n, int k, float *st,
-    const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t pf_ahead, int64_t ahead, const int bt) {
+    const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t pf_ahead, int64_t ahead, const vf_byte *b2,
+    int64_t run2, const int bt) {
 #if VF_LANES > 1
   if (rs < VF_LANES) {
     for (int j = 0; j < n; j += VF_LANES / rs) {
       const vf_byte *bj = b + j * ldb, *pj = pf ? pf + j * ldpf : NULL;
       float *sj = st + (int64_t)j * rs;
       switch (rs) {
-      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, 1, bt); break;
-      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, 2, bt); break;
+      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 1, bt); break;
+      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 2, bt); break;
 #if VF_LANES > 4
-      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, 4, bt); break;
+      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 4, bt); break;
 #endif
 #if VF_LANES > 8
-      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, 8, bt); break;
+      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 8, bt); break;
 #endif
       }
     }
     return;
   }
 #endif
-  (void)pf, (void)ldpf, (void)pf_vec; /* one row per vector: scores come from gemm_nt, V is fetched by P.V */
+  (void)pf, (void)ldpf, (void)pf_vec, (void)b2, (void)run2; /* one row per vector: scores come from gemm_nt, V is
+                                                                fetched by P.V */
   gemm_nt_body(a, lda, m, b, ldb, n, k, st, 1, rs, pf_ahead, ahead, bt);
 }
 
@@ -207,8 +214,10 @@ static inline __attribute__((always_inline)) void gemm_nt_st_body(
   static __attribute__((noinline)) void gemm_nt_st_##T(const float *a, int64_t lda, int m, int rs,      \
                                                        const vf_byte *b, int64_t ldb, int n, int k,     \
                                                        float *st, const vf_byte *pf, int64_t ldpf,      \
-                                                       int64_t pf_vec, int64_t pf_ahead, int64_t ahead) { \
-    gemm_nt_st_body(a, lda, m, rs, b, ldb, n, k, st, pf, ldpf, pf_vec, pf_ahead, ahead, VECATTN_##T);   \
+                                                       int64_t pf_vec, int64_t pf_ahead, int64_t ahead, \
+                                                       const vf_byte *b2, int64_t run2) {               \
+    gemm_nt_st_body(a, lda, m, rs, b, ldb, n, k, st, pf, ldpf, pf_vec, pf_ahead, ahead, b2, run2,       \
+                    VECATTN_##T);                                                                       \
   }
 GEMM_NT_ST_VARIANT(F32)
 GEMM_NT_ST_VARIANT(F16)
@@ -223,12 +232,16 @@ static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, vecattn_rows 
   const int64_t ld = n > 1 ? b.ld : 0, ldb = dt_bytes(b.t, ld), ldpf = n > 1 ? dt_bytes(pf.t, pf.ld) : 0;
   const int64_t pf_vec = dt_bytes(pf.t, VECATTN_Q8_0_BLOCK * VF_LANES) / VECATTN_Q8_0_BLOCK;
   const int64_t pf_ahead = gemm_nt_ahead(k, ld), ahead = b.run ? b.run : INT64_MAX;
+  const vf_byte *b2 = b.p2;
+  const int64_t run2 = b.run2;
+#define GEMM_NT_ST_CALL(T) gemm_nt_st_##T(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, pf_ahead, ahead, b2, run2)
   switch (b.t) {
-  case VECATTN_F16: gemm_nt_st_F16(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, pf_ahead, ahead); break;
-  case VECATTN_BF16: gemm_nt_st_BF16(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, pf_ahead, ahead); break;
-  case VECATTN_Q8_0: gemm_nt_st_Q8_0(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, pf_ahead, ahead); break;
-  default: gemm_nt_st_F32(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, pf_ahead, ahead); break;
+  case VECATTN_F16: GEMM_NT_ST_CALL(F16); break;
+  case VECATTN_BF16: GEMM_NT_ST_CALL(BF16); break;
+  case VECATTN_Q8_0: GEMM_NT_ST_CALL(Q8_0); break;
+  default: GEMM_NT_ST_CALL(F32); break;
   }
+#undef GEMM_NT_ST_CALL
 }
 
 #endif
