@@ -105,6 +105,15 @@ struct vecattn_kernels {
   void (*pack_bf16_pairs)(const float *x0, const float *x1, int n, uint32_t *dst);
   /* The same for rows already in bf16: dst[j] = b0[j] | b1[j] << 16 (b1 NULL: zeros). */
   void (*zip_bf16)(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *dst);
+
+  /* int8 products, NULL on ISAs without them. quantize_q8: x[:n] (n whole 32-element
+   * blocks) as int8 q[:n] and one f32 scale per block, d = max|x| / 127, q = x / d rounded
+   * to nearest even. gemm_nt_st_q8: gemm_nt_st for B of type Q8_0 with A given that way
+   * (row r: aq + r * k int8, ad + r * k / 32 scales): each block's product is an exact
+   * int32 sum, times the two scales, accumulated in f32. */
+  void (*quantize_q8)(const float *x, int64_t n, int8_t *q, float *d);
+  void (*gemm_nt_st_q8)(const int8_t *aq, const float *ad, int m, int rs, vecattn_rows b, int n, int k,
+                        float *st, vecattn_rows pf);
 };
 
 extern const struct vecattn_kernels vecattn_kernels_scalar;
@@ -118,5 +127,6 @@ extern const struct vecattn_kernels vecattn_kernels_sve128;
 extern const struct vecattn_kernels vecattn_kernels_sve256;
 extern const struct vecattn_kernels vecattn_kernels_sve512;
 extern const struct vecattn_kernels vecattn_kernels_neon32;
+extern const struct vecattn_kernels vecattn_kernels_neondot;
 
 #endif

@@ -38,6 +38,12 @@ static size_t bf16_floats(const attn_plan *pl) {
          align16(kp * pl->dv_pad);
 }
 
+/* The quantised queries: int8 rows, then one scale per 32 elements. */
+static size_t q8_floats(const attn_plan *pl) {
+  const int64_t n = (int64_t)pl->rows_max * pl->p->D;
+  return align16(ceil_div(n, 4)) + align16(n / VECATTN_Q8_0_BLOCK);
+}
+
 /* Two rows of max(D, Dv) floats for conversions. */
 static size_t row_tmp_floats(const attn_problem *p) { return 2 * align16(p->D > p->Dv ? p->D : p->Dv); }
 
@@ -62,6 +68,8 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->score_ld = pl->rows_pad;
   if (pl->keys_in_place) pl->block_k = decode_block_k(p, kern);
   pl->bf16 = p->reduced_precision && kern->gemm_bf16 && !pl->keys_in_place && !p->additive && p->v;
+  pl->q8dot = p->reduced_precision && kern->gemm_nt_st_q8 && pl->keys_in_place && p->kt == VECATTN_Q8_0 &&
+              !p->additive;
   pl->widen_k = !pl->keys_in_place && p->kt != VECATTN_F32 && !p->additive && !pl->bf16;
   pl->d2 = (int)((p->D + 1) / 2);
   if (pl->keys_in_place && pl->rows_max < kern->lanes) {
@@ -81,7 +89,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->workspace_floats = (size_t)pl->fold_levels * pl->level_floats + align16(rows_pad * p->D) +
                          (pl->pack_v ? align16((int64_t)pl->block_k * pl->dv_pad) : 0) +
                          (pl->widen_k ? align16((int64_t)pl->block_k * p->D) : 0) +
-                         (pl->bf16 ? bf16_floats(pl) : 0) + row_tmp_floats(p) +
+                         (pl->bf16 ? bf16_floats(pl) : 0) + (pl->q8dot ? q8_floats(pl) : 0) + row_tmp_floats(p) +
                          align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
                          3 * align16(rows_pad) + (p->pages ? align16(rows_pad) : 0);
 }
@@ -102,6 +110,12 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
     ws.k_pairs = (uint32_t *)mem, mem += align16((int64_t)pl->block_k * pl->d2);
     ws.p_pairs = (uint32_t *)mem, mem += align16(kp * rows_pad);
     ws.v_pairs = (uint32_t *)mem, mem += align16(kp * pl->dv_pad);
+  }
+  ws.q_i8 = NULL, ws.q_d = NULL;
+  if (pl->q8dot) {
+    const int64_t n = (int64_t)pl->rows_max * pl->p->D;
+    ws.q_i8 = (int8_t *)mem, mem += align16(ceil_div(n, 4));
+    ws.q_d = mem, mem += align16(n / VECATTN_Q8_0_BLOCK);
   }
   ws.row_tmp = mem, mem += row_tmp_floats(pl->p);
   ws.scores = mem, mem += align16(rows_pad * pl->block_k);
@@ -187,6 +201,10 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
       for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = row[d] * p->scale;
     }
   }
+  if (pl->q8dot) /* the scaled rows, quantised once for every key of the tile */
+    for (int r = 0; r < t->rows; ++r)
+      pl->kern->quantize_q8(ws->q_packed + (int64_t)r * p->D, p->D, ws->q_i8 + (int64_t)r * p->D,
+                            ws->q_d + (int64_t)r * p->D / VECATTN_Q8_0_BLOCK);
   if (!pl->keys_in_place) /* padding lanes score 0, never NaN */
     for (int64_t d = 0; d < p->D; ++d)
       for (int r = t->rows; r < lanes; ++r) ws->q_packed[d * lanes + r] = 0.0f;
@@ -322,8 +340,12 @@ static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0,
         const vecattn_rows after = attn_keys(pl, t, next);
         keys.p2 = after.p, keys.run2 = after.run < hi - next ? after.run : hi - next;
       }
-      pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, keys, n, (int)p->D,
-                           ws->scores + (int64_t)c * pl->score_ld, attn_values(pl, t, j0 + c));
+      if (pl->q8dot)
+        pl->kern->gemm_nt_st_q8(ws->q_i8, ws->q_d, t->rows, pl->score_ld, keys, n, (int)p->D,
+                                ws->scores + (int64_t)c * pl->score_ld, attn_values(pl, t, j0 + c));
+      else
+        pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, keys, n, (int)p->D,
+                             ws->scores + (int64_t)c * pl->score_ld, attn_values(pl, t, j0 + c));
     }
     return;
   }

@@ -35,6 +35,8 @@ typedef struct {
                     ws->k_block, where the score gemm broadcasts from it */
   int bf16;      /* bf16 products (reduced_precision on an ISA with gemm_bf16, tiles that
                     pack K^T): Q, K, P and V are rounded to bf16 pairs along the sums */
+  int q8dot;     /* int8 products (reduced_precision on an ISA with gemm_nt_st_q8, K q8_0,
+                    keys_in_place): the tile's queries quantised into q_i8 / q_d */
   int d2;        /* head dim in bf16 pairs, ceil(D / 2) */
   int fold_blocks; /* key blocks per run of the running softmax state (flash.c) */
   int fold_levels; /* outer softmax states above it: enough for Nk keys, 0 for short rows */
@@ -55,6 +57,8 @@ typedef struct {
   float *k_block;   /* [block_k][D] when widen_k */
   uint32_t *q_pairs, *k_pairs, *p_pairs, *v_pairs; /* when bf16: Q^T [d2][rows_pad], K [block_k][d2],
                                                       P^T [block_k / 2][rows_pad], V [block_k / 2][dv_pad] */
+  int8_t *q_i8;     /* when q8dot: Q [rows_max][D] as int8 */
+  float *q_d;       /* when q8dot: their scales [rows_max][D / 32] */
   float *row_tmp;   /* two rows of max(D, Dv) floats for conversions */
   float *scores;    /* S^T [block_k][score_ld] */
   float *acc;       /* [rows_max][dv_pad] */

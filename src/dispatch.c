@@ -20,7 +20,7 @@ static _Atomic(const struct vecattn_kernels *) active_table;
 static const char *const isa_names[VECATTN_ISA_COUNT] = {
     "auto", "scalar", "sse2", "avx2", "avx512", "neon", "avx512bf16",
     "sve",
-    "neon32", "neonbf16",
+    "neon32", "neonbf16", "neondot",
 };
 
 /* SVE kernels are built per vector length (the generic bodies keep vectors in
@@ -65,6 +65,9 @@ static const struct vecattn_kernels *compiled_table(vecattn_isa isa) {
 #ifdef VECATTN_HAVE_NEON32
     case VECATTN_ISA_NEON32: return &vecattn_kernels_neon32;
 #endif
+#ifdef VECATTN_HAVE_NEONDOT
+    case VECATTN_ISA_NEONDOT: return &vecattn_kernels_neondot;
+#endif
     default: return NULL;
   }
 }
@@ -83,7 +86,9 @@ static int cpu_runs(vecattn_isa isa) {
     case VECATTN_ISA_AVX512BF16: return (f & (avx512 | CPU_AVX512BF16)) == (avx512 | CPU_AVX512BF16);
     case VECATTN_ISA_SVE: return (f & CPU_SVE) != 0;
     case VECATTN_ISA_NEON32: return (f & CPU_NEON32) != 0;
-    case VECATTN_ISA_NEONBF16: return (f & (CPU_ASIMD | CPU_BF16)) == (CPU_ASIMD | CPU_BF16);
+    /* neonbf16 extends neondot: BF16 cores all have the dot product (ARMv8.4+). */
+    case VECATTN_ISA_NEONBF16: return (f & (CPU_ASIMD | CPU_ASIMDDP | CPU_BF16)) == (CPU_ASIMD | CPU_ASIMDDP | CPU_BF16);
+    case VECATTN_ISA_NEONDOT: return (f & (CPU_ASIMD | CPU_ASIMDDP)) == (CPU_ASIMD | CPU_ASIMDDP);
     default: return 0;
   }
 }
@@ -109,7 +114,7 @@ static void warn_env(const char *env, int known) {
 static void dispatch_init(void) {
   cpu_features_detect(&features);
   static const vecattn_isa preference[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
-                                           VECATTN_ISA_SVE,        VECATTN_ISA_NEONBF16, VECATTN_ISA_NEON, VECATTN_ISA_NEON32,
+                                           VECATTN_ISA_SVE,        VECATTN_ISA_NEONBF16, VECATTN_ISA_NEONDOT, VECATTN_ISA_NEON, VECATTN_ISA_NEON32,
                                            VECATTN_ISA_SSE2,       VECATTN_ISA_SCALAR};
   for (size_t i = 0; i < sizeof preference / sizeof preference[0] && !best_table; ++i)
     if (cpu_runs(preference[i])) best_table = compiled_table(preference[i]);

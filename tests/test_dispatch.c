@@ -13,12 +13,12 @@
 #include "testutil.h"
 
 static const char *const names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2", "avx2", "avx512",
-                                                     "neon", "avx512bf16", "sve", "neon32", "neonbf16"};
+                                                     "neon", "avx512bf16", "sve", "neon32", "neonbf16", "neondot"};
 
 /* Highest-priority supported path: what AUTO should pick. */
 static vecattn_isa best_isa(void) {
   static const vecattn_isa order[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
-                                      VECATTN_ISA_SVE,        VECATTN_ISA_NEONBF16, VECATTN_ISA_NEON, VECATTN_ISA_NEON32,
+                                      VECATTN_ISA_SVE,        VECATTN_ISA_NEONBF16, VECATTN_ISA_NEONDOT, VECATTN_ISA_NEON, VECATTN_ISA_NEON32,
                                       VECATTN_ISA_SSE2,       VECATTN_ISA_SCALAR};
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
     if (vecattn_isa_supported(order[i])) return order[i];
@@ -346,6 +346,13 @@ START_TEST(test_cpu_features) {
     ck_assert_msg(vl && (atoi(vl + 6) == 128 || atoi(vl + 6) == 256 || atoi(vl + 6) == 512),
                   "sve path supported but features \"%s\" name no built vector length", f);
   }
+  /* The ARMv8.2+ paths run exactly where their features are. */
+  if (vecattn_isa_compiled(VECATTN_ISA_NEONDOT))
+    ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_NEONDOT) == has_token(f, "asimddp"),
+                  "neondot supported %d but features \"%s\"", vecattn_isa_supported(VECATTN_ISA_NEONDOT), f);
+  if (vecattn_isa_compiled(VECATTN_ISA_NEONBF16))
+    ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_NEONBF16) == (has_token(f, "asimddp") && has_token(f, "bf16")),
+                  "neonbf16 supported %d but features \"%s\"", vecattn_isa_supported(VECATTN_ISA_NEONBF16), f);
   if (vecattn_isa_compiled(VECATTN_ISA_SVE) && has_token(f, "sve")) {
     /* QEMU_CPU / VECATTN_TEST_EXPECT_SVE_BITS: the CI run says which length it emulates */
     const char *want = getenv("VECATTN_TEST_EXPECT_SVE_BITS");

@@ -660,6 +660,135 @@ START_TEST(test_bf16_products) {
 }
 END_TEST
 
+/* The queries as the int8 products see them: scaled in f32, then per 32-element
+ * block d = max|x| / 127 and round(x / d) (nearest even), as f32 values d * q,
+ * into a contiguous f32 [B,Hq,Nq,D]. */
+static void quantised_queries(const vecattn_tensor *q, float scale, float *dst) {
+  const int64_t D = q->shape[3];
+  size_t i = 0;
+  float x[32];
+  for (int64_t b = 0; b < q->shape[0]; ++b)
+    for (int64_t h = 0; h < q->shape[1]; ++h)
+      for (int64_t s = 0; s < q->shape[2]; ++s)
+        for (int64_t d0 = 0; d0 < D; d0 += 32) {
+          float amax = 0.0f;
+          for (int j = 0; j < 32; ++j) x[j] = (float)ref_at(q, b, h, s, d0 + j) * scale, amax = fmaxf(amax, fabsf(x[j]));
+          const float dq = amax / 127.0f, id = dq != 0.0f ? 1.0f / dq : 0.0f;
+          for (int j = 0; j < 32; ++j) dst[i++] = dq * nearbyintf(x[j] * id);
+        }
+}
+
+/* int8 products (neondot, neonbf16 with opts.reduced_precision): decode
+ * against q8_0 K quantises the queries per 32-element block and sums exact
+ * int8 products. Against float64 with the queries as quantised, the result
+ * keeps the project's bar; against the true float64 result it is off by the
+ * quantisation (measured 4.1e-3 to 7.3e-3 relative L2 on these cases). The option
+ * changes nothing on neon, nor without K q8_0, nor in prefill on neondot. */
+START_TEST(test_q8_products) {
+  static const vecattn_isa pairs[][2] = {{VECATTN_ISA_NEONDOT, VECATTN_ISA_NEON},
+                                         {VECATTN_ISA_NEONBF16, VECATTN_ISA_NEON}};
+  const vecattn_isa dot = pairs[_i][0], base = pairs[_i][1];
+  if (!vecattn_isa_supported(dot)) {
+    printf("SKIP int8 products on %s: not supported on this machine/build\n", vecattn_isa_name(dot));
+    return;
+  }
+  tu_reseed(0xD780);
+  static const struct {
+    int b, hq, hkv, nq, nk, d, dv, mask; /* mask: 0 none, 1 causal, 2 causal + window, 3 kv_len, 4 bias + alibi */
+    vecattn_dtype qt, kt, vt;
+  } cases[] = {
+      {2, 8, 2, 1, 129, 64, 64, 0, VECATTN_F32, VECATTN_Q8_0, VECATTN_Q8_0},    /* 4 rows a tile */
+      {1, 4, 4, 1, 300, 128, 128, 1, VECATTN_BF16, VECATTN_Q8_0, VECATTN_F32},  /* 1 row */
+      {2, 4, 2, 1, 63, 32, 96, 3, VECATTN_F32, VECATTN_Q8_0, VECATTN_F16},      /* 2 rows */
+      {1, 8, 1, 1, 1000, 128, 64, 2, VECATTN_F32, VECATTN_Q8_0, VECATTN_Q8_0},  /* 8 rows, key chunks */
+      {1, 6, 2, 2, 65, 64, 64, 1, VECATTN_F16, VECATTN_Q8_0, VECATTN_Q8_0},     /* 6 of 8 rows */
+      {1, 2, 2, 3, 17, 32, 32, 4, VECATTN_F32, VECATTN_Q8_0, VECATTN_BF16},     /* 3 of 4 rows */
+      {1, 2, 1, 1, 1, 96, 32, 0, VECATTN_F32, VECATTN_Q8_0, VECATTN_Q8_0},      /* one key */
+      {1, 4, 2, 1, 127, 64, 64, 0, VECATTN_F32, VECATTN_F16, VECATTN_Q8_0},     /* K not q8_0: no change */
+      {1, 4, 2, 33, 127, 64, 64, 1, VECATTN_F32, VECATTN_Q8_0, VECATTN_Q8_0},   /* prefill */
+  };
+  for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); ++c) {
+    const int B = cases[c].b, HQ = cases[c].hq, NQ = cases[c].nq, NK = cases[c].nk, D = cases[c].d, DV = cases[c].dv;
+    const size_t nout = (size_t)B * HQ * NQ * DV;
+    typed q, k, v, out, base_out, bias;
+    typed_make(&q, cases[c].qt, LAY_BSHD, B, HQ, NQ, D);
+    typed_make(&k, cases[c].kt, c % 2 ? LAY_GAPS : LAY_BHSD, B, cases[c].hkv, NK, D);
+    typed_make(&v, cases[c].vt, LAY_BHSD, B, cases[c].hkv, NK, DV);
+    typed_make(&out, VECATTN_F32, LAY_BHSD, B, HQ, NQ, DV);
+    typed_make(&base_out, VECATTN_F32, LAY_BHSD, B, HQ, NQ, DV);
+    typed_fill(&q), typed_fill(&k), typed_fill(&v);
+    vecattn_sdpa_opts o = {0};
+    int32_t kv_len[2] = {NK, NK / 2 + 1};
+    float slopes[8];
+    o.causal = cases[c].mask == 1 || cases[c].mask == 2;
+    o.window = cases[c].mask == 2 ? 200 : 0;
+    if (cases[c].mask == 3) o.kv_len = kv_len;
+    if (cases[c].mask == 4) {
+      typed_make(&bias, VECATTN_F32, LAY_BHSD, B, HQ, NQ, NK);
+      typed_fill(&bias);
+      o.bias = &bias.t;
+      for (int h = 0; h < HQ; ++h) slopes[h] = -0.0625f * (float)(h + 1);
+      o.alibi_slopes = slopes;
+    }
+    char label[160];
+    snprintf(label, sizeof label, "[%s] int8 products, q %s k %s v %s, B %d Hq %d Hkv %d Nq %d Nk %d D %d Dv %d mask %d",
+             vecattn_isa_name(dot), vecattn_dtype_name(cases[c].qt), vecattn_dtype_name(cases[c].kt),
+             vecattn_dtype_name(cases[c].vt), B, HQ, cases[c].hkv, NQ, NK, D, DV, cases[c].mask);
+
+    /* Without the option the path is its base path, bit for bit, and neon ignores it. */
+    ck_assert_int_eq(vecattn_set_isa(base), VECATTN_OK);
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &base_out.t, &o), VECATTN_OK);
+    o.reduced_precision = 1;
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
+    ck_assert_msg(memcmp(out.mem, base_out.mem, out.bytes) == 0, "%s: the option changed %s", label,
+                  vecattn_isa_name(base));
+    ck_assert_int_eq(vecattn_set_isa(dot), VECATTN_OK);
+    o.reduced_precision = 0;
+    memset(out.mem, 0xFF, out.bytes);
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
+    ck_assert_msg(memcmp(out.mem, base_out.mem, out.bytes) == 0, "%s: without the option differs from %s", label,
+                  vecattn_isa_name(base));
+
+    o.reduced_precision = 1;
+    memset(out.mem, 0xFF, out.bytes);
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
+    const int used = NQ * (HQ / cases[c].hkv) <= 8 && cases[c].kt == VECATTN_Q8_0;
+    if (!used && (dot == VECATTN_ISA_NEONDOT || NQ == 1)) /* neonbf16's bf16 products change prefill */
+      ck_assert_msg(memcmp(out.mem, base_out.mem, out.bytes) == 0, "%s: the option changed a call it does not apply to",
+                    label);
+    if (used) {
+      double *ref = malloc(sizeof(double) * nout);
+      ref_sdpa(&q.t, &k.t, &v.t, &o, ref, NULL);
+      const double err = typed_rel_l2(&out.t, ref, label);
+      /* The same sums with the queries as quantised: only f32 rounding differs. */
+      float *qq = malloc(sizeof(float) * (size_t)B * HQ * NQ * D);
+      quantised_queries(&q.t, (float)ref_scale(&o, D), qq);
+      const vecattn_tensor qt = vecattn_tensor_bhsd(qq, B, HQ, NQ, D);
+      vecattn_sdpa_opts oq = o;
+      oq.scale = 1.0f;
+      ref_sdpa(&qt, &k.t, &v.t, &oq, ref, NULL);
+      const double err_q = typed_rel_l2(&out.t, ref, label);
+      if (tu_verbose()) printf("%s: rel err %.3g, against the quantised queries %.3g\n", label, err, err_q);
+      ck_assert_msg(err_q <= 1e-5, "%s: relative L2 error %.3g against the quantised queries", label, err_q);
+      /* int8 keeps 7 bits a block: each query element is off by up to d / 2 = max|x| / 254. */
+      ck_assert_msg(err <= 1e-2, "%s: relative L2 error %.3g", label, err);
+      if (NK > 1) ck_assert_msg(err > 1e-5, "%s: error %.3g: int8 products were not used", label, err);
+      free(qq), free(ref);
+    }
+    o.num_threads = 1;
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &base_out.t, &o), VECATTN_OK);
+    if (tu_threads_ok()) {
+      o.num_threads = 2;
+      ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
+      ck_assert_msg(memcmp(out.mem, base_out.mem, out.bytes) == 0, "%s: 2 threads differ from 1", label);
+    }
+    vecattn_set_isa(VECATTN_ISA_AUTO);
+    typed_free(&q), typed_free(&k), typed_free(&v), typed_free(&out), typed_free(&base_out);
+    if (cases[c].mask == 4) typed_free(&bias);
+  }
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("dtypes");
   TCase *tc = tcase_create("convert");
@@ -677,6 +806,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_types_rejected);
   tcase_add_test(tc, test_mha_typed_cache);
   tcase_add_loop_test(tc, test_bf16_products, 0, 2);
+  tcase_add_loop_test(tc, test_q8_products, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -21,7 +21,8 @@ static const char *isa_uses(vecattn_isa isa) {
     case VECATTN_ISA_AVX512BF16: return "avx512 + avx512_bf16 (vdpbf16ps with reduced_precision)";
     case VECATTN_ISA_SVE: return "sve at the CPU's vector length (128/256/512-bit builds)";
     case VECATTN_ISA_NEON32: return "32-bit neon: vmla (not fused), f16 lane by lane";
-    case VECATTN_ISA_NEONBF16: return "neon + bf16 (bfdot with reduced_precision)";
+    case VECATTN_ISA_NEONBF16: return "neondot + bf16 (bfdot with reduced_precision)";
+    case VECATTN_ISA_NEONDOT: return "neon + asimddp (sdot on q8_0 K in decode with reduced_precision)";
     default: return "";
   }
 }
@@ -38,8 +39,8 @@ static void print_arm_features(const char *features) {
   static const struct {
     const char *token, *what;
   } arm[] = {
-      {"asimdhp", "FP16 arithmetic: not used yet (f16 K/V are widened to f32 as they load)"},
-      {"asimddp", "int8 dot product: not used yet (q8_0 K/V are widened to f32 as they load)"},
+      {"asimdhp", "FP16 arithmetic: not used (f16 sums round to 11 bits and overflow past 65504; f16 K/V widen by fcvtl)"},
+      {"asimddp", "int8 dot product: the neondot path (SDOT, also in neonbf16) scores q8_0 K in decode with reduced_precision"},
       {"i8mm", "int8 matrix multiply: not used yet (q8_0 K/V are widened to f32 as they load)"},
       {"bf16", "bf16 dot product: the neonbf16 path (BFDOT) for calls with reduced_precision"},
   };
@@ -50,7 +51,7 @@ static void print_arm_features(const char *features) {
   if (vl)
     printf("sve vector length: %d bits (%s)\n", atoi(vl + 6),
            vecattn_isa_supported(VECATTN_ISA_SVE) ? "the sve path uses its build for it"
-                                                  : "no sve build for this length: the next path (neonbf16 or neon) is used");
+                                                  : "no sve build for this length: the next path (neonbf16, neondot or neon) is used");
 }
 
 static const char *yes_no(int b) { return b ? "yes" : "no"; }
@@ -60,7 +61,7 @@ int main(int argc, char **argv) {
     printf("usage: %s\n"
            "Prints the vecattn version, the CPU features seen, which ISA paths are\n"
            "compiled in / supported / active, and the OpenMP thread count.\n"
-           "Environment: VECATTN_ISA=<scalar|sse2|avx2|avx512|avx512bf16|neon|neonbf16|sve|neon32|auto> forces a path;\n"
+           "Environment: VECATTN_ISA=<scalar|sse2|avx2|avx512|avx512bf16|neon|neondot|neonbf16|sve|neon32|auto> forces a path;\n"
            "OMP_NUM_THREADS sets the default thread count.\n", argv[0]);
     return 0;
   }
@@ -85,6 +86,15 @@ int main(int argc, char **argv) {
   else
     printf("\nbf16 products (opts.reduced_precision): available on %s%s\n", vecattn_isa_name(bf16_isa),
            active == bf16_isa ? " (active)" : ", not active");
+  const vecattn_isa dot_isa = vecattn_isa_supported(VECATTN_ISA_NEONBF16) ? VECATTN_ISA_NEONBF16
+                              : vecattn_isa_supported(VECATTN_ISA_NEONDOT) ? VECATTN_ISA_NEONDOT
+                                                                           : VECATTN_ISA_AUTO;
+  if (active == VECATTN_ISA_NEONBF16 || active == VECATTN_ISA_NEONDOT)
+    printf("int8 products on q8_0 K in decode (opts.reduced_precision): available (%s is active)\n",
+           vecattn_isa_name(active));
+  else if (dot_isa != VECATTN_ISA_AUTO)
+    printf("int8 products on q8_0 K in decode (opts.reduced_precision): available on %s, not active\n",
+           vecattn_isa_name(dot_isa));
 #if defined(__aarch64__)
   print_arm_features(vecattn_cpu_features());
 #else

@@ -1,10 +1,11 @@
 /* AArch64 NEON with the BF16 extension (ARMv8.6, HWCAP2_BF16: Neoverse V1/N2,
- * Graviton 3, Apple M2): the neon vector layer plus BFDOT, which multiplies
- * pairs of bf16 and accumulates in f32 (8 products an instruction against 4
- * fused multiply-adds). */
+ * Graviton 3, Apple M2): the neondot vector layer (every such core has the
+ * dot product, mandatory since ARMv8.4) plus BFDOT, which multiplies pairs of
+ * bf16 and accumulates in f32 (8 products an instruction against 4 fused
+ * multiply-adds). */
 #ifndef VECATTN_VEC_NEONBF16_H
 #define VECATTN_VEC_NEONBF16_H
-#include "arm/neon/vec.h"
+#include "arm/neondot/vec.h"
 
 #undef VEC_ISA
 #undef VEC_ISA_ENUM

@@ -1,0 +1,12 @@
+/* The neondot kernel table: the generic bodies compiled with only this ISA's flags. */
+#include "kernels.h"
+#include "vec.h"
+#include "generic/gemm.h"
+#include "generic/gemm_nt.h"
+#include "generic/softmax.h"
+#include "generic/additive.h"
+#include "generic/pack.h"
+#include "generic/convert.h"
+#include "generic/gemm_bf16.h"
+#include "generic/gemm_nt_q8.h"
+#include "generic/kernel_table.h"

@@ -1,0 +1,151 @@
+/* Decode scores against q8_0 K with int8 products, for ISAs whose vec.h has
+ * an int8 dot product (VF_HAVE_I8DOT: vi8, vi32, vi32_dot): calls that set
+ * opts.reduced_precision. The tile's queries are quantised once like q8_0
+ * (int8 per 32-element block, but an f32 scale); each (query, key) block is
+ * then an exact int32 sum of 32 products (|sum| <= 32 * 127^2 < 2^24, so also
+ * exact as f32) times both block scales, accumulated in f32. The only rounding
+ * beyond the f32 path's is the queries' quantisation.
+ *
+ * Instruction counts per 32-element block on NEON: widening K costs per 4
+ * elements a load, two sign extensions, a convert and a multiply by the scale
+ * (40 per key), then 8 FMAs per (query, key) pair; here two 16-byte loads per
+ * key and per query, and per pair two SDOTs, a convert, a multiply of the two
+ * scales and one FMA: 5 against 8 + 40 / (queries per key). */
+#ifndef VECATTN_GENERIC_GEMM_NT_Q8_H
+#define VECATTN_GENERIC_GEMM_NT_Q8_H
+
+#ifdef VF_HAVE_I8DOT
+#include <math.h>
+#include <stdint.h>
+
+#include "gemm.h" /* VF_PREFETCH_* */
+#include "lanes.h"
+#include "typed.h"
+
+#define VF_I8_BYTES (4 * VF_LANES) /* int8 in one vector */
+#define VF_I8_STEPS (VECATTN_Q8_0_BLOCK / VF_I8_BYTES)
+#if VF_I8_STEPS < 1 || VECATTN_Q8_0_BLOCK % VF_I8_BYTES
+#error "int8 products need vectors that divide a q8_0 block"
+#endif
+
+/* q8_0's rule (d = max|x| / 127, x / d rounded to nearest even) with an f32
+ * scale. A block too small for 1 / d to be finite counts as zeros. */
+static void quantize_q8(const float *x, int64_t n, int8_t *q, float *d) {
+  for (int64_t b = 0; b < n / VECATTN_Q8_0_BLOCK; ++b) {
+    const float *xb = x + b * VECATTN_Q8_0_BLOCK;
+    vf amax = vf_zero();
+    for (int i = 0; i < VECATTN_Q8_0_BLOCK; i += VF_LANES) amax = vf_max(amax, vf_abs(vf_load(xb + i)));
+    float db = vf_hmax(amax) / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
+    if (isinf(id)) db = 0.0f, id = 0.0f;
+    d[b] = db;
+    const vf vid = vf_set1(id);
+    for (int i = 0; i < VECATTN_Q8_0_BLOCK; i += VF_LANES)
+      vf_store_i8(q + b * VECATTN_Q8_0_BLOCK + i, vf_mul(vf_load(xb + i), vid));
+  }
+}
+
+/* kg keys x rs rows (kg * rs == VF_LANES): acc[c * rs + r] holds (key c, row r)
+ * and one vf_hsum_lanes folds them into a vector of S^T. bahead rows (K rows
+ * VF_PREFETCH_ROWS on, NULL past the page) and pf rows (V of these keys, L2)
+ * are prefetched as the blocks go by. */
+static inline __attribute__((always_inline)) void gemm_nt_q8_block(
+    const int8_t *const *aq, const float *const *ad, const vf_byte *const *brow, const vf_byte *const *bahead, int nb,
+    const vf_byte *const *pfrow, int64_t pf_block, float *st, const int rs, const int kg) {
+  vf acc[VF_LANES];
+  for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
+  for (int blk = 0; blk < nb; ++blk) {
+    vi8 kv[VF_LANES][VF_I8_STEPS];
+    vf kd[VF_LANES];
+    for (int c = 0; c < kg; ++c) {
+      const vf_byte *kb = brow[c] + (int64_t)blk * VECATTN_Q8_0_BLOCK_BYTES;
+      if (bahead[c]) __builtin_prefetch(bahead[c] + (int64_t)blk * VECATTN_Q8_0_BLOCK_BYTES, 0, VF_PREFETCH_LOCALITY);
+      if (pfrow) {
+        const vf_byte *vb = pfrow[c] + blk * pf_block;
+        __builtin_prefetch(vb, 0, VF_PREFETCH_L2);
+        if (pf_block > 64) __builtin_prefetch(vb + 64, 0, VF_PREFETCH_L2);
+      }
+      kd[c] = vf_q8_scale(brow[c], (int64_t)blk * VECATTN_Q8_0_BLOCK);
+      for (int s = 0; s < VF_I8_STEPS; ++s) kv[c][s] = vi8_load((const int8_t *)kb + 2 + s * VF_I8_BYTES);
+    }
+    for (int r = 0; r < rs; ++r) {
+      vi8 qv[VF_I8_STEPS];
+      for (int s = 0; s < VF_I8_STEPS; ++s) qv[s] = vi8_load(aq[r] + blk * VECATTN_Q8_0_BLOCK + s * VF_I8_BYTES);
+      const vf qd = vf_set1(ad[r][blk]);
+      for (int c = 0; c < kg; ++c) {
+        vi32 dot = vi32_zero();
+        for (int s = 0; s < VF_I8_STEPS; ++s) dot = vi32_dot(dot, qv[s], kv[c][s]);
+        acc[c * rs + r] = vf_fma(vf_from_i32(dot), vf_mul(qd, kd[c]), acc[c * rs + r]);
+      }
+    }
+  }
+  vf_store(st, vf_hsum_lanes(acc));
+}
+
+/* The row VF_PREFETCH_ROWS after row j: in this run, in the next page (p2), or none. */
+static inline const vf_byte *q8_row_ahead(vecattn_rows b, int64_t ldb, int64_t j) {
+  const int64_t ah = j + VF_PREFETCH_ROWS, run = b.run ? b.run : INT64_MAX;
+  if (ah < run) return (const vf_byte *)b.p + ah * ldb;
+  return b.p2 && ah - run < b.run2 ? (const vf_byte *)b.p2 + (ah - run) * ldb : NULL;
+}
+
+/* rs < VF_LANES: VF_LANES / rs keys per vector of S^T (keys past n - 1 repeat
+ * it, their lanes land in the room callers leave); otherwise VF_LANES rows of
+ * one key per vector, rows past m repeating row 0. */
+static void gemm_nt_st_q8(const int8_t *aq, const float *ad, int m, int rs, vecattn_rows b, int n, int k,
+                          float *st, vecattn_rows pf) {
+  const int nb = k / VECATTN_Q8_0_BLOCK;
+  const vf_byte *bp = b.p, *pfp = pf.p;
+  /* One row: its stride is never used, and the API lets it be anything. */
+  const int64_t ldb = n > 1 ? dt_bytes(VECATTN_Q8_0, b.ld) : 0, ldpf = n > 1 && pfp ? dt_bytes(pf.t, pf.ld) : 0;
+  const int64_t pf_block = pfp ? dt_bytes(pf.t, VECATTN_Q8_0_BLOCK) : 0;
+  const int8_t *arow[VF_LANES];
+  const float *drow[VF_LANES];
+  const vf_byte *brow[VF_LANES], *bahead[VF_LANES], *pfrow[VF_LANES];
+  if (rs < VF_LANES) {
+    const int kg = VF_LANES / rs;
+    for (int r = 0; r < rs; ++r) arow[r] = aq + (int64_t)(r < m ? r : 0) * k, drow[r] = ad + (int64_t)(r < m ? r : 0) * nb;
+    for (int j = 0; j < n; j += kg) {
+      for (int c = 0; c < kg; ++c) {
+        const int jj = j + c < n ? j + c : n - 1;
+        brow[c] = bp + jj * ldb;
+        bahead[c] = q8_row_ahead(b, ldb, j + c);
+        pfrow[c] = pfp ? pfp + jj * ldpf : NULL;
+      }
+      const vf_byte *const *pr = pfp ? pfrow : NULL;
+      float *sj = st + (int64_t)j * rs;
+      switch (rs) {
+      case 1: gemm_nt_q8_block(arow, drow, brow, bahead, nb, pr, pf_block, sj, 1, VF_LANES); break;
+      case 2: gemm_nt_q8_block(arow, drow, brow, bahead, nb, pr, pf_block, sj, 2, VF_LANES / 2); break;
+#if VF_LANES > 4
+      case 4: gemm_nt_q8_block(arow, drow, brow, bahead, nb, pr, pf_block, sj, 4, VF_LANES / 4); break;
+#endif
+#if VF_LANES > 8
+      case 8: gemm_nt_q8_block(arow, drow, brow, bahead, nb, pr, pf_block, sj, 8, VF_LANES / 8); break;
+#endif
+      }
+    }
+    return;
+  }
+  /* Chunks wholly past m are padding rows nobody reads. */
+  for (int r0 = 0; r0 < m; r0 += VF_LANES) {
+    for (int r = 0; r < VF_LANES; ++r) {
+      const int rr = r0 + r < m ? r0 + r : 0;
+      arow[r] = aq + (int64_t)rr * k, drow[r] = ad + (int64_t)rr * nb;
+    }
+    for (int j = 0; j < n; ++j) {
+      brow[0] = bp + j * ldb;
+      bahead[0] = r0 == 0 ? q8_row_ahead(b, ldb, j) : NULL;
+      pfrow[0] = pfp && r0 == 0 ? pfp + j * ldpf : NULL;
+      gemm_nt_q8_block(arow, drow, brow, bahead, nb, pfrow[0] ? pfrow : NULL, pf_block, st + (int64_t)j * rs + r0,
+                       VF_LANES, 1);
+    }
+  }
+}
+#define VF_QUANTIZE_Q8 quantize_q8
+#define VF_GEMM_NT_ST_Q8 gemm_nt_st_q8
+#else
+#define VF_QUANTIZE_Q8 NULL
+#define VF_GEMM_NT_ST_Q8 NULL
+#endif
+
+#endif
