@@ -69,7 +69,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   if (pl->keys_in_place) pl->block_k = decode_block_k(p, kern);
   pl->bf16 = p->reduced_precision && kern->gemm_bf16 && !pl->keys_in_place && !p->additive && p->v;
   pl->q8dot = p->reduced_precision && kern->gemm_nt_st_q8 && pl->keys_in_place && p->kt == VECATTN_Q8_0 &&
-              !p->additive;
+              !p->additive && p->v; /* weights are always f32 products, as with bf16 */
   pl->widen_k = !pl->keys_in_place && p->kt != VECATTN_F32 && !p->additive && !pl->bf16;
   pl->d2 = (int)((p->D + 1) / 2);
   if (pl->keys_in_place && pl->rows_max < kern->lanes) {

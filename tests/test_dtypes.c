@@ -782,6 +782,17 @@ START_TEST(test_q8_products) {
       ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
       ck_assert_msg(memcmp(out.mem, base_out.mem, out.bytes) == 0, "%s: 2 threads differ from 1", label);
     }
+    o.num_threads = 0;
+    if (used) { /* attention weights keep f32 products whatever the option */
+      typed w, w_base;
+      typed_make(&w, VECATTN_F32, LAY_BHSD, B, HQ, NQ, NK);
+      typed_make(&w_base, VECATTN_F32, LAY_BHSD, B, HQ, NQ, NK);
+      ck_assert_int_eq(vecattn_attention_weights(&q.t, &k.t, &w.t, &o), VECATTN_OK);
+      ck_assert_int_eq(vecattn_set_isa(base), VECATTN_OK);
+      ck_assert_int_eq(vecattn_attention_weights(&q.t, &k.t, &w_base.t, &o), VECATTN_OK);
+      ck_assert_msg(memcmp(w.mem, w_base.mem, w.bytes) == 0, "%s: the option changed attention weights", label);
+      typed_free(&w), typed_free(&w_base);
+    }
     vecattn_set_isa(VECATTN_ISA_AUTO);
     typed_free(&q), typed_free(&k), typed_free(&v), typed_free(&out), typed_free(&base_out);
     if (cases[c].mask == 4) typed_free(&bias);

@@ -6,10 +6,26 @@
 #define VECATTN_GENERIC_LANES_H
 
 #if VF_LANES > 1
+/* A vec.h may define VF_TRN_MAX and vf_trn1 / vf_trn2 (s <= VF_TRN_MAX): lanes
+ * taken as units of s, even units from a and odd ones from b, like AArch64's
+ * TRN1 / TRN2 at element width 32 * s. One such instruction is a blend of a
+ * butterfly (the same lanes, bit for bit), which saves the shuffle and select. */
+#ifdef VF_TRN_MAX
+#define VF_TRN_OK(s) ((s) <= VF_TRN_MAX)
+#else
+#define VF_TRN_OK(s) 0
+#define vf_trn1(a, b, s) (a)
+#define vf_trn2(a, b, s) (b)
+#endif
+
 /* Pairs v[j] with v[j + s] for j < s and folds lane bit s of each pair into v[j]. */
 static inline __attribute__((always_inline)) void vf_fold_bit(vf *v, const int s) {
 #pragma GCC unroll 8
   for (int j = 0; j < s; ++j) {
+    if (VF_TRN_OK(s)) { /* lane i: a[i] + a[i ^ s] where bit s is clear, b[i ^ s] + b[i] where set */
+      v[j] = vf_add(vf_trn1(v[j], v[j + s], s), vf_trn2(v[j], v[j + s], s));
+      continue;
+    }
     const vf own = vf_blend_bit(v[j], v[j + s], s);
     const vf other = vf_blend_bit(v[j + s], v[j], s);
     v[j] = vf_add(own, vf_butterfly(other, s));
@@ -34,6 +50,10 @@ static inline __attribute__((always_inline)) void vf_swap_blocks(vf *v, const in
   for (int i = 0; i < VF_LANES; ++i) {
     if (i & s) continue;
     const vf lo = v[i], hi = v[i + s];
+    if (VF_TRN_OK(s)) {
+      v[i] = vf_trn1(lo, hi, s), v[i + s] = vf_trn2(lo, hi, s);
+      continue;
+    }
     v[i] = vf_blend_bit(lo, vf_butterfly(hi, s), s);
     v[i + s] = vf_blend_bit(vf_butterfly(lo, s), hi, s);
   }

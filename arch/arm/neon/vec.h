@@ -46,6 +46,16 @@ static inline vf vf_blend_bit(vf a, vf b, int s) {
   static const uint32_t bit1[4] = {0, ~0u, 0, ~0u}, bit2[4] = {0, 0, ~0u, ~0u};
   return vbslq_f32(vld1q_u32(s == 2 ? bit2 : bit1), b, a);
 }
+/* TRN1 / TRN2 on words (s = 1) and doublewords (s = 2): see generic/lanes.h. */
+#define VF_TRN_MAX 2
+static inline vf vf_trn1(vf a, vf b, int s) {
+  if (s == 1) return vtrn1q_f32(a, b);
+  return vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(a), vreinterpretq_f64_f32(b)));
+}
+static inline vf vf_trn2(vf a, vf b, int s) {
+  if (s == 1) return vtrn2q_f32(a, b);
+  return vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(a), vreinterpretq_f64_f32(b)));
+}
 
 /* Element types: NEON's f16 conversions (round to nearest even under the
  * default FPCR), bf16 by a shift. */

@@ -45,9 +45,23 @@ static inline float vf_hmax(vf v) { return svmaxv_f32(vf_all(), v); }
 static inline float vf_hsum(vf v) { return svaddv_f32(vf_all(), v); }
 static inline vf vf_exp(vf v) { return Sleef_expfx_u10sve(v); }
 static inline vf vf_tanh(vf v) { return Sleef_tanhfx_u10sve(v); }
-/* Lane i <-> lane i ^ s (s a power of two below VF_LANES): one table lookup. */
+/* Lane i <-> lane i ^ s (s a power of two below VF_LANES): REVW swaps the words
+ * of each doubleword (s = 1), EXT by half the vector swaps its halves; other
+ * strides take a table lookup, which needs an index vector besides. */
 static inline vf vf_butterfly(vf v, int s) {
+  if (s == 1) return svreinterpret_f32_u64(svrevw_u64_x(svptrue_b64(), svreinterpret_u64_f32(v)));
+  if (s == VF_LANES / 2) return svext_f32(v, v, VF_LANES / 2);
   return svtbl_f32(v, sveor_n_u32_x(vf_all(), svindex_u32(0, 1), (uint32_t)s));
+}
+/* TRN1 / TRN2 on words (s = 1) and doublewords (s = 2): see generic/lanes.h. */
+#define VF_TRN_MAX 2
+static inline vf vf_trn1(vf a, vf b, int s) {
+  if (s == 1) return svtrn1_f32(a, b);
+  return svreinterpret_f32_u64(svtrn1_u64(svreinterpret_u64_f32(a), svreinterpret_u64_f32(b)));
+}
+static inline vf vf_trn2(vf a, vf b, int s) {
+  if (s == 1) return svtrn2_f32(a, b);
+  return svreinterpret_f32_u64(svtrn2_u64(svreinterpret_u64_f32(a), svreinterpret_u64_f32(b)));
 }
 /* Lanes with bit s of their index set taken from b, the others from a. */
 static inline vf vf_blend_bit(vf a, vf b, int s) {
