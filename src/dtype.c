@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "convert.h"
 #include "dispatch.h"
 #include "generic/dtype_scalar.h"
 #include "status.h"
@@ -40,19 +41,18 @@ size_t vecattn_dtype_bytes(vecattn_dtype t, int64_t n) {
   return (size_t)bytes;
 }
 
-/* One chunk; two non-f32 types meet in an f32 buffer on the stack. */
-static void convert_chunk(const struct vecattn_kernels *kern, const unsigned char *src, vecattn_dtype from,
-                          unsigned char *dst, vecattn_dtype to, int64_t n) {
+void convert_elems(const struct vecattn_kernels *kern, const void *src, vecattn_dtype from, void *dst,
+                   vecattn_dtype to, int64_t n) {
   if (from == VECATTN_F32) {
     kern->from_f32((const float *)src, to, dst, n);
   } else if (to == VECATTN_F32) {
     kern->to_f32(src, from, (float *)dst, n);
   } else {
-    float buf[1024];
+    float buf[1024]; /* whole q8_0 blocks */
     for (int64_t i = 0; i < n; i += 1024) {
       const int64_t m = n - i < 1024 ? n - i : 1024;
-      kern->to_f32(src + dt_bytes(from, i), from, buf, m);
-      kern->from_f32(buf, to, dst + dt_bytes(to, i), m);
+      kern->to_f32((const unsigned char *)src + dt_bytes(from, i), from, buf, m);
+      kern->from_f32(buf, to, (unsigned char *)dst + dt_bytes(to, i), m);
     }
   }
 }
@@ -81,7 +81,7 @@ vecattn_status vecattn_convert(const void *src, vecattn_dtype from, void *dst, v
 #pragma omp parallel for schedule(static) num_threads(vecattn_thread_count(0, tasks, 0, (double)(src_bytes + dst_bytes)))
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t i = task * CONVERT_CHUNK, m = n - i < CONVERT_CHUNK ? n - i : CONVERT_CHUNK;
-    convert_chunk(kern, (const unsigned char *)src + dt_bytes(from, i), from, (unsigned char *)dst + dt_bytes(to, i),
+    convert_elems(kern, (const unsigned char *)src + dt_bytes(from, i), from, (unsigned char *)dst + dt_bytes(to, i),
                   to, m);
   }
   return VECATTN_OK;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "checks.h"
+#include "convert.h"
 #include "dispatch.h"
 #include "generic/dtype_scalar.h"
 #include "kv_cache.h"
@@ -77,7 +78,6 @@ vecattn_status vecattn_kv_cache_read(const vecattn_kv_cache *c, int64_t b, int64
       (st = check_disjoint("v_out", spans[1], "the cache's storage", store)) != VECATTN_OK)
     return st;
   const struct vecattn_kernels *kern = dispatch_active();
-  float row[4096];
   for (int i = 0; i < 2; ++i) {
     if (!outs[i]) continue;
     const vecattn_dtype from = i ? c->v_type : c->k_type, to = types[i];
@@ -90,18 +90,7 @@ vecattn_status vecattn_kv_cache_read(const vecattn_kv_cache *c, int64_t b, int64
         memcpy(dst, src, bytes), dst += bytes;
         continue;
       }
-      for (int64_t p = 0; p < n; ++p) /* through f32 a piece at a time, as vecattn_convert does */
-        for (int64_t e0 = 0; e0 < c->head_dim; e0 += 4096) {
-          const int64_t m = c->head_dim - e0 < 4096 ? c->head_dim - e0 : 4096;
-          const unsigned char *s = src + dt_bytes(from, p * c->head_dim + e0);
-          unsigned char *d = dst + dt_bytes(to, p * c->head_dim + e0);
-          if (from == VECATTN_F32)
-            kern->from_f32((const float *)s, to, d, m);
-          else if (to == VECATTN_F32)
-            kern->to_f32(s, from, (float *)d, m);
-          else
-            kern->to_f32(s, from, row, m), kern->from_f32(row, to, d, m);
-        }
+      convert_elems(kern, src, from, dst, to, n * c->head_dim); /* positions are contiguous per head */
       dst += dt_bytes(to, n * c->head_dim);
     }
   }
