@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "generic/dtype_scalar.h"
+#include "kernels.h"
 #include "vecattn.h"
 
 typedef struct {
@@ -44,6 +45,35 @@ int32_t paged_take(vecattn_paged_cache *c);
 vecattn_status paged_seq_reserve(paged_seq *s, int64_t n);
 /* EINVAL unless c is non-NULL and 0 <= seq < max_seqs; `what` names the call. */
 vecattn_status paged_check_seq(const vecattn_paged_cache *c, int64_t seq, const char *what);
+
+/* An append worked out before anything changes, and its undo log.
+ * prepare: every check (EINVAL), the blocks it needs against the free ones
+ * (ENOSPC), tables' room and the log (ENOMEM); nothing visible changes.
+ * stage: takes blocks (a copy of each written block another entry holds),
+ * stores the rows, sets tables and lengths; the blocks it replaced stay held.
+ * commit lets them go; undo restores the cache exactly (written rows lie past
+ * the old lengths or in blocks that go back to the pool). Either ends a
+ * prepared append, staged or not. */
+typedef struct {
+  int64_t seq, entry; /* index into seq_ids, table entry */
+  int32_t old;        /* the shared block it replaced */
+} paged_cow;
+typedef struct {
+  const int32_t *seq_ids, *cu_new;
+  int64_t n_seqs;
+  int64_t *old_len, *old_n_blocks; /* [n_seqs] */
+  paged_cow *cow;
+  int32_t *taken; /* blocks taken, in order */
+  int64_t n_cow, n_taken;
+  void *mem;
+} paged_append;
+vecattn_status paged_append_prepare(vecattn_paged_cache *c, const int32_t *seq_ids, const int32_t *cu_new,
+                                    int64_t n_seqs, int64_t total_new, paged_append *a);
+/* k_new, v_new: checked [1, n_kv_heads, >= cu_new[n_seqs], head_dim] tensors. */
+void paged_append_stage(const struct vecattn_kernels *kern, vecattn_paged_cache *c, paged_append *a,
+                        const vecattn_tensor *k_new, const vecattn_tensor *v_new, int num_threads);
+void paged_append_commit(vecattn_paged_cache *c, paged_append *a);
+void paged_append_undo(vecattn_paged_cache *c, paged_append *a);
 
 /* Row of kv head h at position i of block b, in elements of the pool's type:
  * what dt_bytes turns into a byte offset. */
