@@ -35,4 +35,14 @@ void rope_table_free(rope_table *t);
 void rope_apply(const rope_table *t, float *x, int64_t batch, int64_t ld_b, int64_t ld_s, int64_t heads,
                 int num_threads);
 
+/* Token t of each target (n_tokens rows of `heads` head vectors, row t at
+ * x + t * ld) turns by positions[t] (validated, >= 0): each angle is formed
+ * once per token and pair, for every target (the layer's queries and keys). */
+typedef struct {
+  float *x;
+  int64_t ld, heads;
+} rope_target;
+void rope_positions_apply(const rope_target *targets, int n_targets, int64_t n_tokens, int64_t head_dim,
+                          const int64_t *positions, double theta, int num_threads);
+
 #endif

@@ -45,26 +45,34 @@ static vecattn_status validate(const float *x, int64_t n_tokens, int64_t ld, int
   return VECATTN_OK;
 }
 
+void rope_positions_apply(const rope_target *targets, int n_targets, int64_t n_tokens, int64_t head_dim,
+                          const int64_t *positions, double theta, int num_threads) {
+  const int64_t half = head_dim / 2;
+  int64_t floats = 0;
+  for (int i = 0; i < n_targets; ++i) floats += targets[i].heads * head_dim;
+  const int threads = vecattn_thread_count(num_threads, n_tokens / ROPE_TOKENS_PER_THREAD + 1,
+                                           ROPE_ANGLE_FLOPS * (double)(n_tokens * half),
+                                           8.0 * (double)n_tokens * (double)floats);
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = rope_angle((double)positions[t], i, head_dim, theta);
+      const float c = (float)cos(angle), s = (float)sin(angle);
+      for (int k = 0; k < n_targets; ++k)
+        for (int64_t h = 0; h < targets[k].heads; ++h) {
+          float *lo = targets[k].x + t * targets[k].ld + h * head_dim, *hi = lo + half;
+          const float x1 = lo[i], x2 = hi[i];
+          lo[i] = x1 * c - x2 * s;
+          hi[i] = x2 * c + x1 * s;
+        }
+    }
+}
+
 vecattn_status vecattn_rope(float *x, int64_t n_tokens, int64_t ld, int64_t n_heads, int64_t head_dim,
                             const int64_t *positions, float theta, int num_threads) {
   const vecattn_status st = validate(x, n_tokens, ld, n_heads, head_dim, positions, theta, num_threads);
   if (st != VECATTN_OK || n_tokens == 0) return st;
-  const double base = theta == 0.0f ? 10000.0 : (double)theta;
-  const int64_t half = head_dim / 2;
-  const int threads = vecattn_thread_count(num_threads, n_tokens / ROPE_TOKENS_PER_THREAD + 1,
-                                           ROPE_ANGLE_FLOPS * (double)(n_tokens * half),
-                                           8.0 * (double)n_tokens * (double)(n_heads * head_dim));
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < n_tokens; ++t)
-    for (int64_t i = 0; i < half; ++i) {
-      const double angle = rope_angle((double)positions[t], i, head_dim, base);
-      const float c = (float)cos(angle), s = (float)sin(angle);
-      for (int64_t h = 0; h < n_heads; ++h) {
-        float *lo = x + t * ld + h * head_dim, *hi = lo + half;
-        const float x1 = lo[i], x2 = hi[i];
-        lo[i] = x1 * c - x2 * s;
-        hi[i] = x2 * c + x1 * s;
-      }
-    }
+  const rope_target target = {x, ld, n_heads};
+  rope_positions_apply(&target, 1, n_tokens, head_dim, positions, theta == 0.0f ? 10000.0 : (double)theta, num_threads);
   return VECATTN_OK;
 }

@@ -1,0 +1,185 @@
+/* The multi-head attention layer over a ragged batch: the packed tokens of
+ * many sequences projected in one pass, rotated by a position per token,
+ * appended to a paged cache, and attended per sequence in one call. An
+ * append is undone unless the whole call succeeds, so a failing call leaves
+ * y and the cache as they were. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checks.h"
+#include "dispatch.h"
+#include "generic/dtype_scalar.h"
+#include "mha_layer.h"
+#include "paged_cache.h"
+#include "rope.h"
+#include "status.h"
+#include "vecattn.h"
+
+static vecattn_status check_cu(const int32_t *cu, int64_t n_seqs) {
+  if (!cu) return status_fail(VECATTN_EINVAL, "cu_seqlens is NULL");
+  if (n_seqs < 0) return status_fail(VECATTN_EINVAL, "n_seqs = %" PRId64 ": must be >= 0", n_seqs);
+  check_span s;
+  vecattn_status st = check_array("cu_seqlens", cu, n_seqs + 1, sizeof *cu, &s);
+  if (st != VECATTN_OK) return st;
+  if (cu[0] != 0) return status_fail(VECATTN_EINVAL, "cu_seqlens[0] = %d: must be 0", (int)cu[0]);
+  for (int64_t i = 0; i < n_seqs; ++i)
+    if (cu[i + 1] < cu[i])
+      return status_fail(VECATTN_EINVAL, "cu_seqlens[%" PRId64 "] = %d < cu_seqlens[%" PRId64 "] = %d: offsets must"
+                         " not decrease", i + 1, (int)cu[i + 1], i, (int)cu[i]);
+  return VECATTN_OK;
+}
+
+/* Everything but the cache's own checks (ids, room: the append's prepare). */
+static vecattn_status validate(const vecattn_mha_weights *w, mha_dims *dm, const float *x, const int32_t *cu,
+                               const int32_t *seq_ids, int64_t n_seqs, const int64_t *positions,
+                               const vecattn_paged_cache *cache, const float *y, const vecattn_sdpa_opts *opts) {
+  vecattn_status s = mha_check_weights(w, dm);
+  if (s != VECATTN_OK) return s;
+  if (!x) return status_fail(VECATTN_EINVAL, "x is NULL");
+  if (!y) return status_fail(VECATTN_EINVAL, "y is NULL");
+  if ((s = mha_check_threads(opts)) != VECATTN_OK) return s;
+  if (opts && (opts->kv_len || opts->bias))
+    return status_fail(VECATTN_EINVAL, "varlen layer: opts->kv_len and opts->bias are per batch row; not with sequences");
+  if ((s = check_cu(cu, n_seqs)) != VECATTN_OK) return s;
+  if (cache) {
+    if (!seq_ids) return status_fail(VECATTN_EINVAL, "varlen layer: seq_ids is NULL with a cache");
+    if (cache->n_kv_heads != dm->hkv || cache->head_dim != dm->d)
+      return status_fail(VECATTN_EINVAL, "paged cache n_kv_heads = %" PRId64 ", head_dim = %" PRId64 " but the"
+                         " weights' are %" PRId64 ", %" PRId64, cache->n_kv_heads, cache->head_dim, dm->hkv, dm->d);
+  }
+  const int64_t total = cu[n_seqs];
+  if (total == 0) return VECATTN_OK;
+  int64_t rows;
+  if ((s = mha_check_rows("total", 1, total, dm->dm > dm->q_cols ? dm->dm : dm->q_cols, &rows)) != VECATTN_OK)
+    return s;
+  mha_input_set in;
+  byte_span xs;
+  if ((s = mha_layer_inputs(&in, w, dm)) != VECATTN_OK || (s = mha_option_inputs(&in, opts, 1, dm->hq)) != VECATTN_OK ||
+      (s = mha_add_input(&in, "cu_seqlens", cu, n_seqs + 1, sizeof *cu)) != VECATTN_OK ||
+      (s = mha_add_input(&in, "seq_ids", seq_ids, n_seqs, sizeof *seq_ids)) != VECATTN_OK ||
+      (s = mha_add_input(&in, "positions", positions, total, sizeof *positions)) != VECATTN_OK)
+    return s;
+  if (cache) {
+    in.name[in.n] = "the paged cache's K pool";
+    in.span[in.n++] = (byte_span){(uintptr_t)cache->k_pool, (uintptr_t)cache->k_pool + cache->k_block_bytes * (size_t)cache->n_blocks};
+    in.name[in.n] = "the paged cache's V pool";
+    in.span[in.n++] = (byte_span){(uintptr_t)cache->v_pool, (uintptr_t)cache->v_pool + cache->v_block_bytes * (size_t)cache->n_blocks};
+  }
+  if ((s = span_elems("x", x, rows * dm->dm, sizeof(float), &xs)) != VECATTN_OK ||
+      (s = mha_check_outputs(&in, "x", xs, y, rows * dm->dm, opts, rows * dm->hq)) != VECATTN_OK)
+    return s;
+  if (positions)
+    for (int64_t t = 0; t < total; ++t)
+      if (positions[t] < 0)
+        return status_fail(VECATTN_EINVAL, "positions[%" PRId64 "] = %" PRId64 ": must be >= 0", t, positions[t]);
+  return VECATTN_OK;
+}
+
+/* Each sequence's tokens at the positions after its cache length (0 without). */
+static int64_t *default_positions(const vecattn_paged_cache *cache, const int32_t *cu, const int32_t *seq_ids,
+                                  int64_t n_seqs) {
+  int64_t *pos = malloc((size_t)cu[n_seqs] * sizeof *pos);
+  if (!pos) return NULL;
+  for (int64_t i = 0; i < n_seqs; ++i) {
+    const int64_t past = cache ? cache->seqs[seq_ids[i]].len : 0;
+    for (int64_t t = cu[i]; t < cu[i + 1]; ++t) pos[t] = past + (t - cu[i]);
+  }
+  return pos;
+}
+
+/* Attention over each sequence's cache (its new rows appended already).
+ * Until vecattn_sdpa_paged is in, the stored rows are gathered into
+ * contiguous [Hkv][total_k][D] copies of their types for vecattn_sdpa_varlen. */
+static vecattn_status attend_cache(const vecattn_tensor *q, vecattn_tensor *out, const vecattn_paged_cache *c,
+                                   const int32_t *seq_ids, const int32_t *cu_q, int64_t n_seqs,
+                                   const vecattn_sdpa_opts *opts) {
+  int32_t *cu_k = malloc((size_t)(n_seqs + 1) * sizeof *cu_k);
+  if (!cu_k) return status_nomem("the varlen layer's key offsets");
+  cu_k[0] = 0;
+  for (int64_t i = 0; i < n_seqs; ++i) {
+    const int64_t next = cu_k[i] + c->seqs[seq_ids[i]].len;
+    if (next > INT32_MAX) {
+      free(cu_k);
+      return status_fail(VECATTN_EOVERFLOW, "varlen layer: more than 2^31 cached positions in one call");
+    }
+    cu_k[i + 1] = (int32_t)next;
+  }
+  const int64_t total_k = cu_k[n_seqs], d = c->head_dim, bs = c->block_size;
+  const size_t k_bytes = (size_t)dt_bytes(c->k_type, c->n_kv_heads * total_k * d);
+  unsigned char *mem = malloc(k_bytes + (size_t)dt_bytes(c->v_type, c->n_kv_heads * total_k * d) + 1);
+  if (!mem) {
+    free(cu_k);
+    return status_nomem("the varlen layer's gathered keys");
+  }
+  unsigned char *k = mem, *v = mem + k_bytes;
+  for (int64_t i = 0; i < n_seqs; ++i) {
+    const paged_seq *s = &c->seqs[seq_ids[i]];
+    for (int64_t h = 0; h < c->n_kv_heads; ++h)
+      for (int64_t p = 0; p < s->len; ++p) {
+        const int64_t row = (h * total_k + cu_k[i] + p) * d;
+        memcpy(k + dt_bytes(c->k_type, row), paged_key_row(c, s->blocks[p / bs], h, p % bs), (size_t)dt_bytes(c->k_type, d));
+        memcpy(v + dt_bytes(c->v_type, row), paged_value_row(c, s->blocks[p / bs], h, p % bs), (size_t)dt_bytes(c->v_type, d));
+      }
+  }
+  const vecattn_tensor kt = vecattn_tensor_bhsd_typed(k, c->k_type, 1, c->n_kv_heads, total_k, d);
+  const vecattn_tensor vt = vecattn_tensor_bhsd_typed(v, c->v_type, 1, c->n_kv_heads, total_k, d);
+  const vecattn_status st = vecattn_sdpa_varlen(q, &kt, &vt, out, cu_q, cu_k, n_seqs, opts);
+  free(mem), free(cu_k);
+  return st;
+}
+
+vecattn_status vecattn_mha_forward_varlen(const vecattn_mha_weights *w, const float *x, const int32_t *cu_seqlens,
+                                          const int32_t *seq_ids, int64_t n_seqs, const int64_t *positions,
+                                          vecattn_paged_cache *cache, float *y, const vecattn_sdpa_opts *opts) {
+  mha_dims dm;
+  vecattn_status s = validate(w, &dm, x, cu_seqlens, seq_ids, n_seqs, positions, cache, y, opts);
+  if (s != VECATTN_OK) return s;
+  const int64_t total = cu_seqlens[n_seqs];
+  paged_append app = {0};
+  /* Last check: ids and room in the cache (ENOSPC before any work). */
+  if (cache && (s = paged_append_prepare(cache, seq_ids, cu_seqlens, n_seqs, total, &app)) != VECATTN_OK) return s;
+  if (total == 0) {
+    if (cache) paged_append_commit(cache, &app);
+    return VECATTN_OK;
+  }
+
+  /* One table for the whole call: projections, cache conversions and attention on one path. */
+  const struct vecattn_kernels *kern = dispatch_active();
+  const int threads = mha_threads(opts);
+  mha_buffers buf = {0};
+  int64_t *own_positions = NULL;
+  if ((s = mha_buffers_alloc(&buf, &dm, total, total)) != VECATTN_OK) goto done;
+  if ((s = mha_project_qkv(kern, w, &dm, x, total, &buf, threads)) != VECATTN_OK) goto done;
+  if (w->rope) {
+    if (!positions) {
+      if (!(own_positions = default_positions(cache, cu_seqlens, seq_ids, n_seqs))) {
+        s = status_nomem("the varlen layer's positions");
+        goto done;
+      }
+      positions = own_positions;
+    }
+    const rope_target qk[2] = {{buf.q, dm.q_cols, dm.hq}, {buf.k, dm.kv_cols, dm.hkv}};
+    rope_positions_apply(qk, 2, total, dm.d, positions, dm.theta, threads);
+  }
+
+  const vecattn_tensor q = vecattn_tensor_bshd(buf.q, 1, total, dm.hq, dm.d);
+  vecattn_tensor out = vecattn_tensor_bshd(buf.attn, 1, total, dm.hq, dm.d);
+  const vecattn_tensor k = vecattn_tensor_bshd(buf.k, 1, total, dm.hkv, dm.d);
+  const vecattn_tensor v = vecattn_tensor_bshd(buf.v, 1, total, dm.hkv, dm.d);
+  if (cache) {
+    paged_append_stage(kern, cache, &app, &k, &v, threads);
+    s = attend_cache(&q, &out, cache, seq_ids, cu_seqlens, n_seqs, opts);
+  } else {
+    s = vecattn_sdpa_varlen(&q, &k, &v, &out, cu_seqlens, cu_seqlens, n_seqs, opts);
+  }
+  if (s != VECATTN_OK) goto done;
+  s = mha_project_out(kern, w, &dm, buf.attn, total, y, threads);
+done:
+  if (cache) {
+    if (s == VECATTN_OK) paged_append_commit(cache, &app);
+    else paged_append_undo(cache, &app);
+  }
+  free(own_positions), free(buf.mem);
+  return s;
+}
