@@ -147,7 +147,7 @@ vecattn_status vecattn_paged_cache_set_seq(vecattn_paged_cache *c, int64_t seq, 
   /* Hold the new blocks before dropping the old, so a block in both is never freed. */
   for (int64_t i = 0; i < n_blocks; ++i) paged_hold(c, blocks[i]);
   for (int64_t i = 0; i < s->n_blocks; ++i) paged_drop(c, s->blocks[i]);
-  memmove(s->blocks, blocks, (size_t)n_blocks * sizeof *blocks);
+  if (n_blocks) memmove(s->blocks, blocks, (size_t)n_blocks * sizeof *blocks); /* an empty table may be NULL */
   s->n_blocks = n_blocks, s->len = len;
   return VECATTN_OK;
 }

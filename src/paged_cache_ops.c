@@ -351,7 +351,7 @@ vecattn_status vecattn_paged_cache_copy_seq(vecattn_paged_cache *c, int64_t src,
     return status_fail(VECATTN_ENOSPC, "paged cache full: copy_seq %" PRId64 " -> %" PRId64 " needs a block for its"
                        " last %" PRId64 " positions and none is free", src, dst, partial);
   }
-  memcpy(d->blocks, s->blocks, (size_t)full * sizeof *d->blocks);
+  if (full) memcpy(d->blocks, s->blocks, (size_t)full * sizeof *d->blocks);
   if (partial) {
     const int32_t b = paged_take(c);
     copy_block_rows(c, s->blocks[full], b, partial);
