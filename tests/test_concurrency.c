@@ -163,9 +163,10 @@ END_TEST
  * output of one path, all scalar or all best; a call that ran its projections
  * on one path and its attention on the other matches neither. */
 
-typedef enum { ONE_MHA, ONE_MHA_CACHE, ONE_CROSS, ONE_ATTEND_DOT, ONE_ATTEND_GENERAL, ONE_ATTEND_ADDITIVE,
-               ONE_KINDS } one_kind;
+typedef enum { ONE_MHA, ONE_MHA_CACHE, ONE_CROSS, ONE_MHA_VARLEN, ONE_MHA_VARLEN_PAGED, ONE_ATTEND_DOT,
+               ONE_ATTEND_GENERAL, ONE_ATTEND_ADDITIVE, ONE_KINDS } one_kind;
 static const char *const one_name[ONE_KINDS] = {"mha_forward", "mha_forward + cache", "mha_cross",
+                                                "mha_forward_varlen", "mha_forward_varlen + paged cache",
                                                 "attend dot", "attend general", "attend additive"};
 
 enum { L_DM = 24, L_H = 4, L_KV = 2, L_HD = 6, L_S = 5, L_SKV = 7, L_OUT = L_S * L_DM };
@@ -203,6 +204,21 @@ static vecattn_status one_call(one_kind kind, float *out, int num_threads) {
     w.rope = 0;
     return vecattn_mha_cross(&w, in1.x, 1, L_S, in1.mem, L_SKV, out, &o);
   }
+  case ONE_MHA_VARLEN:
+  case ONE_MHA_VARLEN_PAGED: {
+    /* two sequences of 2 and 3 tokens; through a q8_0/f16 paged cache the
+     * conversions run on the call's path too */
+    o.causal = 1;
+    const int32_t cu[3] = {0, 2, L_S}, ids[2] = {1, 0};
+    if (kind == ONE_MHA_VARLEN) return vecattn_mha_forward_varlen(&w, in1.x, cu, NULL, 2, NULL, NULL, out, &o);
+    vecattn_paged_cache *c;
+    const vecattn_paged_cache_desc d = {4, 2, L_KV, L_HD, VECATTN_F16, VECATTN_BF16, 2, NULL, NULL};
+    vecattn_status s = vecattn_paged_cache_create(&c, &d);
+    if (s != VECATTN_OK) return s;
+    s = vecattn_mha_forward_varlen(&w, in1.x, cu, ids, 2, NULL, c, out, &o);
+    vecattn_paged_cache_destroy(c);
+    return s;
+  }
   default: {
     const vecattn_tensor q = vecattn_tensor_bhsd(in1.q, A_B, A_H, A_NQ, A_D),
                          k = vecattn_tensor_bhsd(in1.k, A_B, A_H, A_NK, A_D),
@@ -216,7 +232,7 @@ static vecattn_status one_call(one_kind kind, float *out, int num_threads) {
   }
 }
 
-static int one_out_floats(one_kind kind) { return kind <= ONE_CROSS ? L_OUT : A_OUT; }
+static int one_out_floats(one_kind kind) { return kind <= ONE_MHA_VARLEN_PAGED ? L_OUT : A_OUT; }
 
 typedef struct {
   int id, iterations;
