@@ -13,6 +13,7 @@
 #include "mha_layer.h"
 #include "paged_cache.h"
 #include "rope.h"
+#include "seq_batch.h"
 #include "status.h"
 #include "vecattn.h"
 
@@ -88,47 +89,6 @@ static int64_t *default_positions(const vecattn_paged_cache *cache, const int32_
   return pos;
 }
 
-/* Attention over each sequence's cache (its new rows appended already).
- * Until vecattn_sdpa_paged is in, the stored rows are gathered into
- * contiguous [Hkv][total_k][D] copies of their types for vecattn_sdpa_varlen. */
-static vecattn_status attend_cache(const vecattn_tensor *q, vecattn_tensor *out, const vecattn_paged_cache *c,
-                                   const int32_t *seq_ids, const int32_t *cu_q, int64_t n_seqs,
-                                   const vecattn_sdpa_opts *opts) {
-  int32_t *cu_k = malloc((size_t)(n_seqs + 1) * sizeof *cu_k);
-  if (!cu_k) return status_nomem("the varlen layer's key offsets");
-  cu_k[0] = 0;
-  for (int64_t i = 0; i < n_seqs; ++i) {
-    const int64_t next = cu_k[i] + c->seqs[seq_ids[i]].len;
-    if (next > INT32_MAX) {
-      free(cu_k);
-      return status_fail(VECATTN_EOVERFLOW, "varlen layer: more than 2^31 cached positions in one call");
-    }
-    cu_k[i + 1] = (int32_t)next;
-  }
-  const int64_t total_k = cu_k[n_seqs], d = c->head_dim, bs = c->block_size;
-  const size_t k_bytes = (size_t)dt_bytes(c->k_type, c->n_kv_heads * total_k * d);
-  unsigned char *mem = malloc(k_bytes + (size_t)dt_bytes(c->v_type, c->n_kv_heads * total_k * d) + 1);
-  if (!mem) {
-    free(cu_k);
-    return status_nomem("the varlen layer's gathered keys");
-  }
-  unsigned char *k = mem, *v = mem + k_bytes;
-  for (int64_t i = 0; i < n_seqs; ++i) {
-    const paged_seq *s = &c->seqs[seq_ids[i]];
-    for (int64_t h = 0; h < c->n_kv_heads; ++h)
-      for (int64_t p = 0; p < s->len; ++p) {
-        const int64_t row = (h * total_k + cu_k[i] + p) * d;
-        memcpy(k + dt_bytes(c->k_type, row), paged_key_row(c, s->blocks[p / bs], h, p % bs), (size_t)dt_bytes(c->k_type, d));
-        memcpy(v + dt_bytes(c->v_type, row), paged_value_row(c, s->blocks[p / bs], h, p % bs), (size_t)dt_bytes(c->v_type, d));
-      }
-  }
-  const vecattn_tensor kt = vecattn_tensor_bhsd_typed(k, c->k_type, 1, c->n_kv_heads, total_k, d);
-  const vecattn_tensor vt = vecattn_tensor_bhsd_typed(v, c->v_type, 1, c->n_kv_heads, total_k, d);
-  const vecattn_status st = vecattn_sdpa_varlen(q, &kt, &vt, out, cu_q, cu_k, n_seqs, opts);
-  free(mem), free(cu_k);
-  return st;
-}
-
 vecattn_status vecattn_mha_forward_varlen(const vecattn_mha_weights *w, const float *x, const int32_t *cu_seqlens,
                                           const int32_t *seq_ids, int64_t n_seqs, const int64_t *positions,
                                           vecattn_paged_cache *cache, float *y, const vecattn_sdpa_opts *opts) {
@@ -169,9 +129,9 @@ vecattn_status vecattn_mha_forward_varlen(const vecattn_mha_weights *w, const fl
   const vecattn_tensor v = vecattn_tensor_bshd(buf.v, 1, total, dm.hkv, dm.d);
   if (cache) {
     paged_append_stage(kern, cache, &app, &k, &v, threads);
-    s = attend_cache(&q, &out, cache, seq_ids, cu_seqlens, n_seqs, opts);
+    s = sdpa_paged_with(kern, &q, &out, cache, seq_ids, cu_seqlens, n_seqs, opts);
   } else {
-    s = vecattn_sdpa_varlen(&q, &k, &v, &out, cu_seqlens, cu_seqlens, n_seqs, opts);
+    s = sdpa_varlen_with(kern, &q, &k, &v, &out, cu_seqlens, cu_seqlens, n_seqs, opts);
   }
   if (s != VECATTN_OK) goto done;
   s = mha_project_out(kern, w, &dm, buf.attn, total, y, threads);

@@ -74,9 +74,9 @@ static vecattn_status validate(attn_problem *whole, const vecattn_tensor *q, con
   return check_tables(c, seq_ids, cu_q, n_seqs, whole);
 }
 
-vecattn_status vecattn_sdpa_paged(const vecattn_tensor *q, vecattn_tensor *out, const vecattn_paged_cache *c,
-                                  const int32_t *seq_ids, const int32_t *cu_seqlens_q, int64_t n_seqs,
-                                  const vecattn_sdpa_opts *opts) {
+vecattn_status sdpa_paged_with(const struct vecattn_kernels *kern, const vecattn_tensor *q, vecattn_tensor *out,
+                               const vecattn_paged_cache *c, const int32_t *seq_ids, const int32_t *cu_seqlens_q,
+                               int64_t n_seqs, const vecattn_sdpa_opts *opts) {
   attn_problem whole;
   vecattn_status st = validate(&whole, q, out, c, seq_ids, cu_seqlens_q, n_seqs, opts);
   if (st != VECATTN_OK || n_seqs == 0) return st;
@@ -104,7 +104,13 @@ vecattn_status vecattn_sdpa_paged(const vecattn_tensor *q, vecattn_tensor *out, 
     if (whole.lse) p->lse = whole.lse + q0, p->lse_ld = whole.Nq;
     p->window = window < p->Nk ? window : p->Nk; /* as validation clamps a dense call's */
   }
-  st = seq_batch_run(probs, n_seqs, whole.num_threads, dispatch_active());
+  st = seq_batch_run(probs, n_seqs, whole.num_threads, kern);
   free(pages), free(probs);
   return st;
+}
+
+vecattn_status vecattn_sdpa_paged(const vecattn_tensor *q, vecattn_tensor *out, const vecattn_paged_cache *c,
+                                  const int32_t *seq_ids, const int32_t *cu_seqlens_q, int64_t n_seqs,
+                                  const vecattn_sdpa_opts *opts) {
+  return sdpa_paged_with(dispatch_active(), q, out, c, seq_ids, cu_seqlens_q, n_seqs, opts);
 }

@@ -14,4 +14,13 @@
 vecattn_status seq_batch_run(const attn_problem *probs, int64_t n_seqs, int num_threads,
                              const struct vecattn_kernels *kern);
 
+/* vecattn_sdpa_varlen and vecattn_sdpa_paged on a kernel table the caller read
+ * once (the varlen layer runs its projections and attention on one path). */
+vecattn_status sdpa_varlen_with(const struct vecattn_kernels *kern, const vecattn_tensor *q, const vecattn_tensor *k,
+                                const vecattn_tensor *v, vecattn_tensor *out, const int32_t *cu_seqlens_q,
+                                const int32_t *cu_seqlens_k, int64_t n_seqs, const vecattn_sdpa_opts *opts);
+vecattn_status sdpa_paged_with(const struct vecattn_kernels *kern, const vecattn_tensor *q, vecattn_tensor *out,
+                               const vecattn_paged_cache *c, const int32_t *seq_ids, const int32_t *cu_seqlens_q,
+                               int64_t n_seqs, const vecattn_sdpa_opts *opts);
+
 #endif

@@ -67,13 +67,12 @@ static void sequence_problem(attn_problem *p, const attn_problem *whole, const i
   p->window = window < p->Nk ? window : p->Nk; /* as validation clamps a dense call's */
 }
 
-vecattn_status vecattn_sdpa_varlen(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_tensor *v,
-                                   vecattn_tensor *out, const int32_t *cu_seqlens_q, const int32_t *cu_seqlens_k,
-                                   int64_t n_seqs, const vecattn_sdpa_opts *opts) {
+vecattn_status sdpa_varlen_with(const struct vecattn_kernels *kern, const vecattn_tensor *q, const vecattn_tensor *k,
+                                const vecattn_tensor *v, vecattn_tensor *out, const int32_t *cu_seqlens_q,
+                                const int32_t *cu_seqlens_k, int64_t n_seqs, const vecattn_sdpa_opts *opts) {
   attn_problem whole;
   vecattn_status st = validate(&whole, q, k, v, out, cu_seqlens_q, cu_seqlens_k, n_seqs, opts);
   if (st != VECATTN_OK || n_seqs == 0) return st;
-  const struct vecattn_kernels *kern = dispatch_active();
   attn_problem *probs = malloc((size_t)n_seqs * sizeof *probs);
   if (!probs) return status_nomem("the per-sequence problems");
   for (int64_t s = 0; s < n_seqs; ++s)
@@ -81,4 +80,10 @@ vecattn_status vecattn_sdpa_varlen(const vecattn_tensor *q, const vecattn_tensor
   st = seq_batch_run(probs, n_seqs, whole.num_threads, kern);
   free(probs);
   return st;
+}
+
+vecattn_status vecattn_sdpa_varlen(const vecattn_tensor *q, const vecattn_tensor *k, const vecattn_tensor *v,
+                                   vecattn_tensor *out, const int32_t *cu_seqlens_q, const int32_t *cu_seqlens_k,
+                                   int64_t n_seqs, const vecattn_sdpa_opts *opts) {
+  return sdpa_varlen_with(dispatch_active(), q, k, v, out, cu_seqlens_q, cu_seqlens_k, n_seqs, opts);
 }
