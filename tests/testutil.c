@@ -123,6 +123,8 @@ static int isa_selected(vecattn_isa isa) {
   }
 }
 
+int tu_isa_selected(vecattn_isa isa) { return isa_selected(isa); }
+
 static void check_selection(void) {
   const char *list = selected_isas();
   if (!list) return;

@@ -110,6 +110,8 @@ vecattn_isa tu_isa_first(void);
  * "SKIP isa <name>: ..." once per suite. VECATTN_TEST_ISAS=sve,neon (a comma
  * list) limits the loop to those paths; naming an unsupported one fails. */
 vecattn_isa tu_isa_next(vecattn_isa cur);
+/* Whether VECATTN_TEST_ISAS (if set) names isa: for tests with their own path lists. */
+int tu_isa_selected(vecattn_isa isa);
 #define TU_FOR_EACH_ISA(var) for (vecattn_isa var = tu_isa_first(); var != TU_ISA_DONE; var = tu_isa_next(var))
 /* Same as a callback. */
 void tu_for_each_isa(void (*fn)(vecattn_isa isa, void *ctx), void *ctx);

@@ -19,7 +19,7 @@ static const char *isa_uses(vecattn_isa isa) {
     case VECATTN_ISA_AVX512: return "avx512f/bw/dq/vl + f16c, os-zmm";
     case VECATTN_ISA_NEON: return "asimd: fused multiply-add, f16 widened by fcvtl";
     case VECATTN_ISA_AVX512BF16: return "avx512 + avx512_bf16 (vdpbf16ps with reduced_precision)";
-    case VECATTN_ISA_SVE: return "sve at the CPU's vector length (128/256/512-bit builds)";
+    case VECATTN_ISA_SVE: return "sve at the CPU's vector length (128/256/512-bit builds; sdot on q8_0 K in decode with reduced_precision)";
     case VECATTN_ISA_NEON32: return "32-bit neon: vmla (not fused), f16 lane by lane";
     case VECATTN_ISA_NEONBF16: return "neondot + bf16 (bfdot with reduced_precision)";
     case VECATTN_ISA_NEONDOT: return "neon + asimddp (sdot on q8_0 K in decode with reduced_precision)";
@@ -40,7 +40,7 @@ static void print_arm_features(const char *features) {
     const char *token, *what;
   } arm[] = {
       {"asimdhp", "FP16 arithmetic: not used (f16 sums round to 11 bits and overflow past 65504; f16 K/V widen by fcvtl)"},
-      {"asimddp", "int8 dot product: the neondot path (SDOT, also in neonbf16) scores q8_0 K in decode with reduced_precision"},
+      {"asimddp", "int8 dot product: the neondot path (SDOT, also in neonbf16; sve has its own) scores q8_0 K in decode with reduced_precision"},
       {"i8mm", "int8 matrix multiply: not used yet (q8_0 K/V are widened to f32 as they load)"},
       {"bf16", "bf16 dot product: the neonbf16 path (BFDOT) for calls with reduced_precision"},
   };
@@ -86,10 +86,11 @@ int main(int argc, char **argv) {
   else
     printf("\nbf16 products (opts.reduced_precision): available on %s%s\n", vecattn_isa_name(bf16_isa),
            active == bf16_isa ? " (active)" : ", not active");
-  const vecattn_isa dot_isa = vecattn_isa_supported(VECATTN_ISA_NEONBF16) ? VECATTN_ISA_NEONBF16
+  const vecattn_isa dot_isa = vecattn_isa_supported(VECATTN_ISA_SVE)        ? VECATTN_ISA_SVE
+                              : vecattn_isa_supported(VECATTN_ISA_NEONBF16) ? VECATTN_ISA_NEONBF16
                               : vecattn_isa_supported(VECATTN_ISA_NEONDOT) ? VECATTN_ISA_NEONDOT
                                                                            : VECATTN_ISA_AUTO;
-  if (active == VECATTN_ISA_NEONBF16 || active == VECATTN_ISA_NEONDOT)
+  if (active == VECATTN_ISA_SVE || active == VECATTN_ISA_NEONBF16 || active == VECATTN_ISA_NEONDOT)
     printf("int8 products on q8_0 K in decode (opts.reduced_precision): available (%s is active)\n",
            vecattn_isa_name(active));
   else if (dot_isa != VECATTN_ISA_AUTO)

@@ -17,16 +17,56 @@
 #ifdef VF_HAVE_I8DOT
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "gemm.h" /* VF_PREFETCH_* */
 #include "lanes.h"
 #include "typed.h"
 
 #define VF_I8_BYTES (4 * VF_LANES) /* int8 in one vector */
+#if VF_I8_BYTES <= VECATTN_Q8_0_BLOCK
+#define VF_Q8_BLOCKS 1 /* q8_0 blocks a step covers */
 #define VF_I8_STEPS (VECATTN_Q8_0_BLOCK / VF_I8_BYTES)
-#if VF_I8_STEPS < 1 || VECATTN_Q8_0_BLOCK % VF_I8_BYTES
+#if VECATTN_Q8_0_BLOCK % VF_I8_BYTES
 #error "int8 products need vectors that divide a q8_0 block"
 #endif
+#elif VF_I8_BYTES == 2 * VECATTN_Q8_0_BLOCK /* 512-bit SVE: vi8_load_halves, vf_set_halves */
+#define VF_Q8_BLOCKS 2
+#define VF_I8_STEPS 1
+#else
+#error "int8 products need vectors of at most two q8_0 blocks"
+#endif
+
+/* A step's int8 and scales: blocks blk (and blk + 1 when two) of a q8_0 row,
+ * and of a quantised query row (int8 q, scales d). A missing second block
+ * reads as zeros with scale 0, which adds 0. */
+static inline __attribute__((always_inline)) void q8_key_step(const vf_byte *row, int blk, int two, vi8 *kv,
+                                                              vf *kd) {
+  const int8_t *kb = (const int8_t *)(row + (int64_t)blk * VECATTN_Q8_0_BLOCK_BYTES) + 2;
+#if VF_Q8_BLOCKS == 1
+  (void)two;
+  *kd = vf_q8_scale(row, (int64_t)blk * VECATTN_Q8_0_BLOCK);
+  for (int s = 0; s < VF_I8_STEPS; ++s) kv[s] = vi8_load(kb + s * VF_I8_BYTES);
+#else
+  uint16_t d[2] = {0, 0};
+  memcpy(&d[0], kb - 2, sizeof d[0]);
+  if (two) memcpy(&d[1], kb - 2 + VECATTN_Q8_0_BLOCK_BYTES, sizeof d[1]);
+  *kd = vf_set_halves(vf_f16_1(d[0]), vf_f16_1(d[1]));
+  kv[0] = vi8_load_halves(kb, two ? kb + VECATTN_Q8_0_BLOCK_BYTES : NULL);
+#endif
+}
+static inline __attribute__((always_inline)) void q8_query_step(const int8_t *q, const float *d, int blk, int two,
+                                                                vi8 *qv, vf *qd) {
+  q += (int64_t)blk * VECATTN_Q8_0_BLOCK;
+#if VF_Q8_BLOCKS == 1
+  (void)two;
+  *qd = vf_set1(d[blk]);
+  for (int s = 0; s < VF_I8_STEPS; ++s) qv[s] = vi8_load(q + s * VF_I8_BYTES);
+#else
+  *qd = vf_set_halves(d[blk], two ? d[blk + 1] : 0.0f);
+  qv[0] = two ? vi8_load(q) : vi8_load_halves(q, NULL);
+#endif
+}
 
 /* q8_0's rule (d = max|x| / 127, x / d rounded to nearest even) with an f32
  * scale. A block too small for 1 / d to be finite counts as zeros. */
@@ -44,37 +84,49 @@ static void quantize_q8(const float *x, int64_t n, int8_t *q, float *d) {
   }
 }
 
+/* One (key, row) pair of a step: an exact int32 sum, times both scales. */
+static inline __attribute__((always_inline)) vf q8_pair(vf acc, const vi8 *qv, vf qd, const vi8 *kv, vf kd) {
+  vi32 dot = vi32_zero();
+  for (int s = 0; s < VF_I8_STEPS; ++s) dot = vi32_dot(dot, qv[s], kv[s]);
+  return vf_fma(vf_from_i32(dot), vf_mul(qd, kd), acc);
+}
+
 /* kg keys x rs rows (kg * rs == VF_LANES): acc[c * rs + r] holds (key c, row r)
- * and one vf_hsum_lanes folds them into a vector of S^T. bahead rows (K rows
- * VF_PREFETCH_ROWS on, NULL past the page) and pf rows (V of these keys, L2)
- * are prefetched as the blocks go by. */
+ * and one vf_hsum_lanes folds them into a vector of S^T. Each step holds the
+ * smaller side's vectors and streams the other's: VF_LANES accumulators plus
+ * min(kg, rs) int8 vectors and scales (at most 28 of SVE's 32 registers at 512
+ * bits). bahead rows (K rows VF_PREFETCH_ROWS on, NULL past the page) and pf
+ * rows (V of these keys, L2) are prefetched as the blocks go by. */
 static inline __attribute__((always_inline)) void gemm_nt_q8_block(
     const int8_t *const *aq, const float *const *ad, const vf_byte *const *brow, const vf_byte *const *bahead, int nb,
     const vf_byte *const *pfrow, int64_t pf_block, float *st, const int rs, const int kg) {
   vf acc[VF_LANES];
   for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
-  for (int blk = 0; blk < nb; ++blk) {
-    vi8 kv[VF_LANES][VF_I8_STEPS];
-    vf kd[VF_LANES];
-    for (int c = 0; c < kg; ++c) {
-      const vf_byte *kb = brow[c] + (int64_t)blk * VECATTN_Q8_0_BLOCK_BYTES;
-      if (bahead[c]) __builtin_prefetch(bahead[c] + (int64_t)blk * VECATTN_Q8_0_BLOCK_BYTES, 0, VF_PREFETCH_LOCALITY);
-      if (pfrow) {
-        const vf_byte *vb = pfrow[c] + blk * pf_block;
-        __builtin_prefetch(vb, 0, VF_PREFETCH_L2);
-        if (pf_block > 64) __builtin_prefetch(vb + 64, 0, VF_PREFETCH_L2);
+  for (int blk = 0; blk < nb; blk += VF_Q8_BLOCKS) {
+    const int two = VF_Q8_BLOCKS > 1 && blk + 1 < nb, nblk = 1 + two;
+    for (int c = 0; c < kg; ++c)
+      for (int u = 0; u < nblk; ++u) {
+        if (bahead[c])
+          __builtin_prefetch(bahead[c] + (int64_t)(blk + u) * VECATTN_Q8_0_BLOCK_BYTES, 0, VF_PREFETCH_LOCALITY);
+        if (pfrow) {
+          const vf_byte *vb = pfrow[c] + (blk + u) * pf_block;
+          __builtin_prefetch(vb, 0, VF_PREFETCH_L2);
+          if (pf_block > 64) __builtin_prefetch(vb + 64, 0, VF_PREFETCH_L2);
+        }
       }
-      kd[c] = vf_q8_scale(brow[c], (int64_t)blk * VECATTN_Q8_0_BLOCK);
-      for (int s = 0; s < VF_I8_STEPS; ++s) kv[c][s] = vi8_load((const int8_t *)kb + 2 + s * VF_I8_BYTES);
-    }
-    for (int r = 0; r < rs; ++r) {
-      vi8 qv[VF_I8_STEPS];
-      for (int s = 0; s < VF_I8_STEPS; ++s) qv[s] = vi8_load(aq[r] + blk * VECATTN_Q8_0_BLOCK + s * VF_I8_BYTES);
-      const vf qd = vf_set1(ad[r][blk]);
+    vi8 kv[VF_LANES][VF_I8_STEPS], qv[VF_LANES][VF_I8_STEPS];
+    vf kd[VF_LANES], qd[VF_LANES];
+    if (kg >= rs) { /* decode of one head: the rows held, keys streamed */
+      for (int r = 0; r < rs; ++r) q8_query_step(aq[r], ad[r], blk, two, qv[r], &qd[r]);
       for (int c = 0; c < kg; ++c) {
-        vi32 dot = vi32_zero();
-        for (int s = 0; s < VF_I8_STEPS; ++s) dot = vi32_dot(dot, qv[s], kv[c][s]);
-        acc[c * rs + r] = vf_fma(vf_from_i32(dot), vf_mul(qd, kd[c]), acc[c * rs + r]);
+        q8_key_step(brow[c], blk, two, kv[0], &kd[0]);
+        for (int r = 0; r < rs; ++r) acc[c * rs + r] = q8_pair(acc[c * rs + r], qv[r], qd[r], kv[0], kd[0]);
+      }
+    } else { /* a query group: the keys held, rows streamed */
+      for (int c = 0; c < kg; ++c) q8_key_step(brow[c], blk, two, kv[c], &kd[c]);
+      for (int r = 0; r < rs; ++r) {
+        q8_query_step(aq[r], ad[r], blk, two, qv[0], &qd[0]);
+        for (int c = 0; c < kg; ++c) acc[c * rs + r] = q8_pair(acc[c * rs + r], qv[0], qd[0], kv[c], kd[c]);
       }
     }
   }

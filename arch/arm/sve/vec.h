@@ -106,4 +106,31 @@ static inline void vf_store_i8(int8_t *p, vf v) {
   svst1b_s32(vf_all(), p, svcvt_s32_f32_x(vf_all(), svrintn_f32_x(vf_all(), v)));
 }
 static inline vf vf_abs(vf v) { return svabs_f32_x(vf_all(), v); }
+
+/* int8 products (generic/gemm_nt_q8.h): SDOT is base SVE, four int8 x int8
+ * products into each 32-bit lane (VF_LANES * 4 an instruction). */
+#define VF_HAVE_I8DOT 1
+typedef svint8_t vi8 __attribute__((arm_sve_vector_bits(VECATTN_SVE_BITS)));
+typedef svint32_t vi32 __attribute__((arm_sve_vector_bits(VECATTN_SVE_BITS)));
+static inline vi8 vi8_load(const int8_t *p) { return svld1_s8(svptrue_b8(), p); }
+static inline vi32 vi32_zero(void) { return svdup_n_s32(0); }
+/* Lane i of acc + the sum of a[4i + j] * b[4i + j], j < 4. */
+static inline vi32 vi32_dot(vi32 acc, vi8 a, vi8 b) { return svdot_s32(acc, a, b); }
+static inline vf vf_from_i32(vi32 v) { return svcvt_f32_s32_x(vf_all(), v); }
+#if VECATTN_SVE_BITS > 256
+/* Vectors of two q8_0 blocks (64 int8): the first half's bytes from lo, the
+ * second half's from hi (zeros when hi is NULL). Two loads and a select: a
+ * q8_0 row's blocks are 34 bytes apart, their scales in between. */
+static inline svbool_t vi8_first_half(void) { return svwhilelt_b8_s32(0, VECATTN_SVE_BITS / 16); }
+static inline vi8 vi8_load_halves(const int8_t *lo, const int8_t *hi) {
+  const svbool_t first = vi8_first_half();
+  const svint8_t l = svld1_s8(first, lo);
+  if (!hi) return l;
+  return svsel_s8(first, l, svld1_s8(svnot_b_z(svptrue_b8(), first), hi - VECATTN_SVE_BITS / 16));
+}
+/* Lanes of the first half a, of the second b. */
+static inline vf vf_set_halves(float a, float b) {
+  return svsel_f32(svwhilelt_b32_s32(0, VF_LANES / 2), svdup_n_f32(a), svdup_n_f32(b));
+}
+#endif
 #endif
