@@ -41,7 +41,7 @@ static void print_arm_features(const char *features) {
   } arm[] = {
       {"asimdhp", "FP16 arithmetic: not used (f16 sums round to 11 bits and overflow past 65504; f16 K/V widen by fcvtl)"},
       {"asimddp", "int8 dot product: the neondot path (SDOT, also in neonbf16; sve has its own) scores q8_0 K in decode with reduced_precision"},
-      {"i8mm", "int8 matrix multiply: not used yet (q8_0 K/V are widened to f32 as they load)"},
+      {"i8mm", "int8 matrix multiply: not used (SMMLA for q8_0 K in prefill is not written; decode uses SDOT)"},
       {"bf16", "bf16 dot product: the neonbf16 path (BFDOT) for calls with reduced_precision"},
   };
   printf("\narm feature  present  used by\n");

@@ -10,7 +10,11 @@
  * elements a load, two sign extensions, a convert and a multiply by the scale
  * (40 per key), then 8 FMAs per (query, key) pair; here two 16-byte loads per
  * key and per query, and per pair two SDOTs, a convert, a multiply of the two
- * scales and one FMA: 5 against 8 + 40 / (queries per key). */
+ * scales and one FMA: 5 against 8 + 40 / (queries per key). On SVE a step
+ * is one block at 256 bits (MOVPRFX, SDOT, convert, multiply, FMA per pair;
+ * one load and the scale, 4, per key, against 4 FMAs per pair and 15 per key
+ * widening) and two blocks at 512 (the same 5 per pair; 10 per key joining
+ * two blocks and their scales, against 4 and 18 per two blocks). */
 #ifndef VECATTN_GENERIC_GEMM_NT_Q8_H
 #define VECATTN_GENERIC_GEMM_NT_Q8_H
 

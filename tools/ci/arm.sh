@@ -9,7 +9,8 @@
 #   tools/ci/arm.sh armhf     build-armhf: neon32 (max, cortex-a9 without
 #                             VFPv4), scalar without NEON (cortex-r5f)
 # Each target: cross build, vecattn-info checked per CPU model, the example,
-# the test suite, a bench --quick smoke test. The suite runs once in full on
+# the test suite, a bench --quick smoke test (aarch64: a second one with
+# --reduced-precision on the paths it changes). The suite runs once in full on
 # one CPU model, then only on the paths (VECATTN_TEST_ISAS) the next model
 # adds. Prints the wall time of each step. AARCH64_BUILD / ARMHF_BUILD
 # override the build directories.
@@ -75,6 +76,8 @@ if [ "$target" = aarch64 ]; then
   info max,sve128=on sve sve-vl128
   info max,sve256=on sve sve-vl256
   info max,sve512=on sve sve-vl512
+  grep -q 'int8 products on q8_0 K in decode (opts.reduced_precision): available (sve is active)' \
+    "$dir/vecattn-info-max_sve256_on.txt"
   info max,sve-default-vector-length=128 neonbf16 sve-vl1024  # no 1024-bit build: the next path (max has BF16)
   info max,sve=off neonbf16 bf16                           # BF16 without SVE: bfdot
   info cortex-a72 neon "" VECATTN_ISA=sve                  # one warning, then neon
@@ -116,3 +119,27 @@ for isa in ${isas//,/ }; do
 done
 echo "$dir/bench-quick.json: valid JSON with every path"
 step_done
+
+if [ "$target" = aarch64 ]; then
+  # The paths whose kernels differ only under reduced_precision, where they
+  # differ: q8_0 K (int8 products in decode on sve, neondot, neonbf16; bf16
+  # products in prefill on neonbf16). Their errors against scalar must show it.
+  step "bench --quick --reduced-precision smoke (sve,neondot,neonbf16, q8_0 K/V, -cpu $bench_cpu)"
+  QEMU_CPU=$bench_cpu "$qemu" -L "$sysroot" "$dir/bench/vecattn-bench" --quick --reduced-precision \
+    --isa sve,neondot,neonbf16 --kv-dtype q8_0 --threads 1 --shape bert,decode \
+    --json "$dir/bench-quick-rp.json" > "$dir/bench-quick-rp.txt"
+  python3 - "$dir/bench-quick-rp.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))["results"]
+def err(shape, isa):
+    r = [x for x in rows if x["shape"] == shape and x["isa"] == isa and x["status"] == 0 and x["check"] == "ok"]
+    if not r: sys.exit(f"bench-quick-rp: no checked {shape} row for {isa}")
+    return r[0]["check_rel_err"]
+used = [("decode", isa) for isa in ("sve", "neondot", "neonbf16")] + [("bert", "neonbf16")]
+for shape, isa in used:
+    e = err(shape, isa)
+    print(f"{shape:7} {isa:9} rel err vs scalar {e:.2g}")
+    if e <= 1e-5: sys.exit(f"bench-quick-rp: {shape} on {isa}: error {e:.2g}, reduced precision not used")
+PY
+  step_done
+fi
