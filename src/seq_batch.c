@@ -32,6 +32,8 @@ typedef struct {
   int64_t k0, k1;  /* keys [k0, k1) */
   int64_t part;    /* float offset of its partial state, -1: the tile is whole, write out */
   int64_t work;
+  int64_t seq_work; /* the largest work of its sequence's tasks */
+  int64_t order;    /* place in the task list as built */
 } seq_task;
 
 typedef struct {
@@ -47,11 +49,17 @@ typedef struct {
   int64_t n_tasks, n_splits;
 } seq_work;
 
-static int by_work_desc(const void *a, const void *b) {
+/* Sequences whose longest task is longest first; within a sequence, plan
+ * order (tiles of one kv head together, later query blocks first; a cut
+ * tile's chunks in key order). Sorting every task by its own work instead
+ * interleaved the kv heads of a prefill, whose K and V then no longer stayed
+ * in cache between tiles: 512 x 3352 causal, 1 thread, 210 ms against 130 for
+ * vecattn_sdpa. The order changes only which thread runs what. */
+static int by_sequence_work(const void *a, const void *b) {
   const seq_task *x = a, *y = b;
-  if (x->work != y->work) return x->work < y->work ? 1 : -1;
+  if (x->seq_work != y->seq_work) return x->seq_work < y->seq_work ? 1 : -1;
   if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
-  return x->tile < y->tile ? -1 : x->tile > y->tile;
+  return x->order < y->order ? -1 : x->order > y->order;
 }
 
 static int64_t tile_keys(const attn_plan *pl, const attn_tile *t, int64_t *lo) {
@@ -99,7 +107,7 @@ static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
         int64_t chunks = work > target ? (work + target - 1) / target : 1;
         if (chunks > blocks / MIN_CHUNK_BLOCKS) chunks = blocks / MIN_CHUNK_BLOCKS;
         if (chunks <= 1) {
-          if (pass) w->tasks[n_tasks] = (seq_task){s, i, 0, pl->p->Nk, -1, work};
+          if (pass) w->tasks[n_tasks] = (seq_task){s, i, 0, pl->p->Nk, -1, work, 0, 0};
           ++n_tasks;
           continue;
         }
@@ -110,7 +118,8 @@ static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
           w->splits[n_splits] = (split_tile){s, i, part_floats, chunks};
           for (int64_t c = 0; c < chunks; ++c) {
             const int64_t k0 = lo + c * chunk_len, k1 = k0 + chunk_len < lo + keys ? k0 + chunk_len : lo + keys;
-            w->tasks[n_tasks + c] = (seq_task){s, i, k0, k1, part_floats + c * stride, (k1 - k0) * (t.rows + STREAM_ROWS)};
+            w->tasks[n_tasks + c] =
+                (seq_task){s, i, k0, k1, part_floats + c * stride, (k1 - k0) * (t.rows + STREAM_ROWS), 0, 0};
           }
         }
         n_tasks += chunks, ++n_splits, part_floats += chunks * stride;
@@ -118,8 +127,15 @@ static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
     }
   }
   w->n_tasks = n_tasks, w->n_splits = n_splits;
-  /* Longest first: the order changes only which thread runs what. */
-  qsort(w->tasks, (size_t)n_tasks, sizeof *w->tasks, by_work_desc);
+  for (int64_t i = 0, first = 0; i < n_tasks; ++i) {
+    w->tasks[i].order = i;
+    if (i + 1 < n_tasks && w->tasks[i + 1].seq == w->tasks[i].seq) continue;
+    int64_t most = 0; /* tasks [first, i] are one sequence's */
+    for (int64_t j = first; j <= i; ++j) most = w->tasks[j].work > most ? w->tasks[j].work : most;
+    for (int64_t j = first; j <= i; ++j) w->tasks[j].seq_work = most;
+    first = i + 1;
+  }
+  qsort(w->tasks, (size_t)n_tasks, sizeof *w->tasks, by_sequence_work);
   return VECATTN_OK;
 }
 
