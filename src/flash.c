@@ -30,8 +30,14 @@ static void pv_in_place(const attn_plan *pl, const attn_tile *t, int64_t j0, int
     const int64_t next = j0 + nk + c;
     const vecattn_rows next_keys = pl->keys_in_place && next < hi ? attn_keys(pl, t, next)
                                                                   : (vecattn_rows){.t = VECATTN_F32};
-    pl->kern->gemm_typed(ws->scores + (int64_t)c * pl->score_ld, 1, pl->score_ld, t->rows, attn_values(pl, t, j0 + c),
-                         n, pl->dv_pad, acc, pl->dv_pad, c ? ws->ones : row_scale, next_keys);
+    vecattn_rows values = attn_values(pl, t, j0 + c);
+    const int64_t after = j0 + c + n;
+    if (pl->p->pages && pl->keys_in_place && after < hi) { /* where the rows it prefetches ahead continue */
+      const vecattn_rows more = attn_values(pl, t, after);
+      values.p2 = more.p, values.run2 = more.run < hi - after ? more.run : hi - after;
+    }
+    pl->kern->gemm_typed(ws->scores + (int64_t)c * pl->score_ld, 1, pl->score_ld, t->rows, values, n, pl->dv_pad, acc,
+                         pl->dv_pad, c ? ws->ones : row_scale, next_keys);
   }
 }
 

@@ -41,7 +41,8 @@
 static inline __attribute__((always_inline)) void gemm_block(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int64_t e0,
     int k, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, int64_t ahead, const int mr, const int nv, const int bt, const int with_pf) {
+    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const int mr, const int nv, const int bt,
+    const int with_pf, const int paged) {
   vf acc[VF_MR][VF_NR_MAX];
   const float *arow[VF_MR];
   for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
@@ -72,7 +73,10 @@ static inline __attribute__((always_inline)) void gemm_block(
     } else {
       for (int j = 0; j < nv; ++j) bv[j] = vf_load_t(brow, e0 + j * VF_LANES, bt);
     }
-    if (p + VF_PREFETCH_ROWS < ahead) /* never past a page's rows */
+    /* Never past a page's rows; in a paged stream they continue in the next page, b2. */
+    if (paged && p + VF_PREFETCH_ROWS >= ahead)
+      bahead = p + VF_PREFETCH_ROWS - ahead < run2 ? b2 + (p + VF_PREFETCH_ROWS - ahead) * ldb : NULL;
+    if (p + VF_PREFETCH_ROWS < ahead || (paged && bahead))
       for (int j = 0; j < nv; ++j) /* one prefetch per line */
         if ((j * VF_LANES) % VF_RUN_ELEMS(bt) == 0)
           __builtin_prefetch(vf_addr_t(bahead, e0 + j * VF_LANES, bt), 0, VF_PREFETCH_LOCALITY);
@@ -96,15 +100,16 @@ static inline __attribute__((always_inline)) void gemm_block(
 static inline __attribute__((always_inline)) void gemm_rows(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int k,
     int nvec, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, int64_t ahead, const int mr, const int bt, const int with_pf) {
+    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const int mr, const int bt, const int with_pf,
+    const int paged) {
   const int nr = mr <= 4 && bt != VECATTN_Q8_0 ? VF_NR_SHORT : VF_NR; /* q8_0: blocks sharing a scale */
   int j = 0;
   for (; j + nr <= nvec; j += nr)
     gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, mr, nr, bt, with_pf);
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, b2, run2, mr, nr, bt, with_pf, paged);
   for (; j < nvec; ++j)
     gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, mr, 1, bt, with_pf);
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, b2, run2, mr, 1, bt, with_pf, paged);
 }
 
 /* bt and with_pf are compile-time, so the common, prefetch-free f32 case keeps
@@ -112,7 +117,8 @@ static inline __attribute__((always_inline)) void gemm_rows(
 static inline __attribute__((always_inline)) void gemm_body(
     const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,
     int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, int64_t ahead, const int bt, const int with_pf) {
+    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const int bt, const int with_pf,
+    const int paged) {
   const int nvec = n_pad / VF_LANES;
   for (int r0 = 0; r0 < m; r0 += VF_MR) {
     const int rows = m - r0 < VF_MR ? m - r0 : VF_MR;
@@ -122,13 +128,13 @@ static inline __attribute__((always_inline)) void gemm_body(
     const int rpf = with_pf && r0 == 0; /* once per call */
     /* Short last blocks (decode: a handful of rows) use fewer register rows. */
     if (rows > 4 || VF_MR <= 4)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, VF_MR, bt, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, VF_MR, bt, rpf, paged && r0 == 0);
     else if (rows > 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, 4, bt, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 4, bt, rpf, paged && r0 == 0);
     else if (rows == 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, 2, bt, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 2, bt, rpf, paged && r0 == 0);
     else
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, 1, bt, rpf);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 1, bt, rpf, paged && r0 == 0);
   }
 }
 
@@ -138,15 +144,22 @@ static inline __attribute__((always_inline)) void gemm_body(
                                                        int m, const vf_byte *b, int64_t ldb, int k,  \
                                                        int n_pad, float *c, int64_t ldc,             \
                                                        const float *row_scale, int64_t ahead) {      \
-    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, NULL, 0, 0, ahead, VECATTN_##T, \
-              0);                                                                                    \
+    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, NULL, 0, 0, ahead, NULL, 0,   \
+              VECATTN_##T, 0, 0);                                                                    \
   }                                                                                                  \
   static __attribute__((noinline)) void gemm_prefetching_##T(                                        \
       const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,     \
       int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,     \
       int64_t pf_vec, int64_t ahead) {                                                               \
-    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, pf_vec, ahead,      \
-              VECATTN_##T, 1);                                                                       \
+    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, pf_vec, ahead, NULL, \
+              0, VECATTN_##T, 1, 0);                                                                 \
+  }                                                                                                  \
+  static __attribute__((noinline)) void gemm_paging_##T(                                             \
+      const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,     \
+      int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,     \
+      int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2) {                              \
+    gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, pf_vec, ahead, b2,  \
+              run2, VECATTN_##T, 1, 1);                                                              \
   }
 GEMM_VARIANT(F32)
 GEMM_VARIANT(F16)
@@ -168,7 +181,10 @@ static void gemm_typed(const float *a, int64_t a_row, int64_t a_col, int m, veca
   const int64_t pf_vec = dt_bytes(pf.t, VECATTN_Q8_0_BLOCK * VF_LANES) / VECATTN_Q8_0_BLOCK;
   const int64_t ahead = b.run ? b.run : INT64_MAX;
 #define GEMM_CALL(T)                                                                                 \
-  if (pfp)                                                                                           \
+  if (pfp && b.p2) /* a paged stream: B's rows continue in the next page */                          \
+    gemm_paging_##T(a, a_row, a_col, m, bp, ldb, k, n_pad, c, ldc, row_scale, pfp, ldpf, pf_vec, ahead, \
+                    (const vf_byte *)b.p2, b.run2);                                                  \
+  else if (pfp)                                                                                      \
     gemm_prefetching_##T(a, a_row, a_col, m, bp, ldb, k, n_pad, c, ldc, row_scale, pfp, ldpf, pf_vec,  \
                          ahead);                                                                     \
   else                                                                                               \
