@@ -96,7 +96,7 @@ static inline __attribute__((always_inline)) void gemm_block(
 
 /* All column blocks of one row block, with mr rows of registers. pf_vec: bytes
  * of pf rows per vector of C (pf's element size times VF_LANES). ahead: rows of
- * B that may be prefetched (B's run). */
+ * B that may be prefetched (B's run); paged: rows past them, run2 of them, at b2. */
 static inline __attribute__((always_inline)) void gemm_rows(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int k,
     int nvec, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
@@ -125,16 +125,20 @@ static inline __attribute__((always_inline)) void gemm_body(
     const float *ar = a + r0 * a_row;
     float *cr = c + r0 * ldc;
     const float *rs = row_scale ? row_scale + r0 : NULL;
-    const int rpf = with_pf && r0 == 0; /* once per call */
+    const int rpf = with_pf && r0 == 0, rpaged = paged && r0 == 0; /* once per call */
     /* Short last blocks (decode: a handful of rows) use fewer register rows. */
     if (rows > 4 || VF_MR <= 4)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, VF_MR, bt, rpf, paged && r0 == 0);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, VF_MR, bt, rpf,
+                rpaged);
     else if (rows > 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 4, bt, rpf, paged && r0 == 0);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 4, bt, rpf,
+                rpaged);
     else if (rows == 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 2, bt, rpf, paged && r0 == 0);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 2, bt, rpf,
+                rpaged);
     else
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 1, bt, rpf, paged && r0 == 0);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 1, bt, rpf,
+                rpaged);
   }
 }
 
