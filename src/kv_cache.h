@@ -32,6 +32,13 @@ void kv_cache_stage(const struct vecattn_kernels *kern, vecattn_kv_cache *c, con
                     const float *v_src, int64_t ld_b, int64_t ld_s, int64_t seq, int num_threads);
 void kv_cache_commit(vecattn_kv_cache *c, int64_t seq);
 
+/* The outputs of a cache read (vecattn_kv_cache_read, vecattn_paged_cache_read):
+ * not both NULL, known types, q8_0 only with whole blocks, extents that fit,
+ * k_out and v_out apart. Sets spans[0] (k_out) and spans[1] (v_out); empty for
+ * a NULL output. `what` names the call in messages. */
+vecattn_status cache_read_outputs(const char *what, int64_t n_kv_heads, int64_t head_dim, int64_t n,
+                                  void *const outs[2], const vecattn_dtype types[2], byte_span spans[2]);
+
 /* BHSD views of the first n positions, typed as stored. */
 vecattn_tensor kv_cache_keys(const vecattn_kv_cache *c, int64_t n);
 vecattn_tensor kv_cache_values(const vecattn_kv_cache *c, int64_t n);

@@ -46,6 +46,26 @@ vecattn_status vecattn_kv_cache_copy_row(vecattn_kv_cache *c, int64_t src_b, int
   return VECATTN_OK;
 }
 
+vecattn_status cache_read_outputs(const char *what, int64_t n_kv_heads, int64_t head_dim, int64_t n,
+                                  void *const outs[2], const vecattn_dtype types[2], check_span spans[2]) {
+  spans[0] = spans[1] = (check_span){0, 0};
+  if (!outs[0] && !outs[1]) return status_fail(VECATTN_EINVAL, "%s: k_out and v_out are both NULL", what);
+  for (int i = 0; i < 2; ++i) {
+    if (!outs[i]) continue;
+    const char *name = i ? "v_out" : "k_out";
+    if ((unsigned)types[i] >= VECATTN_DTYPE_COUNT)
+      return status_fail(VECATTN_EINVAL, "%s: %s type %d is not a vecattn_dtype", what, name, (int)types[i]);
+    if (types[i] == VECATTN_Q8_0 && head_dim % VECATTN_Q8_0_BLOCK)
+      return status_fail(VECATTN_EINVAL, "%s: q8_0 needs head_dim %% 32 == 0, not %lld", what, (long long)head_dim);
+    int64_t elems;
+    if (__builtin_mul_overflow(n_kv_heads * head_dim, n, &elems))
+      return status_fail(VECATTN_EOVERFLOW, "%s: %s of %lld positions overflows", what, name, (long long)n);
+    const vecattn_status st = check_array(name, outs[i], (int64_t)vecattn_dtype_bytes(types[i], elems), 1, &spans[i]);
+    if (st != VECATTN_OK) return st;
+  }
+  return check_disjoint("v_out", spans[1], "k_out", spans[0]);
+}
+
 vecattn_status vecattn_kv_cache_read(const vecattn_kv_cache *c, int64_t b, int64_t pos0, int64_t n, void *k_out,
                                      vecattn_dtype k_type, void *v_out, vecattn_dtype v_type) {
   if (!c) return status_fail(VECATTN_EINVAL, "the cache is NULL");
@@ -54,27 +74,13 @@ vecattn_status vecattn_kv_cache_read(const vecattn_kv_cache *c, int64_t b, int64
   if (pos0 < 0 || n < 0 || pos0 > c->len || n > c->len - pos0)
     return status_fail(VECATTN_EINVAL, "kv cache read: positions %lld + %lld past len %lld", (long long)pos0,
                        (long long)n, (long long)c->len);
-  if (!k_out && !v_out) return status_fail(VECATTN_EINVAL, "kv cache read: k_out and v_out are both NULL");
   const vecattn_dtype types[2] = {k_type, v_type};
-  void *outs[2] = {k_out, v_out};
-  check_span spans[2] = {{0, 0}, {0, 0}};
-  for (int i = 0; i < 2; ++i) {
-    if (!outs[i]) continue;
-    if ((unsigned)types[i] >= VECATTN_DTYPE_COUNT)
-      return status_fail(VECATTN_EINVAL, "kv cache read: type %d is not a vecattn_dtype", (int)types[i]);
-    if (types[i] == VECATTN_Q8_0 && c->head_dim % VECATTN_Q8_0_BLOCK)
-      return status_fail(VECATTN_EINVAL, "kv cache read: q8_0 needs head_dim %% 32 == 0, not %lld", (long long)c->head_dim);
-    int64_t elems;
-    if (__builtin_mul_overflow(c->n_kv_heads * c->head_dim, n, &elems))
-      return status_fail(VECATTN_EOVERFLOW, "kv cache read: %lld positions overflow", (long long)n);
-    const vecattn_status st =
-        check_array(i ? "v_out" : "k_out", outs[i], (int64_t)vecattn_dtype_bytes(types[i], elems), 1, &spans[i]);
-    if (st != VECATTN_OK) return st;
-  }
+  void *const outs[2] = {k_out, v_out};
+  check_span spans[2];
+  vecattn_status st = cache_read_outputs("kv cache read", c->n_kv_heads, c->head_dim, n, outs, types, spans);
+  if (st != VECATTN_OK) return st;
   const check_span store = {(uintptr_t)c->k, (uintptr_t)c->v + (uintptr_t)dt_bytes(c->v_type, c->batch * c->n_kv_heads * c->max_seq * c->head_dim)};
-  vecattn_status st;
-  if ((st = check_disjoint("v_out", spans[1], "k_out", spans[0])) != VECATTN_OK ||
-      (st = check_disjoint("k_out", spans[0], "the cache's storage", store)) != VECATTN_OK ||
+  if ((st = check_disjoint("k_out", spans[0], "the cache's storage", store)) != VECATTN_OK ||
       (st = check_disjoint("v_out", spans[1], "the cache's storage", store)) != VECATTN_OK)
     return st;
   const struct vecattn_kernels *kern = dispatch_active();

@@ -11,6 +11,7 @@
 #include "convert.h"
 #include "dispatch.h"
 #include "generic/dtype_scalar.h"
+#include "kv_cache.h"
 #include "paged_cache.h"
 #include "status.h"
 #include "threads.h"
@@ -371,25 +372,13 @@ vecattn_status vecattn_paged_cache_read(const vecattn_paged_cache *c, int64_t se
   if (pos0 < 0 || n < 0 || pos0 > s->len || n > s->len - pos0)
     return status_fail(VECATTN_EINVAL, "paged cache read: positions %" PRId64 " + %" PRId64 " past sequence %" PRId64
                        "'s length %" PRId64, pos0, n, seq, s->len);
-  if (!k_out && !v_out) return status_fail(VECATTN_EINVAL, "paged cache read: k_out and v_out are both NULL");
   const vecattn_dtype types[2] = {k_type, v_type};
-  void *outs[2] = {k_out, v_out};
-  check_span spans[2] = {{0, 0}, {0, 0}};
-  for (int i = 0; i < 2; ++i) {
-    if (!outs[i]) continue;
-    if ((unsigned)types[i] >= VECATTN_DTYPE_COUNT)
-      return status_fail(VECATTN_EINVAL, "paged cache read: type %d is not a vecattn_dtype", (int)types[i]);
-    if (types[i] == VECATTN_Q8_0 && c->head_dim % VECATTN_Q8_0_BLOCK)
-      return status_fail(VECATTN_EINVAL, "paged cache read: q8_0 needs head_dim %% 32 == 0, not %" PRId64, c->head_dim);
-    const char *name = i ? "v_out" : "k_out";
-    int64_t elems;
-    if (__builtin_mul_overflow(c->n_kv_heads * c->head_dim, n, &elems))
-      return status_fail(VECATTN_EOVERFLOW, "paged cache read: %s of %" PRId64 " positions overflows", name, n);
-    if ((st = check_array(name, outs[i], (int64_t)vecattn_dtype_bytes(types[i], elems), 1, &spans[i])) != VECATTN_OK ||
-        (st = off_pools(c, name, spans[i])) != VECATTN_OK)
-      return st;
-  }
-  if ((st = check_disjoint("v_out", spans[1], "k_out", spans[0])) != VECATTN_OK) return st;
+  void *const outs[2] = {k_out, v_out};
+  check_span spans[2];
+  if ((st = cache_read_outputs("paged cache read", c->n_kv_heads, c->head_dim, n, outs, types, spans)) != VECATTN_OK ||
+      (outs[0] && (st = off_pools(c, "k_out", spans[0])) != VECATTN_OK) ||
+      (outs[1] && (st = off_pools(c, "v_out", spans[1])) != VECATTN_OK))
+    return st;
   const struct vecattn_kernels *kern = dispatch_active();
   const int64_t d = c->head_dim, bs = c->block_size;
   for (int i = 0; i < 2; ++i) {

@@ -38,28 +38,7 @@ typedef struct {
 } layer;
 
 static void layer_make(layer *l, const layer_case *c) {
-  const int64_t hkv = c->n_kv_heads ? c->n_kv_heads : c->n_heads;
-  const int64_t qn = c->n_heads * c->head_dim, kvn = hkv * c->head_dim, dm = c->d_model;
-  const int64_t total = 2 * qn * dm + 2 * kvn * dm + qn + 2 * kvn + dm;
-  l->mem = malloc(sizeof(float) * total);
-  tu_fill_normal(l->mem, (size_t)total);
-  /* ~unit-variance projections, so scores stay O(1) and softmax is not one-hot */
-  for (int64_t i = 0; i < total; ++i) l->mem[i] *= (float)(1.0 / sqrt((double)dm));
-  memset(&l->w, 0, sizeof l->w);
-  l->w.d_model = dm, l->w.n_heads = c->n_heads, l->w.n_kv_heads = c->n_kv_heads, l->w.head_dim = c->head_dim;
-  float *p = l->mem;
-  l->w.wq = p, p += qn * dm;
-  l->w.wk = p, p += kvn * dm;
-  l->w.wv = p, p += kvn * dm;
-  l->w.wo = p, p += qn * dm;
-  if (c->bias) {
-    l->w.bq = p, p += qn;
-    l->w.bk = p, p += kvn;
-    l->w.bv = p, p += kvn;
-    l->w.bo = p;
-  }
-  l->w.rope = c->rope;
-  l->w.rope_theta = c->theta;
+  l->mem = tu_mha_weights(&l->w, c->d_model, c->n_heads, c->n_kv_heads, c->head_dim, c->bias, c->rope, c->theta);
 }
 
 static float *rand_rows(int64_t rows, int64_t cols) {

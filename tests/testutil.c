@@ -491,3 +491,29 @@ void tu_check_sdpa_result(const char *label, vecattn_isa isa, const tu_tensor *o
     ck_assert_msg(e2 <= tol, "%s [isa %s, seed %llu]: lse relative L2 error %.3e > %.1e", label, in, seed, e2, tol);
   }
 }
+
+float *tu_mha_weights(vecattn_mha_weights *w, int64_t d_model, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                      int bias, int rope, float theta) {
+  const int64_t hkv = n_kv_heads ? n_kv_heads : n_heads;
+  const int64_t qn = n_heads * head_dim, kvn = hkv * head_dim, dm = d_model;
+  const int64_t total = 2 * qn * dm + 2 * kvn * dm + qn + 2 * kvn + dm;
+  float *mem = malloc(sizeof(float) * (size_t)total);
+  tu_fill_normal(mem, (size_t)total);
+  for (int64_t i = 0; i < total; ++i) mem[i] *= (float)(1.0 / sqrt((double)dm));
+  memset(w, 0, sizeof *w);
+  w->d_model = dm, w->n_heads = n_heads, w->n_kv_heads = n_kv_heads, w->head_dim = head_dim;
+  float *p = mem;
+  w->wq = p, p += qn * dm;
+  w->wk = p, p += kvn * dm;
+  w->wv = p, p += kvn * dm;
+  w->wo = p, p += qn * dm;
+  if (bias) {
+    w->bq = p, p += qn;
+    w->bk = p, p += kvn;
+    w->bv = p, p += kvn;
+    w->bo = p;
+  }
+  w->rope = rope;
+  w->rope_theta = theta;
+  return mem;
+}

@@ -28,6 +28,11 @@ double tu_rand_uniform(void);            /* [0, 1) */
 double tu_rand_normal(void);             /* N(0,1), never exactly 0 */
 int64_t tu_rand_int(int64_t lo, int64_t hi); /* inclusive */
 void tu_fill_normal(float *p, size_t n); /* N(0,1), never exactly 0 */
+/* Random layer weights (and biases when `bias`), N(0, 1 / d_model) so
+ * projections keep unit variance and softmax is not one-hot; fills *w and
+ * returns the one allocation holding them (free it). */
+float *tu_mha_weights(vecattn_mha_weights *w, int64_t d_model, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                      int bias, int rope, float theta);
 
 /* VECATTN_TEST_EMULATED=1: running under an emulator (qemu), keep it small. */
 int tu_emulated(void);
