@@ -75,27 +75,19 @@ static int64_t tile_work(const attn_plan *pl, const attn_tile *t, int64_t keys) 
 
 /* The task list: every tile of every sequence with queries, long ones cut. */
 static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
-  int64_t total = 0;
-  for (int64_t s = 0; s < n_seqs; ++s) {
-    const attn_plan *pl = &w->plans[s];
-    if (pl->p->Nq == 0) continue;
-    for (int64_t i = 0; i < pl->tiles; ++i) {
-      const attn_tile t = attn_plan_tile(pl, i);
-      int64_t lo;
-      total += tile_work(pl, &t, tile_keys(pl, &t, &lo));
-    }
-  }
-  const int64_t target = total / TARGET_TASKS + 1;
-  /* Count first: chunks per tile, then the arrays. */
-  int64_t n_tasks = 0, n_splits = 0, part_floats = 0;
-  for (int pass = 0; pass < 2; ++pass) {
-    if (pass == 1) {
+  /* Pass 0 sums the work (the chunk target), pass 1 counts chunks, pass 2
+   * fills the arrays. */
+  int64_t total = 0, target = 0, n_tasks = 0, n_splits = 0, part_floats = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    if (pass == 1) target = total / TARGET_TASKS + 1;
+    if (pass == 2) {
       w->tasks = malloc((size_t)(n_tasks ? n_tasks : 1) * sizeof *w->tasks);
       w->splits = malloc((size_t)(n_splits ? n_splits : 1) * sizeof *w->splits);
       w->parts = malloc((size_t)(part_floats ? part_floats : 1) * sizeof *w->parts);
       if (!w->tasks || !w->splits || !w->parts) return status_nomem("the sequence task tables");
       n_tasks = n_splits = part_floats = 0;
     }
+    const int fill = pass == 2;
     for (int64_t s = 0; s < n_seqs; ++s) {
       const attn_plan *pl = &w->plans[s];
       if (pl->p->Nq == 0) continue;
@@ -103,18 +95,22 @@ static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
         const attn_tile t = attn_plan_tile(pl, i);
         int64_t lo;
         const int64_t keys = tile_keys(pl, &t, &lo), work = tile_work(pl, &t, keys);
+        if (pass == 0) {
+          total += work;
+          continue;
+        }
         const int64_t blocks = (keys + pl->block_k - 1) / pl->block_k;
         int64_t chunks = work > target ? (work + target - 1) / target : 1;
         if (chunks > blocks / MIN_CHUNK_BLOCKS) chunks = blocks / MIN_CHUNK_BLOCKS;
         if (chunks <= 1) {
-          if (pass) w->tasks[n_tasks] = (seq_task){s, i, 0, pl->p->Nk, -1, work, 0, 0};
+          if (fill) w->tasks[n_tasks] = (seq_task){s, i, 0, pl->p->Nk, -1, work, 0, 0};
           ++n_tasks;
           continue;
         }
         const int64_t chunk_len = (blocks + chunks - 1) / chunks * pl->block_k;
         chunks = (keys + chunk_len - 1) / chunk_len;
         const int64_t stride = (int64_t)partial_floats(pl);
-        if (pass) {
+        if (fill) {
           w->splits[n_splits] = (split_tile){s, i, part_floats, chunks};
           for (int64_t c = 0; c < chunks; ++c) {
             const int64_t k0 = lo + c * chunk_len, k1 = k0 + chunk_len < lo + keys ? k0 + chunk_len : lo + keys;
