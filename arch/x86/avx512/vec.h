@@ -50,6 +50,11 @@ static inline vf vf_butterfly(vf v, int s) {
   default: return _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1));
   }
 }
+/* Per 128 bits [a0+a1, a2+a3, b0+b1, b2+b3] (generic/lanes.h). */
+#define VF_HAS_PAIR_SUM 1
+static inline vf vf_pair_sum(vf a, vf b) {
+  return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
 static inline vf vf_blend_bit(vf a, vf b, int s) {
   const __mmask16 m = s == 8 ? 0xFF00 : s == 4 ? 0xF0F0 : s == 2 ? 0xCCCC : 0xAAAA;
   return _mm512_mask_blend_ps(m, a, b);
