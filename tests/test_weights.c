@@ -167,8 +167,15 @@ START_TEST(test_weights_exp_range) {
   for (int i = 0; i < Nq; i++) {
     const double qi = *tu_at(&q.t, 0, 0, i, 0);
     double m = -INFINITY, sum = 0;
-    for (int j = 0; j < Nk; j++) m = fmax(m, qi * *tu_at(&k.t, 0, 0, j, 0));
-    for (int j = 0; j < Nk; j++) sum += ref[i * Nk + j] = exp(qi * *tu_at(&k.t, 0, 0, j, 0) - m);
+    for (int j = 0; j < Nk; j++) {
+      const double s = qi * *tu_at(&k.t, 0, 0, j, 0);
+      if (s > m) m = s;
+    }
+    for (int j = 0; j < Nk; j++) {
+      const double e = exp(qi * *tu_at(&k.t, 0, 0, j, 0) - m);
+      ref[i * Nk + j] = e;
+      sum += e;
+    }
     for (int j = 0; j < Nk; j++) ref[i * Nk + j] /= sum;
   }
   TU_FOR_EACH_ISA(isa) {
