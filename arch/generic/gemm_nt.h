@@ -125,8 +125,10 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
   for (int r = 0; r < rs; ++r) arow[r] = a + (r < m ? r : 0) * lda;
   for (int c = 0; c < kg; ++c) {
     brow[c] = b + (c < n ? c : n - 1) * ldb;
-    /* The row VF_PREFETCH_ROWS on: in this run, in the next page (b2), or none. */
-    const int64_t ah = c + VF_PREFETCH_ROWS;
+    /* The row VF_PREFETCH_ROWS_T on (else VF_PREFETCH_ROWS on): in this run, in
+     * the next page (b2), or none. */
+    int64_t ah = c + VF_PREFETCH_ROWS_T(bt);
+    if (ah >= ahead && !(b2 && ah - ahead < run2)) ah = c + VF_PREFETCH_ROWS;
     bahead[c] = ah < ahead ? b + ah * ldb : b2 && ah - ahead < run2 ? b2 + (ah - ahead) * ldb : NULL;
   }
   for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
