@@ -138,10 +138,76 @@ START_TEST(test_weights) {
 }
 END_TEST
 
+/* The softmax's exp element by element, on scores that are exact (D = 1,
+ * q = +-1, scale 1, keys on a 2^-12 grid) and span [-95, 0] after the shift: each weight within a few
+ * ulp of exp(s - max) / sum in float64 (weights below 1e-36 only need to stay
+ * between 0 and just above their value: exp may flush results near FLT_MIN to 0). Nq = 1 runs the decode
+ * kernels, Nq = 20 the prefill tiles; q = -1 rows see their max rise block
+ * after block. sdpa with V = the identity returns the same weights through
+ * P.V and its rescaling (looser: every new max rounds the accumulator again). */
+START_TEST(test_weights_exp_range) {
+  const int Nk = 1030, Nq = _i ? 20 : 1;
+  tu_tensor q, k, v, w, out;
+  tu_tensor_make(&q, TU_BHSD, 1, 1, Nq, 1);
+  tu_tensor_make(&k, TU_BHSD, 1, 1, Nk, 1);
+  tu_tensor_make(&v, TU_BHSD, 1, 1, Nk, Nk);
+  tu_tensor_make(&w, TU_BHSD, 1, 1, Nq, Nk);
+  tu_tensor_make(&out, TU_BHSD, 1, 1, Nq, Nk);
+  for (int i = 0; i < Nq; i++) *tu_at(&q.t, 0, 0, i, 0) = i % 2 ? -1.0f : 1.0f;
+  for (int j = 0; j < Nk; j++) {
+    /* multiples of 2^-12: score minus max stays exact */
+    *tu_at(&k.t, 0, 0, j, 0) = j < Nk - 2 ? -roundf(86.8f * 4096 * (float)j / (float)(Nk - 3)) / 4096 : j == Nk - 2 ? -95.0f : -88.0f;
+    for (int d = 0; d < Nk; d++) *tu_at(&v.t, 0, 0, j, d) = d == j ? 1.0f : 0.0f;
+  }
+  vecattn_sdpa_opts opts;
+  memset(&opts, 0, sizeof opts);
+  opts.scale = 1.0f;
+  double *ref = malloc(sizeof(double) * Nq * Nk);
+  ck_assert(ref);
+  for (int i = 0; i < Nq; i++) {
+    const double qi = *tu_at(&q.t, 0, 0, i, 0);
+    double m = -INFINITY, sum = 0;
+    for (int j = 0; j < Nk; j++) {
+      const double s = qi * *tu_at(&k.t, 0, 0, j, 0);
+      if (s > m) m = s;
+    }
+    for (int j = 0; j < Nk; j++) {
+      const double e = exp(qi * *tu_at(&k.t, 0, 0, j, 0) - m);
+      ref[i * Nk + j] = e;
+      sum += e;
+    }
+    for (int j = 0; j < Nk; j++) ref[i * Nk + j] /= sum;
+  }
+  TU_FOR_EACH_ISA(isa) {
+    const char *in = vecattn_isa_name(isa);
+    tu_tensor_poison(&w), tu_tensor_poison(&out);
+    ck_assert_int_eq(vecattn_attention_weights(&q.t, &k.t, &w.t, &opts), VECATTN_OK);
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &opts), VECATTN_OK);
+    for (int i = 0; i < Nq; i++)
+      for (int j = 0; j < Nk; j++) {
+        const double want = ref[i * Nk + j], got_w = *tu_at(&w.t, 0, 0, i, j), got_o = *tu_at(&out.t, 0, 0, i, j);
+        if (want < 1e-36) {
+          const double most = want * (1 + 4e-6) + 4e-38;
+          ck_assert_msg(got_w >= 0 && got_w <= most && got_o >= 0 && got_o <= most,
+                        "Nq=%d [isa %s] row %d key %d: weight %g / output %g, want %g", Nq, in, i, j, got_w, got_o, want);
+          continue;
+        }
+        ck_assert_msg(fabs(got_w - want) <= 5e-7 * want, "Nq=%d [isa %s] row %d key %d: weight %.9g, want %.9g (rel %.2e)",
+                      Nq, in, i, j, got_w, want, fabs(got_w - want) / want);
+        ck_assert_msg(fabs(got_o - want) <= 4e-6 * want, "Nq=%d [isa %s] row %d key %d: sdpa %.9g, want %.9g (rel %.2e)",
+                      Nq, in, i, j, got_o, want, fabs(got_o - want) / want);
+      }
+  }
+  free(ref);
+  tu_tensor_free(&q), tu_tensor_free(&k), tu_tensor_free(&v), tu_tensor_free(&w), tu_tensor_free(&out);
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("weights");
   TCase *tc = tcase_create("weights");
   tcase_add_loop_test(tc, test_weights, 0, NCASES);
+  tcase_add_loop_test(tc, test_weights_exp_range, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -112,7 +112,8 @@ static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t 
 #if VF_LANES > 1
 /* One vector of S^T for a group of rs rows (rs < VF_LANES): each accumulator
  * holds one (key, row) pair, so VF_LANES / rs keys x rs rows fold into one
- * vector laid out as S^T[key][row] by a single vf_hsum_lanes. */
+ * vector laid out as S^T[key][row] by a single vf_hsum_lanes (pair (key, row)
+ * for lane i in acc[vf_hsum_slot(i)]). */
 static inline __attribute__((always_inline)) void gemm_nt_st_block(
     const float *a, int64_t lda, int m, const vf_byte *b, int64_t ldb, int n, int k, float *st,
     const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const int rs,
@@ -124,8 +125,10 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
   for (int r = 0; r < rs; ++r) arow[r] = a + (r < m ? r : 0) * lda;
   for (int c = 0; c < kg; ++c) {
     brow[c] = b + (c < n ? c : n - 1) * ldb;
-    /* The row VF_PREFETCH_ROWS on: in this run, in the next page (b2), or none. */
-    const int64_t ah = c + VF_PREFETCH_ROWS;
+    /* The row VF_PREFETCH_ROWS_T on (else VF_PREFETCH_ROWS on): in this run, in
+     * the next page (b2), or none. */
+    int64_t ah = c + VF_PREFETCH_ROWS_T(bt);
+    if (ah >= ahead && !(b2 && ah - ahead < run2)) ah = c + VF_PREFETCH_ROWS;
     bahead[c] = ah < ahead ? b + ah * ldb : b2 && ah - ahead < run2 ? b2 + (ah - ahead) * ldb : NULL;
   }
   for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
@@ -154,7 +157,7 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
       for (int c = 0; c < kg; ++c) {
         const vf bv = bt == VECATTN_Q8_0 ? vf_load_q8_scaled(brow[c], p + u * VF_LANES, scale[c])
                                          : vf_load_t(brow[c], p + u * VF_LANES, bt);
-        for (int r = 0; r < rs; ++r) acc[c * rs + r] = vf_fma(av[r], bv, acc[c * rs + r]);
+        for (int r = 0; r < rs; ++r) acc[vf_hsum_slot(c * rs + r)] = vf_fma(av[r], bv, acc[vf_hsum_slot(c * rs + r)]);
       }
     }
   }
@@ -163,7 +166,7 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
     for (int r = 0; r < rs; ++r) av[r] = vf_load(arow[r] + p);
     for (int c = 0; c < kg; ++c) {
       const vf bv = vf_load_t(brow[c], p, bt);
-      for (int r = 0; r < rs; ++r) acc[c * rs + r] = vf_fma(av[r], bv, acc[c * rs + r]);
+      for (int r = 0; r < rs; ++r) acc[vf_hsum_slot(c * rs + r)] = vf_fma(av[r], bv, acc[vf_hsum_slot(c * rs + r)]);
     }
   }
   if (p < k) { /* zero-filled tail lanes add nothing */
@@ -172,7 +175,7 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
     for (int r = 0; r < rs; ++r) av[r] = vf_load_n(arow[r] + p, tail);
     for (int c = 0; c < kg; ++c) {
       const vf bv = vf_load_n_t(brow[c], p, tail, bt);
-      for (int r = 0; r < rs; ++r) acc[c * rs + r] = vf_fma(av[r], bv, acc[c * rs + r]);
+      for (int r = 0; r < rs; ++r) acc[vf_hsum_slot(c * rs + r)] = vf_fma(av[r], bv, acc[vf_hsum_slot(c * rs + r)]);
     }
   }
   vf_store(st, vf_hsum_lanes(acc));

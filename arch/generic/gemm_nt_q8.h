@@ -95,12 +95,13 @@ static inline __attribute__((always_inline)) vf q8_pair(vf acc, const vi8 *qv, v
   return vf_fma(vf_from_i32(dot), vf_mul(qd, kd), acc);
 }
 
-/* kg keys x rs rows (kg * rs == VF_LANES): acc[c * rs + r] holds (key c, row r)
- * and one vf_hsum_lanes folds them into a vector of S^T. Each step holds the
- * smaller side's vectors and streams the other's: VF_LANES accumulators plus
- * min(kg, rs) int8 vectors and scales (at most 28 of SVE's 32 registers at 512
- * bits). bahead rows (K rows VF_PREFETCH_ROWS on, NULL past the page) and pf
- * rows (V of these keys, L2) are prefetched as the blocks go by. */
+/* kg keys x rs rows (kg * rs == VF_LANES): acc[vf_hsum_slot(c * rs + r)]
+ * holds (key c, row r) and one vf_hsum_lanes folds them into a vector of S^T.
+ * Each step holds the smaller side's vectors and streams the other's:
+ * VF_LANES accumulators plus min(kg, rs) int8 vectors and scales (at most 28
+ * of SVE's 32 registers at 512 bits). bahead rows (K rows VF_PREFETCH_ROWS
+ * on, NULL past the page) and pf rows (V of these keys, L2) are prefetched as
+ * the blocks go by. */
 static inline __attribute__((always_inline)) void gemm_nt_q8_block(
     const int8_t *const *aq, const float *const *ad, const vf_byte *const *brow, const vf_byte *const *bahead, int nb,
     const vf_byte *const *pfrow, int64_t pf_block, float *st, const int rs, const int kg) {
@@ -124,13 +125,15 @@ static inline __attribute__((always_inline)) void gemm_nt_q8_block(
       for (int r = 0; r < rs; ++r) q8_query_step(aq[r], ad[r], blk, two, qv[r], &qd[r]);
       for (int c = 0; c < kg; ++c) {
         q8_key_step(brow[c], blk, two, kv[0], &kd[0]);
-        for (int r = 0; r < rs; ++r) acc[c * rs + r] = q8_pair(acc[c * rs + r], qv[r], qd[r], kv[0], kd[0]);
+        for (int r = 0; r < rs; ++r)
+          acc[vf_hsum_slot(c * rs + r)] = q8_pair(acc[vf_hsum_slot(c * rs + r)], qv[r], qd[r], kv[0], kd[0]);
       }
     } else { /* a query group: the keys held, rows streamed */
       for (int c = 0; c < kg; ++c) q8_key_step(brow[c], blk, two, kv[c], &kd[c]);
       for (int r = 0; r < rs; ++r) {
         q8_query_step(aq[r], ad[r], blk, two, qv[0], &qd[0]);
-        for (int c = 0; c < kg; ++c) acc[c * rs + r] = q8_pair(acc[c * rs + r], qv[0], qd[0], kv[c], kd[c]);
+        for (int c = 0; c < kg; ++c)
+          acc[vf_hsum_slot(c * rs + r)] = q8_pair(acc[vf_hsum_slot(c * rs + r)], qv[0], qd[0], kv[c], kd[c]);
       }
     }
   }

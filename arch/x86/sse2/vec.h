@@ -50,6 +50,11 @@ static inline vf vf_tanh(vf v) { return Sleef_tanhf4_u10sse2(v); }
 static inline vf vf_butterfly(vf v, int s) {
   return s == 2 ? _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)) : _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1));
 }
+/* Per 128 bits [a0+a1, a2+a3, b0+b1, b2+b3] (generic/lanes.h). */
+#define VF_HAS_PAIR_SUM 1
+static inline vf vf_pair_sum(vf a, vf b) {
+  return _mm_add_ps(_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
 static inline vf vf_blend_bit(vf a, vf b, int s) {
   const __m128 m = _mm_castsi128_ps(s == 2 ? _mm_setr_epi32(0, 0, -1, -1) : _mm_setr_epi32(0, -1, 0, -1));
   return _mm_or_ps(_mm_andnot_ps(m, a), _mm_and_ps(m, b));
