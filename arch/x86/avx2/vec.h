@@ -1,4 +1,4 @@
-/* AVX2+FMA vector layer: 8 lanes, masked tails, an inlined exp (generic/exp_poly.h), SLEEF's tanh. */
+/* AVX2+FMA vector layer: 8 lanes, masked tails, SLEEF's expf8_u10avx2. */
 #ifndef VECATTN_VEC_AVX2_H
 #define VECATTN_VEC_AVX2_H
 #include <immintrin.h>
@@ -41,17 +41,7 @@ static inline float vf_hsum(vf v) {
   x = _mm_add_ss(x, _mm_movehdup_ps(x));
   return _mm_cvtss_f32(x);
 }
-/* For generic/exp_poly.h: 2^(n - 1) from t = x * log2(e) + 1.5 * 2^23 (n in t's
- * low mantissa bits), and y with 0 below lo, +inf above hi. */
-static inline vf vf_pow2_m1(vf t) {
-  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(_mm256_castps_si256(t), 23), _mm256_set1_epi32(126 << 23)));
-}
-static inline vf vf_exp_limits(vf x, vf y, float lo, float hi) {
-  y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, _mm256_set1_ps(hi), _CMP_GT_OQ));
-  return _mm256_and_ps(y, _mm256_cmp_ps(x, _mm256_set1_ps(lo), _CMP_NLT_UQ));
-}
-#include "generic/exp_poly.h"
-static inline vf vf_exp(vf v) { return vf_exp_poly(v); }
+static inline vf vf_exp(vf v) { return Sleef_expf8_u10avx2(v); }
 static inline vf vf_tanh(vf v) { return Sleef_tanhf8_u10avx2(v); }
 /* Lane i <-> lane i ^ s (s a power of two below 8), and lanes with bit s set taken from b. */
 static inline vf vf_butterfly(vf v, int s) {

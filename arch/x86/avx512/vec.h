@@ -1,4 +1,4 @@
-/* AVX-512 (F/BW/DQ/VL) vector layer: 16 lanes, k-mask tails, an inlined exp (generic/exp_poly.h), SLEEF's tanh. */
+/* AVX-512 (F/BW/DQ/VL) vector layer: 16 lanes, k-mask tails, SLEEF's expf16_u10avx512f. */
 #ifndef VECATTN_VEC_AVX512_H
 #define VECATTN_VEC_AVX512_H
 #include <immintrin.h>
@@ -29,17 +29,7 @@ static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
 static inline float vf_hmax(vf v) { return _mm512_reduce_max_ps(v); }
 static inline float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
-/* For generic/exp_poly.h: 2^(n - 1) from t = x * log2(e) + 1.5 * 2^23 (n in t's
- * low mantissa bits), and y with 0 below lo, +inf above hi. */
-static inline vf vf_pow2_m1(vf t) {
-  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(_mm512_castps_si512(t), 23), _mm512_set1_epi32(126 << 23)));
-}
-static inline vf vf_exp_limits(vf x, vf y, float lo, float hi) {
-  y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, _mm512_set1_ps(hi), _CMP_GT_OQ), _mm512_set1_ps(__builtin_inff()));
-  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(lo), _CMP_NLT_UQ), y);
-}
-#include "generic/exp_poly.h"
-static inline vf vf_exp(vf v) { return vf_exp_poly(v); }
+static inline vf vf_exp(vf v) { return Sleef_expf16_u10avx512f(v); }
 static inline vf vf_tanh(vf v) { return Sleef_tanhf16_u10avx512f(v); }
 /* Lane i <-> lane i ^ s (s a power of two below 16), and lanes with bit s set taken from b. */
 static inline vf vf_butterfly(vf v, int s) {
