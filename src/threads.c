@@ -65,39 +65,55 @@ static int runnable_now(void) {
   return end != p && *end == '/' && n > 0 ? (int)(n < (1 << 20) ? n : (1 << 20)) : -1;
 }
 
-/* runnable_now(), read at most once per RUNNABLE_REUSE_NS on each calling
- * thread: the read costs 2-4 us, a decode step of a small model ~10. The
- * figure only sizes teams, so a stale one costs speed, never results. */
-#define RUNNABLE_REUSE_NS 1000000
-static int runnable_recent(void) {
-  static _Thread_local int64_t read_at;
-  static _Thread_local int last = -1;
+static int64_t now_ns(void) {
   struct timespec ts;
-  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return runnable_now();
-  const int64_t t = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-  if (last < 0 || t - read_at >= RUNNABLE_REUSE_NS || t < read_at) {
-    last = runnable_now();
-    read_at = t;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0;
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* When this thread last started a team, and its size: libgomp's idle
+ * workers spin for a while after a region (GOMP_SPINCOUNT, 300k polls: a few
+ * ms), and spinning they count as runnable in /proc/loadavg; asleep they do
+ * not. Counting them always made two busy threads look like one whenever
+ * the workers had gone to sleep (a team of 2 beside 2 spinning threads on 2
+ * cores: decode 1.6-2.8x the serial time in 4 of 9 runs). */
+#define TEAM_SPIN_NS 5000000
+static _Thread_local int64_t team_started_at;
+static _Thread_local int64_t team_size;
+
+/* Other threads runnable on the machine (not this one, nor this thread's
+ * team while it may still spin), read at most once per RUNNABLE_REUSE_NS on
+ * each calling thread: the read costs 2-4 us, a decode step of a small model
+ * ~10. The figure only sizes teams, so a stale one costs speed, never
+ * results. -1 when unreadable. */
+#define RUNNABLE_REUSE_NS 1000000
+static int64_t others_recent(void) {
+  static _Thread_local int64_t read_at;
+  static _Thread_local int64_t last = -1;
+  static _Thread_local int have;
+  const int64_t t = now_ns();
+  if (!have || t - read_at >= RUNNABLE_REUSE_NS || t < read_at) {
+    const int runnable = runnable_now();
+    const int64_t own_spinning = team_size > 1 && t - team_started_at < TEAM_SPIN_NS ? team_size - 1 : 0;
+    last = runnable < 0 ? -1 : runnable - 1 - own_spinning;
+    read_at = t, have = 1;
   }
   return last;
 }
 #endif
 
-/* At most the CPUs no other thread wants now. Our own team's n - 1 workers
- * are not "other": libgomp lets them spin a while after a region ends. The
- * count is system-wide, so it is held against the machine's online CPUs:
- * a process confined to a few CPUs of a big, busy host keeps its team unless
- * the whole host is full. */
+/* At most the CPUs no other thread wants now. The count is system-wide, so
+ * it is held against the machine's online CPUs: a process confined to a few
+ * CPUs of a big, busy host keeps its team unless the whole host is full. */
 static int64_t fit_free_cpus(int64_t n) {
 #ifdef __linux__
-  const int runnable = runnable_recent();
-  if (runnable < 0) return n;
+  const int64_t others = others_recent();
+  if (others < 0) return n;
   /* One other runnable thread is tolerated: a kernel worker passing by shows
    * up there (on an idle 2-core VM it sent decode to 1 thread in 2 of 7 runs,
    * +12% median), and one busy process beside a team of 2 still ran faster
    * than serial (issue 11's measurements); two do not. */
-  const int64_t others = (int64_t)runnable - n - 1;
-  const int64_t free_cpus = online_cpus() - (others > 0 ? others : 0);
+  const int64_t free_cpus = online_cpus() - (others > 1 ? others - 1 : 0);
   if (free_cpus < n) n = free_cpus;
 #endif
   return n;
@@ -111,5 +127,9 @@ int vecattn_thread_count(int requested, int64_t tasks, double flops, double byte
   if (n > cpus) n = cpus;
   if (n > tasks) n = tasks;
   if (n > 1) n = fit_free_cpus(n);
-  return n < 1 ? 1 : (int)n;
+  if (n < 1) n = 1;
+#ifdef __linux__
+  if (n > 1) team_started_at = now_ns(), team_size = n;
+#endif
+  return (int)n;
 }
