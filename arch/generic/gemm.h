@@ -21,6 +21,13 @@
  * from memory, 1 thread: f16 and bf16 9-10% faster at 64 rows than at 16, 48
  * and 128 slower than 64; f32 slower at 32 rows, so it stays at 16). */
 #define VF_PREFETCH_ROWS_T(bt) ((bt) == VECATTN_F32 ? VF_PREFETCH_ROWS : 4 * VF_PREFETCH_ROWS)
+/* B's row ah rows on, in a stream of `ahead` rows at b that continues with
+ * run2 rows at b2 (a paged cache's next page; b2 NULL: none): NULL past both. */
+static inline const vf_byte *vf_row_ahead(const vf_byte *b, int64_t ldb, int64_t ah, int64_t ahead, const vf_byte *b2,
+                                          int64_t run2) {
+  if (ah < ahead) return b + ah * ldb;
+  return b2 && ah - ahead < run2 ? b2 + (ah - ahead) * ldb : NULL;
+}
 #ifndef VF_PREFETCH_LOCALITY
 #define VF_PREFETCH_LOCALITY 3
 #endif
@@ -69,7 +76,7 @@ static inline __attribute__((always_inline)) void gemm_block(
     vf bv[VF_NR_MAX];
     /* VF_PREFETCH_ROWS_T rows on, or VF_PREFETCH_ROWS where a page ends sooner */
     const int dist = p + VF_PREFETCH_ROWS_T(bt) < ahead ? VF_PREFETCH_ROWS_T(bt) : VF_PREFETCH_ROWS;
-    const vf_byte *brow = b + p * ldb, *bahead = b + (p + dist) * ldb;
+    const vf_byte *brow = b + p * ldb, *bahead = vf_row_ahead(b, ldb, p + dist, ahead, paged ? b2 : NULL, run2);
     if (bt == VECATTN_Q8_0) {
       vf scale = vf_zero();
       for (int j = 0; j < nv; ++j) {
@@ -79,9 +86,7 @@ static inline __attribute__((always_inline)) void gemm_block(
     } else {
       for (int j = 0; j < nv; ++j) bv[j] = vf_load_t(brow, e0 + j * VF_LANES, bt);
     }
-    /* Never past a page's rows; in a paged stream they continue in the next page, b2. */
-    if (paged && p + dist >= ahead) bahead = p + dist - ahead < run2 ? b2 + (p + dist - ahead) * ldb : NULL;
-    if (p + dist < ahead || (paged && bahead))
+    if (bahead) /* never past a page's rows; in a paged stream they continue in the next page, b2 */
       for (int j = 0; j < nv; ++j) /* one prefetch per line */
         if ((j * VF_LANES) % VF_RUN_ELEMS(bt) == 0)
           __builtin_prefetch(vf_addr_t(bahead, e0 + j * VF_LANES, bt), 0, VF_PREFETCH_LOCALITY);

@@ -142,9 +142,8 @@ static inline __attribute__((always_inline)) void gemm_nt_q8_block(
 
 /* The row VF_PREFETCH_ROWS after row j: in this run, in the next page (p2), or none. */
 static inline const vf_byte *q8_row_ahead(vecattn_rows b, int64_t ldb, int64_t j) {
-  const int64_t ah = j + VF_PREFETCH_ROWS, run = b.run ? b.run : INT64_MAX;
-  if (ah < run) return (const vf_byte *)b.p + ah * ldb;
-  return b.p2 && ah - run < b.run2 ? (const vf_byte *)b.p2 + (ah - run) * ldb : NULL;
+  return vf_row_ahead((const vf_byte *)b.p, ldb, j + VF_PREFETCH_ROWS, b.run ? b.run : INT64_MAX,
+                      (const vf_byte *)b.p2, b.run2);
 }
 
 /* rs < VF_LANES: VF_LANES / rs keys per vector of S^T (keys past n - 1 repeat
