@@ -23,6 +23,12 @@ vecattn_status check_tensor(const char *name, const vecattn_tensor *t, unsigned 
  * or does not fit the address space. */
 vecattn_status check_array(const char *name, const void *p, int64_t n, size_t size, check_span *span);
 
+/* Sequence offsets cu[0 .. n] (FlashAttention's cu_seqlens): not NULL, n >= 0,
+ * within the address space, cu[0] = 0, never decreasing, and cu[n] <= total
+ * (total < 0: no bound). `what` names the call in messages. Sets *span. */
+vecattn_status check_offsets(const char *what, const char *name, const int32_t *cu, int64_t n, int64_t total,
+                             check_span *span);
+
 static inline int check_overlap(check_span a, check_span b) { return a.lo < b.hi && b.lo < a.hi; }
 
 #endif

@@ -17,20 +17,6 @@
 #include "status.h"
 #include "vecattn.h"
 
-static vecattn_status check_cu(const int32_t *cu, int64_t n_seqs) {
-  if (!cu) return status_fail(VECATTN_EINVAL, "cu_seqlens is NULL");
-  if (n_seqs < 0) return status_fail(VECATTN_EINVAL, "n_seqs = %" PRId64 ": must be >= 0", n_seqs);
-  check_span s;
-  vecattn_status st = check_array("cu_seqlens", cu, n_seqs + 1, sizeof *cu, &s);
-  if (st != VECATTN_OK) return st;
-  if (cu[0] != 0) return status_fail(VECATTN_EINVAL, "cu_seqlens[0] = %d: must be 0", (int)cu[0]);
-  for (int64_t i = 0; i < n_seqs; ++i)
-    if (cu[i + 1] < cu[i])
-      return status_fail(VECATTN_EINVAL, "cu_seqlens[%" PRId64 "] = %d < cu_seqlens[%" PRId64 "] = %d: offsets must"
-                         " not decrease", i + 1, (int)cu[i + 1], i, (int)cu[i]);
-  return VECATTN_OK;
-}
-
 /* Everything but the cache's own checks (ids, room: the append's prepare). */
 static vecattn_status validate(const vecattn_mha_weights *w, mha_dims *dm, const float *x, const int32_t *cu,
                                const int32_t *seq_ids, int64_t n_seqs, const int64_t *positions,
@@ -42,7 +28,8 @@ static vecattn_status validate(const vecattn_mha_weights *w, mha_dims *dm, const
   if ((s = mha_check_threads(opts)) != VECATTN_OK) return s;
   if (opts && (opts->kv_len || opts->bias))
     return status_fail(VECATTN_EINVAL, "varlen layer: opts->kv_len and opts->bias are per batch row; not with sequences");
-  if ((s = check_cu(cu, n_seqs)) != VECATTN_OK) return s;
+  check_span cu_span;
+  if ((s = check_offsets("varlen layer", "cu_seqlens", cu, n_seqs, -1, &cu_span)) != VECATTN_OK) return s;
   if (cache) {
     if (!seq_ids) return status_fail(VECATTN_EINVAL, "varlen layer: seq_ids is NULL with a cache");
     if (cache->n_kv_heads != dm->hkv || cache->head_dim != dm->d)

@@ -19,25 +19,15 @@
 static vecattn_status check_tables(const vecattn_paged_cache *c, const int32_t *seq_ids, const int32_t *cu_q,
                                    int64_t n_seqs, const attn_problem *whole) {
   if (!seq_ids) return status_fail(VECATTN_EINVAL, "paged sdpa: seq_ids is NULL");
-  if (!cu_q) return status_fail(VECATTN_EINVAL, "paged sdpa: cu_seqlens_q is NULL");
   check_span ids, cu;
   vecattn_status st;
-  if ((st = check_array("seq_ids", seq_ids, n_seqs, sizeof *seq_ids, &ids)) != VECATTN_OK ||
-      (st = check_array("cu_seqlens_q", cu_q, n_seqs + 1, sizeof *cu_q, &cu)) != VECATTN_OK ||
+  if ((st = check_offsets("paged sdpa", "cu_seqlens_q", cu_q, n_seqs, whole->Nq, &cu)) != VECATTN_OK ||
+      (st = check_array("seq_ids", seq_ids, n_seqs, sizeof *seq_ids, &ids)) != VECATTN_OK ||
       (st = attn_problem_check_input(whole, "seq_ids", ids)) != VECATTN_OK ||
       (st = attn_problem_check_input(whole, "cu_seqlens_q", cu)) != VECATTN_OK)
     return st;
-  if (cu_q[0] != 0) return status_fail(VECATTN_EINVAL, "cu_seqlens_q[0] = %d: must be 0", (int)cu_q[0]);
-  if (cu_q[n_seqs] > whole->Nq)
-    return status_fail(VECATTN_EINVAL, "cu_seqlens_q[%" PRId64 "] = %d: past the %" PRId64 " rows of q", n_seqs,
-                       (int)cu_q[n_seqs], whole->Nq);
   for (int64_t i = 0; i < n_seqs; ++i) {
-    if (cu_q[i + 1] < cu_q[i])
-      return status_fail(VECATTN_EINVAL, "cu_seqlens_q[%" PRId64 "] = %d < cu_seqlens_q[%" PRId64 "] = %d: offsets must "
-                         "not decrease", i + 1, (int)cu_q[i + 1], i, (int)cu_q[i]);
-    if (seq_ids[i] < 0 || seq_ids[i] >= c->max_seqs)
-      return status_fail(VECATTN_EINVAL, "seq_ids[%" PRId64 "] = %d: out of range 0..%" PRId64, i, (int)seq_ids[i],
-                         c->max_seqs - 1);
+    if ((st = paged_check_seq(c, seq_ids[i], "paged sdpa")) != VECATTN_OK) return st;
     const int64_t len = c->seqs[seq_ids[i]].len;
     if (cu_q[i + 1] - cu_q[i] > len)
       return status_fail(VECATTN_EINVAL, "paged sdpa: sequence %d has %d queries but %" PRId64 " positions (append "
@@ -54,7 +44,6 @@ static vecattn_status validate(attn_problem *whole, const vecattn_tensor *q, con
   if (!c) return status_fail(VECATTN_EINVAL, "paged sdpa: the cache is NULL");
   if (opts && (opts->bias || opts->kv_len))
     return status_fail(VECATTN_EINVAL, "paged sdpa: opts->bias and opts->kv_len are per batch row; not with sequences");
-  if (n_seqs < 0) return status_fail(VECATTN_EINVAL, "paged sdpa: n_seqs = %" PRId64 ": must be >= 0", n_seqs);
   const int64_t head = c->block_size * c->head_dim;
   vecattn_tensor k = vecattn_tensor_bhsd_typed(c->k_pool, c->k_type, 1, c->n_kv_heads, 1, c->head_dim);
   vecattn_tensor v = vecattn_tensor_bhsd_typed(c->v_pool, c->v_type, 1, c->n_kv_heads, 1, c->head_dim);

@@ -99,25 +99,16 @@ vecattn_status paged_append_prepare(vecattn_paged_cache *c, const int32_t *seq_i
                                     int64_t n_seqs, int64_t total_new, paged_append *a) {
   memset(a, 0, sizeof *a);
   if (!c) return status_fail(VECATTN_EINVAL, "paged cache append: the cache is NULL");
-  if (n_seqs < 0) return status_fail(VECATTN_EINVAL, "paged cache append: n_seqs = %" PRId64 ": must be >= 0", n_seqs);
-  if (!cu_new) return status_fail(VECATTN_EINVAL, "paged cache append: cu_new is NULL");
-  if (n_seqs > 0 && !seq_ids) return status_fail(VECATTN_EINVAL, "paged cache append: seq_ids is NULL");
   check_span ids_span, cu_span;
   vecattn_status st;
+  if ((st = check_offsets("paged cache append", "cu_new", cu_new, n_seqs, total_new, &cu_span)) != VECATTN_OK)
+    return st;
+  if (n_seqs > 0 && !seq_ids) return status_fail(VECATTN_EINVAL, "paged cache append: seq_ids is NULL");
   if ((st = check_array("seq_ids", seq_ids, n_seqs, sizeof *seq_ids, &ids_span)) != VECATTN_OK ||
-      (st = check_array("cu_new", cu_new, n_seqs + 1, sizeof *cu_new, &cu_span)) != VECATTN_OK ||
       (st = off_pools(c, "seq_ids", ids_span)) != VECATTN_OK || (st = off_pools(c, "cu_new", cu_span)) != VECATTN_OK)
     return st;
-  if (cu_new[0] != 0) return status_fail(VECATTN_EINVAL, "paged cache append: cu_new[0] = %d: must be 0", (int)cu_new[0]);
-  for (int64_t i = 0; i < n_seqs; ++i) {
-    if (cu_new[i + 1] < cu_new[i])
-      return status_fail(VECATTN_EINVAL, "paged cache append: cu_new[%" PRId64 "] = %d < cu_new[%" PRId64 "] = %d: "
-                         "offsets must not decrease", i + 1, (int)cu_new[i + 1], i, (int)cu_new[i]);
+  for (int64_t i = 0; i < n_seqs; ++i)
     if ((st = paged_check_seq(c, seq_ids[i], "paged cache append")) != VECATTN_OK) return st;
-  }
-  if (cu_new[n_seqs] > total_new)
-    return status_fail(VECATTN_EINVAL, "paged cache append: cu_new[%" PRId64 "] = %d: past the %" PRId64 " new rows",
-                       n_seqs, (int)cu_new[n_seqs], total_new);
   if (n_seqs == 0) return VECATTN_OK;
 
   /* A sequence listed twice would take its length twice: sorted ids, O(n log n). */

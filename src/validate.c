@@ -336,3 +336,20 @@ vecattn_status check_array(const char *name, const void *p, int64_t n, size_t si
   if (n < 0) return status_fail(VECATTN_EOVERFLOW, "%s: %" PRId64 " elements", name, n);
   return span_elems(name, p, n, (int64_t)size, span);
 }
+
+vecattn_status check_offsets(const char *what, const char *name, const int32_t *cu, int64_t n, int64_t total,
+                             check_span *span) {
+  if (!cu) return status_fail(VECATTN_EINVAL, "%s: %s is NULL", what, name);
+  if (n < 0) return status_fail(VECATTN_EINVAL, "%s: n_seqs = %" PRId64 ": must be >= 0", what, n);
+  vecattn_status st = check_array(name, cu, n + 1, sizeof *cu, span);
+  if (st != VECATTN_OK) return st;
+  if (cu[0] != 0) return status_fail(VECATTN_EINVAL, "%s: %s[0] = %d: must be 0", what, name, (int)cu[0]);
+  for (int64_t i = 0; i < n; ++i)
+    if (cu[i + 1] < cu[i])
+      return status_fail(VECATTN_EINVAL, "%s: %s[%" PRId64 "] = %d < %s[%" PRId64 "] = %d: offsets must not decrease",
+                         what, name, i + 1, (int)cu[i + 1], name, i, (int)cu[i]);
+  if (total >= 0 && cu[n] > total)
+    return status_fail(VECATTN_EINVAL, "%s: %s[%" PRId64 "] = %d: past the %" PRId64 " rows it indexes", what, name, n,
+                       (int)cu[n], total);
+  return VECATTN_OK;
+}

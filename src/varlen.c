@@ -14,21 +14,10 @@
 static vecattn_status check_cu(const char *name, const int32_t *cu, int64_t n, int64_t total, check_span out_span,
                                check_span lse_span) {
   check_span s;
-  if (!cu) return status_fail(VECATTN_EINVAL, "%s is NULL", name);
-  vecattn_status st = check_array(name, cu, n + 1, sizeof *cu, &s);
+  vecattn_status st = check_offsets("varlen", name, cu, n, total, &s);
   if (st != VECATTN_OK) return st;
-  if ((st = check_disjoint("out", out_span, name, s)) != VECATTN_OK ||
-      (st = check_disjoint("opts->lse", lse_span, name, s)) != VECATTN_OK)
-    return st;
-  if (cu[0] != 0) return status_fail(VECATTN_EINVAL, "%s[0] = %d: must be 0", name, (int)cu[0]);
-  if (cu[n] > total)
-    return status_fail(VECATTN_EINVAL, "%s[%lld] = %d: past the %lld rows of the tensor", name, (long long)n, (int)cu[n],
-                       (long long)total);
-  for (int64_t i = 0; i < n; ++i)
-    if (cu[i + 1] < cu[i])
-      return status_fail(VECATTN_EINVAL, "%s[%lld] = %d < %s[%lld] = %d: offsets must not decrease", name,
-                         (long long)(i + 1), (int)cu[i + 1], name, (long long)i, (int)cu[i]);
-  return VECATTN_OK;
+  if ((st = check_disjoint("out", out_span, name, s)) != VECATTN_OK) return st;
+  return check_disjoint("opts->lse", lse_span, name, s);
 }
 
 static vecattn_status validate(attn_problem *whole, const vecattn_tensor *q, const vecattn_tensor *k,
@@ -38,7 +27,6 @@ static vecattn_status validate(attn_problem *whole, const vecattn_tensor *q, con
   if (opts && (opts->bias || opts->kv_len))
     return status_fail(VECATTN_EINVAL, "varlen: opts->bias and opts->kv_len are per batch row; not with sequences");
   if (!v) return status_fail(VECATTN_EINVAL, "v is NULL");
-  if (n_seqs < 0) return status_fail(VECATTN_EINVAL, "varlen: n_seqs = %lld: must be >= 0", (long long)n_seqs);
   vecattn_status st = attn_problem_init(whole, q, k, v, out, opts);
   if (st != VECATTN_OK) return st;
   if (whole->B != 1)
