@@ -49,10 +49,9 @@ static vecattn_status validate(const vecattn_mha_weights *w, mha_dims *dm, const
       (s = mha_add_input(&in, "positions", positions, total, sizeof *positions)) != VECATTN_OK)
     return s;
   if (cache) {
-    in.name[in.n] = "the paged cache's K pool";
-    in.span[in.n++] = (byte_span){(uintptr_t)cache->k_pool, (uintptr_t)cache->k_pool + cache->k_block_bytes * (size_t)cache->n_blocks};
-    in.name[in.n] = "the paged cache's V pool";
-    in.span[in.n++] = (byte_span){(uintptr_t)cache->v_pool, (uintptr_t)cache->v_pool + cache->v_block_bytes * (size_t)cache->n_blocks};
+    in.name[in.n] = "the paged cache's K pool", in.name[in.n + 1] = "the paged cache's V pool";
+    paged_pool_spans(cache, &in.span[in.n], &in.span[in.n + 1]);
+    in.n += 2;
   }
   if ((s = span_elems("x", x, rows * dm->dm, sizeof(float), &xs)) != VECATTN_OK ||
       (s = mha_check_outputs(&in, "x", xs, y, rows * dm->dm, opts, rows * dm->hq)) != VECATTN_OK)

@@ -54,10 +54,8 @@ static vecattn_status validate(attn_problem *whole, const vecattn_tensor *q, con
     return status_fail(VECATTN_EINVAL, "paged sdpa: q.shape[0] = %" PRId64 ": sequences are packed in one batch row",
                        whole->B);
   check_span kp, vp;
-  const int64_t elems = c->n_blocks * c->n_kv_heads * head;
-  if ((st = check_array("the K pool", c->k_pool, (int64_t)dt_bytes(c->k_type, elems), 1, &kp)) != VECATTN_OK ||
-      (st = check_array("the V pool", c->v_pool, (int64_t)dt_bytes(c->v_type, elems), 1, &vp)) != VECATTN_OK ||
-      (st = attn_problem_check_input(whole, "the cache's K pool", kp)) != VECATTN_OK ||
+  paged_pool_spans(c, &kp, &vp);
+  if ((st = attn_problem_check_input(whole, "the cache's K pool", kp)) != VECATTN_OK ||
       (st = attn_problem_check_input(whole, "the cache's V pool", vp)) != VECATTN_OK)
     return st;
   return check_tables(c, seq_ids, cu_q, n_seqs, whole);
@@ -81,17 +79,9 @@ vecattn_status sdpa_paged_with(const struct vecattn_kernels *kern, const vecattn
     if (c->block_size == (int64_t)1 << b) shift = b;
   for (int64_t s = 0; s < n_seqs; ++s) {
     const paged_seq *seq = &c->seqs[seq_ids[s]];
-    const int64_t q0 = cu_seqlens_q[s];
     pages[s] = (attn_pages){seq->blocks, c->block_size, c->n_kv_heads * c->block_size * c->head_dim, shift};
-    attn_problem *p = &probs[s];
-    *p = whole;
-    p->Nq = cu_seqlens_q[s + 1] - q0;
-    p->Nk = seq->len;
-    p->pages = &pages[s];
-    p->q = (const unsigned char *)whole.q + dt_bytes(whole.qt, q0 * whole.qs[2]);
-    p->out = (unsigned char *)whole.out + dt_bytes(whole.ot, q0 * whole.os[2]);
-    if (whole.lse) p->lse = whole.lse + q0, p->lse_ld = whole.Nq;
-    p->window = window < p->Nk ? window : p->Nk; /* as validation clamps a dense call's */
+    seq_problem(&probs[s], &whole, cu_seqlens_q[s], cu_seqlens_q[s + 1] - cu_seqlens_q[s], seq->len, window);
+    probs[s].pages = &pages[s];
   }
   st = seq_batch_run(probs, n_seqs, whole.num_threads, kern);
   free(pages), free(probs);

@@ -169,3 +169,9 @@ int64_t vecattn_paged_cache_seq_len(const vecattn_paged_cache *c, int64_t seq) {
 int64_t vecattn_paged_cache_capacity(const vecattn_paged_cache *c) { return c ? c->n_blocks * c->block_size : 0; }
 
 int64_t vecattn_paged_cache_free_blocks(const vecattn_paged_cache *c) { return c ? c->free_count : 0; }
+
+void paged_pool_spans(const vecattn_paged_cache *c, byte_span *k, byte_span *v) {
+  const size_t blocks = (size_t)c->n_blocks;
+  *k = (byte_span){(uintptr_t)c->k_pool, (uintptr_t)c->k_pool + c->k_block_bytes * blocks};
+  *v = (byte_span){(uintptr_t)c->v_pool, (uintptr_t)c->v_pool + c->v_block_bytes * blocks};
+}

@@ -10,6 +10,7 @@
 
 #include "generic/dtype_scalar.h"
 #include "kernels.h"
+#include "validate.h"
 #include "vecattn.h"
 
 typedef struct {
@@ -43,6 +44,9 @@ void paged_drop(vecattn_paged_cache *c, int32_t b);
 int32_t paged_take(vecattn_paged_cache *c);
 /* Makes room for n table entries in s (the table only grows; ENOMEM). */
 vecattn_status paged_seq_reserve(paged_seq *s, int64_t n);
+/* The bytes of the K and V pools (what a call's inputs and outputs must avoid;
+ * checked against the address space at create). */
+void paged_pool_spans(const vecattn_paged_cache *c, byte_span *k, byte_span *v);
 /* EINVAL unless c is non-NULL and 0 <= seq < max_seqs; `what` names the call. */
 vecattn_status paged_check_seq(const vecattn_paged_cache *c, int64_t seq, const char *what);
 

@@ -16,16 +16,12 @@
 #include "status.h"
 #include "threads.h"
 
-static check_span pool_span(const void *pool, size_t block_bytes, int64_t n_blocks) {
-  const uintptr_t lo = (uintptr_t)pool;
-  return (check_span){lo, lo + block_bytes * (size_t)n_blocks}; /* fits: checked at create */
-}
-
 /* EINVAL when an input or output the call touches shares a byte with a pool. */
 static vecattn_status off_pools(const vecattn_paged_cache *c, const char *name, check_span s) {
-  vecattn_status st = check_disjoint(name, s, "the paged cache's K pool", pool_span(c->k_pool, c->k_block_bytes, c->n_blocks));
-  if (st == VECATTN_OK)
-    st = check_disjoint(name, s, "the paged cache's V pool", pool_span(c->v_pool, c->v_block_bytes, c->n_blocks));
+  check_span k, v;
+  paged_pool_spans(c, &k, &v);
+  vecattn_status st = check_disjoint(name, s, "the paged cache's K pool", k);
+  if (st == VECATTN_OK) st = check_disjoint(name, s, "the paged cache's V pool", v);
   return st;
 }
 

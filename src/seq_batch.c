@@ -204,3 +204,12 @@ done:
   free(ws_mem), free(w.tasks), free(w.splits), free(w.parts), free(w.plans);
   return st;
 }
+
+void seq_problem(attn_problem *p, const attn_problem *whole, int64_t q0, int64_t nq, int64_t nk, int64_t window) {
+  *p = *whole;
+  p->Nq = nq, p->Nk = nk;
+  p->q = (const unsigned char *)whole->q + dt_bytes(whole->qt, q0 * whole->qs[2]);
+  p->out = (unsigned char *)whole->out + dt_bytes(whole->ot, q0 * whole->os[2]);
+  if (whole->lse) p->lse = whole->lse + q0, p->lse_ld = whole->Nq;
+  p->window = window < nk ? window : nk;
+}

@@ -14,6 +14,11 @@
 vecattn_status seq_batch_run(const attn_problem *probs, int64_t n_seqs, int num_threads,
                              const struct vecattn_kernels *kern);
 
+/* Sequence rows of the validated whole (batch 1): queries [q0, q0 + nq) with
+ * their out rows and lse columns, nk keys (the caller points K and V at them),
+ * the window clamped as validation clamps a dense call's. */
+void seq_problem(attn_problem *p, const attn_problem *whole, int64_t q0, int64_t nq, int64_t nk, int64_t window);
+
 /* vecattn_sdpa_varlen and vecattn_sdpa_paged on a kernel table the caller read
  * once (the varlen layer runs its projections and attention on one path). */
 vecattn_status sdpa_varlen_with(const struct vecattn_kernels *kern, const vecattn_tensor *q, const vecattn_tensor *k,

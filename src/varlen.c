@@ -43,16 +43,10 @@ static vecattn_status validate(attn_problem *whole, const vecattn_tensor *q, con
 /* Sequence s of the whole: its queries, keys, values, out rows and lse columns. */
 static void sequence_problem(attn_problem *p, const attn_problem *whole, const int32_t *cu_q, const int32_t *cu_k,
                              int64_t s, int64_t window) {
-  *p = *whole;
-  const int64_t q0 = cu_q[s], k0 = cu_k[s];
-  p->Nq = cu_q[s + 1] - q0;
-  p->Nk = cu_k[s + 1] - k0;
-  p->q = (const unsigned char *)whole->q + dt_bytes(whole->qt, q0 * whole->qs[2]);
+  const int64_t k0 = cu_k[s];
+  seq_problem(p, whole, cu_q[s], cu_q[s + 1] - cu_q[s], cu_k[s + 1] - k0, window);
   p->k = (const unsigned char *)whole->k + dt_bytes(whole->kt, k0 * whole->ks[2]);
   p->v = (const unsigned char *)whole->v + dt_bytes(whole->vt, k0 * whole->vs[2]);
-  p->out = (unsigned char *)whole->out + dt_bytes(whole->ot, q0 * whole->os[2]);
-  if (whole->lse) p->lse = whole->lse + q0, p->lse_ld = whole->Nq;
-  p->window = window < p->Nk ? window : p->Nk; /* as validation clamps a dense call's */
 }
 
 vecattn_status sdpa_varlen_with(const struct vecattn_kernels *kern, const vecattn_tensor *q, const vecattn_tensor *k,
