@@ -13,5 +13,9 @@
  * (equal types too; callers that keep stored bytes copy them instead). */
 void convert_elems(const struct vecattn_kernels *kern, const void *src, vecattn_dtype from, void *dst,
                    vecattn_dtype to, int64_t n);
+/* What the caches store and read back: the bytes as they are when the types
+ * match (a q8_0 row is not quantised again), else convert_elems. */
+void copy_or_convert(const struct vecattn_kernels *kern, const void *src, vecattn_dtype from, void *dst,
+                     vecattn_dtype to, int64_t n);
 
 #endif

@@ -57,6 +57,14 @@ void convert_elems(const struct vecattn_kernels *kern, const void *src, vecattn_
   }
 }
 
+void copy_or_convert(const struct vecattn_kernels *kern, const void *src, vecattn_dtype from, void *dst,
+                     vecattn_dtype to, int64_t n) {
+  if (from == to)
+    memcpy(dst, src, (size_t)dt_bytes(to, n));
+  else
+    convert_elems(kern, src, from, dst, to, n);
+}
+
 vecattn_status vecattn_convert(const void *src, vecattn_dtype from, void *dst, vecattn_dtype to, int64_t n) {
   if (!src) return status_fail(VECATTN_EINVAL, "convert: src is NULL");
   if (!dst) return status_fail(VECATTN_EINVAL, "convert: dst is NULL");

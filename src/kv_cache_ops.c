@@ -90,13 +90,8 @@ vecattn_status vecattn_kv_cache_read(const vecattn_kv_cache *c, int64_t b, int64
     const unsigned char *base = i ? c->v : c->k;
     unsigned char *dst = outs[i];
     for (int64_t h = 0; h < c->n_kv_heads; ++h) {
-      const unsigned char *src = base + row_at(c, from, b, h, pos0);
-      if (from == to) { /* stored bytes as they are */
-        const size_t bytes = row_bytes(from, c->head_dim) * (size_t)n;
-        memcpy(dst, src, bytes), dst += bytes;
-        continue;
-      }
-      convert_elems(kern, src, from, dst, to, n * c->head_dim); /* positions are contiguous per head */
+      /* positions are contiguous per head */
+      copy_or_convert(kern, base + row_at(c, from, b, h, pos0), from, dst, to, n * c->head_dim);
       dst += dt_bytes(to, n * c->head_dim);
     }
   }

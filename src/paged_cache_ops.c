@@ -45,14 +45,6 @@ static const void *tensor_row(const vecattn_tensor *t, int64_t h, int64_t r) {
   return (const unsigned char *)t->data + dt_bytes(t->dtype, h * t->stride[1] + r * t->stride[2]);
 }
 
-static void put_row(const struct vecattn_kernels *kern, const void *src, vecattn_dtype from, void *dst,
-                    vecattn_dtype to, int64_t d) {
-  if (from == to)
-    memcpy(dst, src, (size_t)dt_bytes(to, d)); /* the cache's own type: stored as given */
-  else
-    convert_elems(kern, src, from, dst, to, d);
-}
-
 /* Rows of both tensors for every kv head into the pools; row r goes to slot
  * slot_of(r). Each row lands in its own slot, so the split is free. */
 typedef int64_t (*slot_fn)(const void *ctx, int64_t r);
@@ -66,22 +58,26 @@ static void store_rows(const struct vecattn_kernels *kern, vecattn_paged_cache *
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t slot = slot_of(ctx, r), b = slot / bs, i = slot % bs;
     for (int64_t h = 0; h < c->n_kv_heads; ++h) {
-      put_row(kern, tensor_row(k_new, h, r), k_new->dtype, (void *)paged_key_row(c, b, h, i), c->k_type, d);
-      put_row(kern, tensor_row(v_new, h, r), v_new->dtype, (void *)paged_value_row(c, b, h, i), c->v_type, d);
+      copy_or_convert(kern, tensor_row(k_new, h, r), k_new->dtype, (void *)paged_key_row(c, b, h, i), c->k_type, d);
+      copy_or_convert(kern, tensor_row(v_new, h, r), v_new->dtype, (void *)paged_value_row(c, b, h, i), c->v_type, d);
     }
   }
 }
 
 /* ---- append ---- */
 
-static int cmp_i32(const void *a, const void *b) {
-  const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-  return (x > y) - (x < y);
-}
-
 static int cmp_i64(const void *a, const void *b) {
   const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return (x > y) - (x < y);
+}
+
+/* Sorts v[0 .. n) (the caller's copy) and finds a value that appears twice:
+ * 1 and *dup, or 0. O(n log n). */
+static int repeated_value(int64_t *v, int64_t n, int64_t *dup) {
+  qsort(v, (size_t)n, sizeof *v, cmp_i64);
+  for (int64_t i = 1; i < n; ++i)
+    if (v[i] == v[i - 1]) return *dup = v[i], 1;
+  return 0;
 }
 
 /* Table entries of sequence s that rows [len, len + m) fall in: [first, end). */
@@ -107,18 +103,14 @@ vecattn_status paged_append_prepare(vecattn_paged_cache *c, const int32_t *seq_i
     if ((st = paged_check_seq(c, seq_ids[i], "paged cache append")) != VECATTN_OK) return st;
   if (n_seqs == 0) return VECATTN_OK;
 
-  /* A sequence listed twice would take its length twice: sorted ids, O(n log n). */
-  int32_t *sorted = malloc((size_t)n_seqs * sizeof *sorted);
-  if (!sorted) return status_nomem("the paged cache append's id check");
-  memcpy(sorted, seq_ids, (size_t)n_seqs * sizeof *sorted);
-  qsort(sorted, (size_t)n_seqs, sizeof *sorted, cmp_i32);
-  for (int64_t i = 1; i < n_seqs; ++i)
-    if (sorted[i] == sorted[i - 1]) {
-      const int dup = sorted[i];
-      free(sorted);
-      return status_fail(VECATTN_EINVAL, "paged cache append: sequence %d is listed twice in seq_ids", dup);
-    }
-  free(sorted);
+  /* A sequence listed twice would take its length twice. */
+  int64_t *ids = malloc((size_t)n_seqs * sizeof *ids), dup;
+  if (!ids) return status_nomem("the paged cache append's id check");
+  for (int64_t i = 0; i < n_seqs; ++i) ids[i] = seq_ids[i];
+  const int twice = repeated_value(ids, n_seqs, &dup);
+  free(ids);
+  if (twice)
+    return status_fail(VECATTN_EINVAL, "paged cache append: sequence %" PRId64 " is listed twice in seq_ids", dup);
 
   /* Blocks it takes: entries past each table, and a copy of every written
    * entry whose block another entry also holds (copied even when a later
@@ -273,18 +265,13 @@ vecattn_status vecattn_paged_cache_write(vecattn_paged_cache *c, const vecattn_t
     if (slots[t] < 0 || slots[t] >= n_slots)
       return status_fail(VECATTN_EINVAL, "paged cache write: slots[%" PRId64 "] = %" PRId64 " outside the pool's %" PRId64
                          " slots", t, slots[t], n_slots);
-  /* Two rows for one slot: sorted copy, O(n log n) in the new rows. */
-  int64_t *sorted = malloc((size_t)n_tokens * sizeof *sorted);
+  /* Two rows for one slot: O(n log n) in the new rows. */
+  int64_t *sorted = malloc((size_t)n_tokens * sizeof *sorted), dup;
   if (!sorted) return status_nomem("the paged cache write's slot check");
   memcpy(sorted, slots, (size_t)n_tokens * sizeof *sorted);
-  qsort(sorted, (size_t)n_tokens, sizeof *sorted, cmp_i64);
-  for (int64_t t = 1; t < n_tokens; ++t)
-    if (sorted[t] == sorted[t - 1]) {
-      const int64_t dup = sorted[t];
-      free(sorted);
-      return status_fail(VECATTN_EINVAL, "paged cache write: two rows for slot %" PRId64, dup);
-    }
+  const int twice = repeated_value(sorted, n_tokens, &dup);
   free(sorted);
+  if (twice) return status_fail(VECATTN_EINVAL, "paged cache write: two rows for slot %" PRId64, dup);
   store_rows(dispatch_active(), c, k_new, v_new, n_tokens, given_slot, slots, 0);
   return VECATTN_OK;
 }
@@ -376,10 +363,7 @@ vecattn_status vecattn_paged_cache_read(const vecattn_paged_cache *c, int64_t se
       for (int64_t p = pos0; p < pos0 + n;) { /* a block's positions of one head are contiguous */
         const int64_t b = s->blocks[p / bs], off = p % bs, run = bs - off < pos0 + n - p ? bs - off : pos0 + n - p;
         const void *src = i ? paged_value_row(c, b, h, off) : paged_key_row(c, b, h, off);
-        if (from == to)
-          memcpy(dst, src, (size_t)dt_bytes(to, run * d)); /* stored bytes as they are */
-        else
-          convert_elems(kern, src, from, dst, to, run * d);
+        copy_or_convert(kern, src, from, dst, to, run * d);
         dst += dt_bytes(to, run * d), p += run;
       }
   }
