@@ -219,6 +219,19 @@ static void widen_row(const attn_plan *pl, vecattn_rows rows, int64_t j, int64_t
   pl->kern->to_f32(attn_row(rows, j), rows.t, dst, n);
 }
 
+void attn_widen_rows(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int values, float *dst, int64_t ld) {
+  const int64_t n = values ? pl->p->Dv : pl->p->D;
+  for (int c = 0, len; c < nk; c += len) {
+    len = attn_key_run(pl, j0 + c, nk - c);
+    const vecattn_rows run = values ? attn_values(pl, t, j0 + c) : attn_keys(pl, t, j0 + c);
+    for (int i = 0; i < len; ++i) {
+      float *row = dst + (int64_t)(c + i) * ld;
+      pl->kern->to_f32(attn_row(run, i), run.t, row, n);
+      memset(row + n, 0, (size_t)(ld - n) * sizeof *row);
+    }
+  }
+}
+
 /* K rows j0 .. j0 + nk - 1 as bf16, each padded to d2 pairs: bf16 keys are
  * copied as they are. The gather may cross pages. */
 static void pack_key_pairs(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
@@ -362,13 +375,8 @@ static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0,
     pl->kern->gemm_bf16(pairs, ld_pairs, 1, nk, ws->q_pairs, lanes, pl->d2, lanes, ws->scores, pl->score_ld, NULL);
     return;
   }
-  if (pl->widen_k) { /* once per block, reused by every query of the tile; the gather may cross pages */
-    for (int c = 0, n; c < nk; c += n) {
-      n = attn_key_run(pl, j0 + c, nk - c);
-      const vecattn_rows run = attn_keys(pl, t, j0 + c);
-      for (int i = 0; i < n; ++i)
-        pl->kern->to_f32(attn_row(run, i), run.t, ws->k_block + (int64_t)(c + i) * p->D, p->D);
-    }
+  if (pl->widen_k) { /* once per block, reused by every query of the tile */
+    attn_widen_rows(pl, t, j0, nk, 0, ws->k_block, p->D);
     pl->kern->gemm(ws->k_block, p->D, 1, nk, ws->q_packed, lanes, (int)p->D, lanes, ws->scores, pl->score_ld, NULL);
     return;
   }

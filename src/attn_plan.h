@@ -90,6 +90,10 @@ static inline int attn_key_run(const attn_plan *pl, int64_t j, int n) {
   return left < n ? (int)left : n;
 }
 
+/* K rows (values 0) or V rows (values 1) j0 .. j0 + nk - 1 widened to f32 at
+ * dst + c * ld, zero-padded up to ld floats; the gather may cross pages. */
+void attn_widen_rows(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int values, float *dst, int64_t ld);
+
 /* Packs the tile's queries, scaled, into ws->q_packed. */
 void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws);
 /* Key range [lo, hi) that any row of the tile may see. */

@@ -5,21 +5,6 @@
 
 #include "generic/dtype_scalar.h"
 
-/* V rows widened to f32 and zero-padded to whole vectors (the gather may
- * cross pages). */
-static void pack_values(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, float *vp) {
-  const attn_problem *p = pl->p;
-  for (int c = 0, n; c < nk; c += n) {
-    n = attn_key_run(pl, j0 + c, nk - c);
-    const vecattn_rows src = attn_values(pl, t, j0 + c);
-    for (int i = 0; i < n; ++i) {
-      float *dst = vp + (int64_t)(c + i) * pl->dv_pad;
-      pl->kern->to_f32(attn_row(src, i), src.t, dst, p->Dv);
-      memset(dst + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof(float));
-    }
-  }
-}
-
 /* acc = row_scale * acc + P.V over keys [j0, j0 + nk), V read in place: one
  * call per run of rows, the later ones continuing the sum (row scale 1). The
  * next block's K rows, if any, are prefetched meanwhile (decode). */
@@ -172,7 +157,7 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
       pv_in_place(pl, t, j0, nk, hi, ws, tr.run.acc, row_scale);
       continue;
     }
-    pack_values(pl, t, j0, nk, ws->v_packed);
+    attn_widen_rows(pl, t, j0, nk, 1, ws->v_packed, pl->dv_pad); /* zero-padded to whole vectors */
     const vecattn_rows values = {.p = ws->v_packed, .ld = pl->dv_pad, .t = VECATTN_F32};
     const vecattn_rows next_keys = pl->keys_in_place && j0 + nk < hi ? attn_keys(pl, t, j0 + nk)
                                                                      : (vecattn_rows){.t = VECATTN_F32};

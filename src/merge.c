@@ -38,8 +38,7 @@ static void merge_row(const struct vecattn_kernels *kern, const merge_job *m, in
   double top = -INFINITY;
   for (int64_t s = 0; s < m->n_parts; ++s)
     if (m->part_lse[s][row] > top) top = m->part_lse[s][row];
-  void *dst = (unsigned char *)m->out->data +
-              dt_bytes(m->out->dtype, b * m->out->stride[0] + h * m->out->stride[1] + i * m->out->stride[2]);
+  void *dst = (void *)row_of(m->out, b, h, i);
   if (top == -INFINITY) { /* every shard fully masked (NaN lse falls through and spreads) */
     for (int64_t e = 0; e < m->Dv; ++e) acc[e] = 0.0f;
     kern->from_f32(acc, m->out->dtype, dst, m->Dv);
