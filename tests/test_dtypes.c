@@ -50,11 +50,14 @@ static uint16_t enc_bf16(float x) {
   return (uint16_t)r;
 }
 
-/* ggml's q8_0: d = max|x| / 127 (f32, stored as f16), q = x * (1 / d) rounded to nearest even. */
+/* ggml's q8_0: d = max|x| / 127 (f32, stored as f16), q = x * (1 / d) rounded
+ * to nearest even; a block whose 1 / d overflows stores zeros (ggml converts
+ * an infinity there, which C leaves undefined). */
 static void enc_q8_0(const float *x, unsigned char *blk) {
   float amax = 0.0f;
   for (int j = 0; j < 32; ++j) amax = fmaxf(amax, fabsf(x[j]));
-  const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  if (isinf(id)) d = 0.0f, id = 0.0f;
   const uint16_t dh = enc_f16(d);
   memcpy(blk, &dh, 2);
   for (int j = 0; j < 32; ++j) blk[2 + j] = (unsigned char)(int8_t)nearbyintf(x[j] * id);
@@ -144,6 +147,8 @@ START_TEST(test_q8_0_bytes) {
   for (int j = 0; j < 32; ++j) x[j] = 0.0f;   /* an all-zero block: d = 0, every int8 0 */
   x[32 + 5] = 1000.0f;                         /* one dominant value */
   for (int j = 0; j < 32; ++j) x[64 + j] = (float)(j - 16) * 0.5f; /* ties at x * 127 / 8 */
+  for (int j = 0; j < 32; ++j) x[96 + j] = (float)((j - 16) * 1e-38 / 16); /* 1 / d overflows: zeros */
+  for (int j = 0; j < 32; ++j) x[128 + j] = (float)((j - 16) * 1e-36 / 16); /* d tiny, 1 / d finite */
   unsigned char want[BLOCKS * 34], *got = tu_guarded_alloc(BLOCKS * 34, 4);
   for (int b = 0; b < BLOCKS; ++b) enc_q8_0(x + b * 32, want + b * 34);
   TU_FOR_EACH_ISA(isa) {

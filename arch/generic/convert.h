@@ -4,6 +4,7 @@
 #ifndef VECATTN_GENERIC_CONVERT_H
 #define VECATTN_GENERIC_CONVERT_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -25,18 +26,24 @@ static void to_f32(const void *src, vecattn_dtype t, float *dst, int64_t n) {
   }
 }
 
-/* ggml's q8_0: d = max|x| / 127 per block, int8 = x * (1 / d) rounded. */
+/* ggml's q8_0 rule for one block: d = max|x| / 127 and int8 = x * (1 / d)
+ * rounded. A block too small for 1 / d to be finite (its f16 scale rounds to
+ * 0 anyway) stores zeros, where ggml would convert an infinity. */
+static inline __attribute__((always_inline)) float q8_block(const float *x, int8_t *q) {
+  vf amax = vf_zero();
+  for (int i = 0; i < VECATTN_Q8_0_BLOCK; i += VF_LANES) amax = vf_max(amax, vf_abs(vf_load(x + i)));
+  float d = vf_hmax(amax) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  if (isinf(id)) d = 0.0f, id = 0.0f;
+  const vf vid = vf_set1(id);
+  for (int i = 0; i < VECATTN_Q8_0_BLOCK; i += VF_LANES) vf_store_i8(q + i, vf_mul(vf_load(x + i), vid));
+  return d;
+}
+
 static void q8_0_from_f32(const float *src, vf_byte *dst, int64_t n) {
   for (int64_t b = 0; b < n / VECATTN_Q8_0_BLOCK; ++b) {
-    const float *x = src + b * VECATTN_Q8_0_BLOCK;
     vf_byte *blk = dst + b * VECATTN_Q8_0_BLOCK_BYTES;
-    vf amax = vf_zero();
-    for (int i = 0; i < VECATTN_Q8_0_BLOCK; i += VF_LANES) amax = vf_max(amax, vf_abs(vf_load(x + i)));
-    const float d = vf_hmax(amax) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    const uint16_t dh = dt_f32_to_f16(d);
+    const uint16_t dh = dt_f32_to_f16(q8_block(src + b * VECATTN_Q8_0_BLOCK, (int8_t *)blk + 2));
     memcpy(blk, &dh, sizeof dh);
-    const vf vid = vf_set1(id);
-    for (int i = 0; i < VECATTN_Q8_0_BLOCK; i += VF_LANES) vf_store_i8((int8_t *)blk + 2 + i, vf_mul(vf_load(x + i), vid));
   }
 }
 

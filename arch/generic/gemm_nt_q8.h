@@ -19,11 +19,11 @@
 #define VECATTN_GENERIC_GEMM_NT_Q8_H
 
 #ifdef VF_HAVE_I8DOT
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "gemm.h" /* VF_PREFETCH_* */
+#include "convert.h" /* q8_block */
+#include "gemm.h"    /* VF_PREFETCH_* */
 #include "lanes.h"
 #include "typed.h"
 
@@ -72,20 +72,10 @@ static inline __attribute__((always_inline)) void q8_query_step(const int8_t *q,
 #endif
 }
 
-/* q8_0's rule (d = max|x| / 127, x / d rounded to nearest even) with an f32
- * scale. A block too small for 1 / d to be finite counts as zeros. */
+/* The queries quantised by q8_0's rule, with f32 scales. */
 static void quantize_q8(const float *x, int64_t n, int8_t *q, float *d) {
-  for (int64_t b = 0; b < n / VECATTN_Q8_0_BLOCK; ++b) {
-    const float *xb = x + b * VECATTN_Q8_0_BLOCK;
-    vf amax = vf_zero();
-    for (int i = 0; i < VECATTN_Q8_0_BLOCK; i += VF_LANES) amax = vf_max(amax, vf_abs(vf_load(xb + i)));
-    float db = vf_hmax(amax) / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
-    if (isinf(id)) db = 0.0f, id = 0.0f;
-    d[b] = db;
-    const vf vid = vf_set1(id);
-    for (int i = 0; i < VECATTN_Q8_0_BLOCK; i += VF_LANES)
-      vf_store_i8(q + b * VECATTN_Q8_0_BLOCK + i, vf_mul(vf_load(xb + i), vid));
-  }
+  for (int64_t b = 0; b < n / VECATTN_Q8_0_BLOCK; ++b)
+    d[b] = q8_block(x + b * VECATTN_Q8_0_BLOCK, q + b * VECATTN_Q8_0_BLOCK);
 }
 
 /* One (key, row) pair of a step: an exact int32 sum, times both scales. */
