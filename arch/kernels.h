@@ -30,7 +30,7 @@ struct vecattn_kernels {
   const char *name;
   int lanes;   /* floats per vector: row and column counts below are padded to it */
   int block_q; /* query rows per tile: whole gemm column blocks */
-  int block_k; /* keys per step: whole gemm row blocks */
+  int block_k; /* keys per step: a power of two */
   int gemm_mr; /* rows of one gemm register block: packed A panels are this tall */
   int gemm_nr; /* columns of one gemm register block (whole vectors): packed B panel width */
 
