@@ -15,7 +15,9 @@
  * follow that rule (a page of a paged cache ends there), so kernels prefetch no
  * row past it; 0: as many as the call reads and more (contiguous storage). p2:
  * NULL, or where the rows after the run continue (the next page, same ld), run2
- * of them: kernels may prefetch there, and compute only on the rows asked for. */
+ * of them: kernels may prefetch there, and compute only on the rows asked for.
+ * at: NULL, or row r starts at at[r] for every row the call reads (rows gathered
+ * across pages; p, ld, run and p2 are then unused), where a kernel takes it. */
 typedef struct {
   const void *p;
   int64_t ld;
@@ -23,6 +25,7 @@ typedef struct {
   int64_t run;
   const void *p2;
   int64_t run2;
+  const void *const *at;
 } vecattn_rows;
 
 struct vecattn_kernels {
@@ -41,8 +44,9 @@ struct vecattn_kernels {
                int k, int n_pad, float *c, int64_t ldc, const float *row_scale);
 
   /* gemm with B of any element type, widened as it is loaded: P.V over V as it lies in
-   * memory. pf.p, if not NULL: rows pf[p][:n_pad], p < k, are prefetched into L2 as B is
-   * swept (decode streams the next K block while P.V computes). */
+   * memory, B's rows strided or gathered (b.at: V rows of several pages in one call, pf
+   * then unused). pf.p, if not NULL: rows pf[p][:n_pad], p < k, are prefetched into L2
+   * as B is swept (decode streams the next K block while P.V computes). */
   void (*gemm_typed)(const float *a, int64_t a_row, int64_t a_col, int m, vecattn_rows b, int k,
                      int n_pad, float *c, int64_t ldc, const float *row_scale, vecattn_rows pf);
 

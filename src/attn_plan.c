@@ -71,6 +71,9 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->q8dot = p->reduced_precision && kern->gemm_nt_st_q8 && pl->keys_in_place && p->kt == VECATTN_Q8_0 &&
               !p->additive && p->v; /* weights are always f32 products, as with bf16 */
   pl->widen_k = !pl->keys_in_place && p->kt != VECATTN_F32 && !p->additive && !pl->bf16;
+  /* Runs of a page each would reload the accumulators every page: 5% of a
+   * prefill at block 16. Decode keeps its per-page calls, which prefetch. */
+  pl->gather_v = p->pages && p->v && !pl->keys_in_place && !pl->pack_v && !pl->bf16;
   pl->d2 = (int)((p->D + 1) / 2);
   if (pl->keys_in_place && pl->rows_max < kern->lanes) {
     int g = 1;
@@ -91,7 +94,8 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
                          (pl->widen_k ? align16((int64_t)pl->block_k * p->D) : 0) +
                          (pl->bf16 ? bf16_floats(pl) : 0) + (pl->q8dot ? q8_floats(pl) : 0) + row_tmp_floats(p) +
                          align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
-                         3 * align16(rows_pad) + (p->pages ? align16(rows_pad) : 0);
+                         3 * align16(rows_pad) + (p->pages ? align16(rows_pad) : 0) +
+                         (pl->gather_v ? align16(ceil_div((int64_t)pl->block_k * sizeof(void *), sizeof(float))) : 0);
 }
 
 attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
@@ -129,6 +133,9 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
     ws.ones = mem, mem += align16(rows_pad);
     for (int64_t r = 0; r < rows_pad; ++r) ws.ones[r] = 1.0f;
   }
+  ws.v_at = NULL;
+  if (pl->gather_v)
+    ws.v_at = (const void **)mem, mem += align16(ceil_div((int64_t)pl->block_k * sizeof(void *), sizeof(float)));
   ws.levels = pl->fold_levels ? mem : NULL;
   return ws;
 }
@@ -217,6 +224,14 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
 /* Row j widened into dst (n floats). */
 static void widen_row(const attn_plan *pl, vecattn_rows rows, int64_t j, int64_t n, float *dst) {
   pl->kern->to_f32(attn_row(rows, j), rows.t, dst, n);
+}
+
+void attn_row_addresses(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int values, const void **at) {
+  for (int c = 0, len; c < nk; c += len) {
+    len = attn_key_run(pl, j0 + c, nk - c);
+    const vecattn_rows run = values ? attn_values(pl, t, j0 + c) : attn_keys(pl, t, j0 + c);
+    for (int i = 0; i < len; ++i) at[c + i] = attn_row(run, i);
+  }
 }
 
 void attn_widen_rows(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int values, float *dst, int64_t ld) {

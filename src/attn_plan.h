@@ -30,6 +30,8 @@ typedef struct {
   int block_k;   /* keys per step */
   int dv_pad;    /* Dv rounded up to whole vectors */
   int pack_v;    /* V rows copied when Dv is not whole vectors */
+  int gather_v;  /* prefill over pages: P.V reads a block's V rows through ws->v_at, one call
+                    per block instead of one per page */
   int keys_in_place; /* few rows per tile: dot against K rows instead of packing K^T */
   int widen_k;   /* K not f32 and not keys_in_place: each K block is widened once into
                     ws->k_block, where the score gemm broadcasts from it */
@@ -66,6 +68,7 @@ typedef struct {
   float *levels;    /* fold_levels outer states of level_floats each (sdpa only) */
   float *ones;      /* [rows_pad] of 1.0f when the keys are paged: the row scale that
                        continues a P.V sum in a second call, bit for bit */
+  const void **v_at; /* when gather_v: [block_k] addresses of the block's V rows */
 } attn_workspace;
 
 void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_kernels *kern);
@@ -89,6 +92,11 @@ static inline int attn_key_run(const attn_plan *pl, int64_t j, int n) {
   const int64_t left = pg->block_size - attn_page_row(pg, j);
   return left < n ? (int)left : n;
 }
+
+/* Whether keys j0 .. j0 + nk - 1 lie in one run of rows (no page ends among them). */
+static inline int attn_block_whole(const attn_plan *pl, int64_t j0, int nk) { return attn_key_run(pl, j0, nk) == nk; }
+/* Addresses of K rows (values 0) or V rows (values 1) j0 .. j0 + nk - 1, across pages. */
+void attn_row_addresses(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int values, const void **at);
 
 /* K rows (values 0) or V rows (values 1) j0 .. j0 + nk - 1 widened to f32 at
  * dst + c * ld, zero-padded up to ld floats; the gather may cross pages. */

@@ -10,6 +10,13 @@
  * next block's K rows, if any, are prefetched meanwhile (decode). */
 static void pv_in_place(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int64_t hi, attn_workspace *ws,
                         float *acc, const float *row_scale) {
+  if (pl->gather_v && !attn_block_whole(pl, j0, nk)) {
+    attn_row_addresses(pl, t, j0, nk, 1, ws->v_at);
+    const vecattn_rows values = {.t = pl->p->vt, .at = ws->v_at};
+    pl->kern->gemm_typed(ws->scores, 1, pl->score_ld, t->rows, values, nk, pl->dv_pad, acc, pl->dv_pad, row_scale,
+                         (vecattn_rows){.t = VECATTN_F32});
+    return;
+  }
   for (int c = 0, n; c < nk; c += n) {
     n = attn_key_run(pl, j0 + c, nk - c);
     const int64_t next = j0 + nk + c;

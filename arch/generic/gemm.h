@@ -52,8 +52,8 @@ static inline const vf_byte *vf_row_ahead(const vf_byte *b, int64_t ldb, int64_t
 static inline __attribute__((always_inline)) void gemm_block(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int64_t e0,
     int k, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const int mr, const int nv, const int bt,
-    const int with_pf, const int paged) {
+    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const vf_byte *const *bat, const int mr,
+    const int nv, const int bt, const int with_pf, const int paged) {
   vf acc[VF_MR][VF_NR_MAX];
   const float *arow[VF_MR];
   for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
@@ -76,7 +76,9 @@ static inline __attribute__((always_inline)) void gemm_block(
     vf bv[VF_NR_MAX];
     /* VF_PREFETCH_ROWS_T rows on, or VF_PREFETCH_ROWS where a page ends sooner */
     const int dist = p + VF_PREFETCH_ROWS_T(bt) < ahead ? VF_PREFETCH_ROWS_T(bt) : VF_PREFETCH_ROWS;
-    const vf_byte *brow = b + p * ldb, *bahead = vf_row_ahead(b, ldb, p + dist, ahead, paged ? b2 : NULL, run2);
+    const vf_byte *brow = bat ? bat[p] : b + p * ldb;
+    const vf_byte *bahead = bat ? (p + dist < k ? bat[p + dist] : NULL)
+                                : vf_row_ahead(b, ldb, p + dist, ahead, paged ? b2 : NULL, run2);
     if (bt == VECATTN_Q8_0) {
       vf scale = vf_zero();
       for (int j = 0; j < nv; ++j) {
@@ -106,20 +108,21 @@ static inline __attribute__((always_inline)) void gemm_block(
 
 /* All column blocks of one row block, with mr rows of registers. pf_vec: bytes
  * of pf rows per vector of C (pf's element size times VF_LANES). ahead: rows of
- * B that may be prefetched (B's run); paged: rows past them, run2 of them, at b2. */
+ * B that may be prefetched (B's run); paged: rows past them, run2 of them, at b2.
+ * bat: NULL, or B's k rows gathered (then b, ldb, ahead and b2 are unused). */
 static inline __attribute__((always_inline)) void gemm_rows(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int k,
     int nvec, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const int mr, const int bt, const int with_pf,
-    const int paged) {
+    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const vf_byte *const *bat, const int mr,
+    const int bt, const int with_pf, const int paged) {
   const int nr = mr <= 4 && bt != VECATTN_Q8_0 ? VF_NR_SHORT : VF_NR; /* q8_0: blocks sharing a scale */
   int j = 0;
   for (; j + nr <= nvec; j += nr)
     gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, b2, run2, mr, nr, bt, with_pf, paged);
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, b2, run2, bat, mr, nr, bt, with_pf, paged);
   for (; j < nvec; ++j)
     gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, b2, run2, mr, 1, bt, with_pf, paged);
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, b2, run2, bat, mr, 1, bt, with_pf, paged);
 }
 
 /* bt and with_pf are compile-time, so the common, prefetch-free f32 case keeps
@@ -127,8 +130,8 @@ static inline __attribute__((always_inline)) void gemm_rows(
 static inline __attribute__((always_inline)) void gemm_body(
     const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,
     int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const int bt, const int with_pf,
-    const int paged) {
+    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const vf_byte *const *bat, const int bt,
+    const int with_pf, const int paged) {
   const int nvec = n_pad / VF_LANES;
   for (int r0 = 0; r0 < m; r0 += VF_MR) {
     const int rows = m - r0 < VF_MR ? m - r0 : VF_MR;
@@ -138,16 +141,16 @@ static inline __attribute__((always_inline)) void gemm_body(
     const int rpf = with_pf && r0 == 0, rpaged = paged && r0 == 0; /* once per call */
     /* Short last blocks (decode: a handful of rows) use fewer register rows. */
     if (rows > 4 || VF_MR <= 4)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, VF_MR, bt, rpf,
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, VF_MR, bt, rpf,
                 rpaged);
     else if (rows > 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 4, bt, rpf,
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, 4, bt, rpf,
                 rpaged);
     else if (rows == 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 2, bt, rpf,
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, 2, bt, rpf,
                 rpaged);
     else
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, 1, bt, rpf,
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, 1, bt, rpf,
                 rpaged);
   }
 }
@@ -159,21 +162,29 @@ static inline __attribute__((always_inline)) void gemm_body(
                                                        int n_pad, float *c, int64_t ldc,             \
                                                        const float *row_scale, int64_t ahead) {      \
     gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, NULL, 0, 0, ahead, NULL, 0,   \
-              VECATTN_##T, 0, 0);                                                                    \
+              NULL, VECATTN_##T, 0, 0);                                                              \
+  }                                                                                                  \
+  static __attribute__((noinline)) void gemm_gather_##T(const float *a, int64_t a_row, int64_t a_col, \
+                                                        int m, const vf_byte *const *bat, int k,     \
+                                                        int n_pad, float *c, int64_t ldc,            \
+                                                        const float *row_scale) {                    \
+    if (!bat) __builtin_unreachable();                                                               \
+    gemm_body(a, a_row, a_col, m, NULL, 0, k, n_pad, c, ldc, row_scale, NULL, 0, 0, INT64_MAX, NULL, \
+              0, bat, VECATTN_##T, 0, 0);                                                            \
   }                                                                                                  \
   static __attribute__((noinline)) void gemm_prefetching_##T(                                        \
       const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,     \
       int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,     \
       int64_t pf_vec, int64_t ahead) {                                                               \
     gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, pf_vec, ahead, NULL, \
-              0, VECATTN_##T, 1, 0);                                                                 \
+              0, NULL, VECATTN_##T, 1, 0);                                                           \
   }                                                                                                  \
   static __attribute__((noinline)) void gemm_paging_##T(                                             \
       const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,     \
       int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,     \
       int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2) {                              \
     gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, pf_vec, ahead, b2,  \
-              run2, VECATTN_##T, 1, 1);                                                              \
+              run2, NULL, VECATTN_##T, 1, 1);                                                        \
   }
 GEMM_VARIANT(F32)
 GEMM_VARIANT(F16)
@@ -195,7 +206,9 @@ static void gemm_typed(const float *a, int64_t a_row, int64_t a_col, int m, veca
   const int64_t pf_vec = dt_bytes(pf.t, VECATTN_Q8_0_BLOCK * VF_LANES) / VECATTN_Q8_0_BLOCK;
   const int64_t ahead = b.run ? b.run : INT64_MAX;
 #define GEMM_CALL(T)                                                                                 \
-  if (pfp && b.p2) /* a paged stream: B's rows continue in the next page */                          \
+  if (b.at) /* rows gathered across pages: one call, sums in registers throughout */                 \
+    gemm_gather_##T(a, a_row, a_col, m, (const vf_byte *const *)b.at, k, n_pad, c, ldc, row_scale);   \
+  else if (pfp && b.p2) /* a paged stream: B's rows continue in the next page */                          \
     gemm_paging_##T(a, a_row, a_col, m, bp, ldb, k, n_pad, c, ldc, row_scale, pfp, ldpf, pf_vec, ahead, \
                     (const vf_byte *)b.p2, b.run2);                                                  \
   else if (pfp)                                                                                      \
