@@ -732,9 +732,9 @@ START_TEST(test_q8_products) {
     typed_make(&base_out, VECATTN_F32, LAY_BHSD, B, HQ, NQ, DV);
     typed_fill(&q), typed_fill(&k), typed_fill(&v);
     vecattn_sdpa_opts o = {0};
-    /* A scale set here, so the reference quantises the very floats the library does
-     * (its default is 1/sqrt(D) in f32, an ulp from the rounded float64 one at D = 96). */
-    o.scale = 0.75f / sqrtf((float)D);
+    /* The default scale, 1/sqrt(D) in f32, set here so the reference quantises the very
+     * floats the library does (the float64 1/sqrt(96) rounds an ulp away). */
+    o.scale = 1.0f / sqrtf((float)D);
     int32_t kv_len[2] = {NK, NK / 2 + 1};
     float slopes[8];
     o.causal = cases[c].mask == 1 || cases[c].mask == 2;
@@ -867,9 +867,9 @@ START_TEST(test_q8mm_products) {
     typed_make(&out, VECATTN_F32, LAY_BHSD, B, HQ, NQ, DV);
     typed_fill(&q), typed_fill(&k), typed_fill(&v);
     vecattn_sdpa_opts o = {0};
-    /* A scale set here, so the reference quantises the very floats the library does
-     * (its default is 1/sqrt(D) in f32, an ulp from the rounded float64 one at D = 96). */
-    o.scale = 0.75f / sqrtf((float)D);
+    /* The default scale, 1/sqrt(D) in f32, set here so the reference quantises the very
+     * floats the library does (the float64 1/sqrt(96) rounds an ulp away). */
+    o.scale = 1.0f / sqrtf((float)D);
     int32_t kv_len[2] = {NK, NK / 2 + 1};
     float slopes[16];
     o.causal = cases[c].mask == 1 || cases[c].mask == 2;

@@ -56,8 +56,8 @@ static const paged_case cases[] = {
     /* int8 products on q8_0 K (prefill: SMMLA on neonbf16; decode: SDOT), pages cutting pairs of keys */
     {"bs 3, int8 products, q8_0 K/V", 3, 8, 2, 32, 1, 0, 0, 1, F32, Q80, Q80, F32, 4,
      {70, 1, 33, 16}, {140, 99, 60, 16}, 5, 0},
-    {"bs 16, int8 products, q8_0 K f16 V, alibi", 16, 8, 2, 96, 0, 0, 1, 1, BF16, Q80, F16, F32, 3,
-     {23, 1, 65}, {200, 77, 65}, 2, 1},
+    {"bs 16, int8 products, q8_0 K f16 V, alibi", 16, 4, 1, 96, 0, 0, 1, 1, BF16, Q80, F16, F32, 3,
+     {23, 1, 65}, {130, 77, 65}, 2, 1},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
