@@ -126,7 +126,8 @@ if [ "$target" = aarch64 ]; then
   # The paths whose kernels differ only under reduced_precision, where they
   # differ: q8_0 K (int8 products in decode on sve, neondot, neonbf16; in
   # prefill on neonbf16 int8 matrix products for the scores and bf16 ones for
-  # P.V). Their errors against scalar must show it.
+  # P.V). Their errors against scalar must show it, and prefill on sve and
+  # neondot must keep f32 results.
   step "bench --quick --reduced-precision smoke (sve,neondot,neonbf16, q8_0 K/V, -cpu $bench_cpu)"
   QEMU_CPU=$bench_cpu "$qemu" -L "$sysroot" "$dir/bench/vecattn-bench" --quick --reduced-precision \
     --isa sve,neondot,neonbf16 --kv-dtype q8_0 --threads 1 --shape bert,decode \
@@ -143,6 +144,11 @@ for shape, isa in used:
     e = err(shape, isa)
     print(f"{shape:7} {isa:9} rel err vs scalar {e:.2g}")
     if e <= 1e-5: sys.exit(f"bench-quick-rp: {shape} on {isa}: error {e:.2g}, reduced precision not used")
+# Prefill on sve and neondot has no reduced-precision products: f32 results.
+for shape, isa in [("bert", "sve"), ("bert", "neondot")]:
+    e = err(shape, isa)
+    print(f"{shape:7} {isa:9} rel err vs scalar {e:.2g} (unchanged by the option)")
+    if e > 1e-5: sys.exit(f"bench-quick-rp: {shape} on {isa}: error {e:.2g}, the option changed a path without products for it")
 PY
   step_done
 fi
