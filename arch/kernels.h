@@ -118,6 +118,14 @@ struct vecattn_kernels {
   void (*quantize_q8)(const float *x, int64_t n, int8_t *q, float *d);
   void (*gemm_nt_st_q8)(const int8_t *aq, const float *ad, int m, int rs, vecattn_rows b, int n, int k,
                         float *st, vecattn_rows pf);
+  /* int8 matrix products, NULL on ISAs without them: c[j * ldc + r] = the gemm_nt_st_q8
+   * product of row r and row j of B (type Q8_0, k whole blocks) for j < n, r < n_pad (a
+   * multiple of lanes). Rows come in pairs, quantised as quantize_q8 does: pair p's int8
+   * at aq + p * 2k, per block and 8-byte chunk s the chunk of row 2p then of row 2p + 1
+   * (aq[p * 2k + blk * 64 + s * 16 + 8 * (r % 2) + e], e < 8), its scales at
+   * ad + (p * k / 32 + blk) * 4 as d(2p), d(2p + 1), d(2p), d(2p + 1). */
+  void (*gemm_q8mm)(const int8_t *aq, const float *ad, int n_pad, vecattn_rows b, int n, int k, float *c,
+                    int64_t ldc);
 };
 
 extern const struct vecattn_kernels vecattn_kernels_scalar;

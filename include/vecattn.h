@@ -51,8 +51,9 @@ typedef enum {
                              (VDPBF16PS) for calls that set opts->reduced_precision */
   VECATTN_ISA_SVE,    /* AArch64 SVE, one kernel build per vector length (128, 256, 512 bits) */
   VECATTN_ISA_NEON32, /* 32-bit ARM (armhf) NEON, non-fused multiply-add */
-  VECATTN_ISA_NEONBF16, /* AArch64 NEON plus BF16 (BFDOT) and dot product: the neondot kernels,
-                           and bf16 products for calls that set opts->reduced_precision */
+  VECATTN_ISA_NEONBF16, /* AArch64 NEON plus BF16 (BFDOT), I8MM (SMMLA) and dot product: the
+                           neondot kernels, and for calls that set opts->reduced_precision bf16
+                           products and int8 matrix products for q8_0 K in prefill */
   VECATTN_ISA_NEONDOT   /* AArch64 NEON plus the dot product (SDOT, ARMv8.2 asimddp): the neon
                            kernels, and int8 products for q8_0 K in decode for calls that set
                            opts->reduced_precision */
@@ -137,10 +138,11 @@ typedef struct {
   int num_threads;            /* 0 -> OpenMP default; 1 -> serial */
   int reduced_precision;      /* != 0: allow bf16 products (Q, K, V and the softmax weights rounded
                                  to bf16, f32 accumulation) where the active ISA has them (avx512bf16,
-                                 neonbf16), and int8 products in decode against q8_0 K (queries
-                                 quantised to int8 per 32-element block, exact int32 sums) where it
-                                 has those (neondot, neonbf16); 0: products in f32 whatever the
-                                 input types */
+                                 neonbf16), and int8 products against q8_0 K (queries quantised to
+                                 int8 per 32-element block, exact int32 sums) where it has those (in
+                                 decode: neondot, neonbf16, sve; in prefill: neonbf16, whose V
+                                 products then stay bf16); 0: products in f32 whatever the input
+                                 types */
 } vecattn_sdpa_opts;          /* zero-initialised = plain non-causal attention */
 
 VECATTN_API vecattn_status vecattn_sdpa(const vecattn_tensor *q, /* [B, Hq,  Nq, D ] */

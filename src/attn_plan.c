@@ -32,17 +32,21 @@ static int decode_block_k(const attn_problem *p, const struct vecattn_kernels *k
 
 /* The bf16 product buffers: Q^T, K, P^T and V pairs. */
 static int64_t pairs_of(int64_t n) { return (n + 1) / 2; }
+/* Q^T and K pairs serve only the bf16 score product, which q8mm replaces. */
 static size_t bf16_floats(const attn_plan *pl) {
   const int64_t rows_pad = pl->rows_pad, kp = pairs_of(pl->block_k);
-  return align16((int64_t)pl->d2 * rows_pad) + align16((int64_t)pl->block_k * pl->d2) + align16(kp * rows_pad) +
-         align16(kp * pl->dv_pad);
+  return (pl->q8mm ? 0 : align16((int64_t)pl->d2 * rows_pad) + align16((int64_t)pl->block_k * pl->d2)) +
+         align16(kp * rows_pad) + align16(kp * pl->dv_pad);
 }
 
-/* The quantised queries: int8 rows, then one scale per 32 elements. */
-static size_t q8_floats(const attn_plan *pl) {
-  const int64_t n = (int64_t)pl->rows_max * pl->p->D;
-  return align16(ceil_div(n, 4)) + align16(n / VECATTN_Q8_0_BLOCK);
-}
+/* The quantised queries: int8 rows (q8mm: every lane's, in row pairs), then
+ * their scales, one per 32 elements (q8mm: each pair's two, twice). */
+static int64_t q8_bytes(const attn_plan *pl) { return (int64_t)(pl->q8mm ? pl->rows_pad : pl->rows_max) * pl->p->D; }
+static int64_t q8_scales(const attn_plan *pl) { return q8_bytes(pl) / VECATTN_Q8_0_BLOCK * (pl->q8mm ? 2 : 1); }
+static size_t q8_floats(const attn_plan *pl) { return align16(ceil_div(q8_bytes(pl), 4)) + align16(q8_scales(pl)); }
+
+/* Q^T, or with keys_in_place its rows; none with q8mm, whose quantised rows are all it reads. */
+static size_t q_packed_floats(const attn_plan *pl) { return pl->q8mm ? 0 : align16((int64_t)pl->rows_pad * pl->p->D); }
 
 /* Two rows of max(D, Dv) floats for conversions. */
 static size_t row_tmp_floats(const attn_problem *p) { return 2 * align16(p->D > p->Dv ? p->D : p->Dv); }
@@ -70,7 +74,9 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->bf16 = p->reduced_precision && kern->gemm_bf16 && !pl->keys_in_place && !p->additive && p->v;
   pl->q8dot = p->reduced_precision && kern->gemm_nt_st_q8 && pl->keys_in_place && p->kt == VECATTN_Q8_0 &&
               !p->additive && p->v; /* weights are always f32 products, as with bf16 */
-  pl->widen_k = !pl->keys_in_place && p->kt != VECATTN_F32 && !p->additive && !pl->bf16;
+  pl->q8mm = p->reduced_precision && kern->gemm_q8mm && !pl->keys_in_place && p->kt == VECATTN_Q8_0 &&
+             !p->additive && p->v;
+  pl->widen_k = !pl->keys_in_place && p->kt != VECATTN_F32 && !p->additive && !pl->bf16 && !pl->q8mm;
   /* Runs of a page each would reload the accumulators every page: 5% of a
    * prefill at block 16. Decode keeps its per-page calls, which prefetch. */
   pl->gather_v = p->pages && p->v && !pl->keys_in_place && !pl->pack_v && !pl->bf16;
@@ -89,10 +95,11 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
     for (int64_t reach = 1; reach < runs; reach *= FLASH_FOLD_FANOUT) pl->fold_levels++;
     pl->level_floats = align16(rows * pl->dv_pad) + 2 * align16(rows_pad);
   }
-  pl->workspace_floats = (size_t)pl->fold_levels * pl->level_floats + align16(rows_pad * p->D) +
+  pl->workspace_floats = (size_t)pl->fold_levels * pl->level_floats + q_packed_floats(pl) +
                          (pl->pack_v ? align16((int64_t)pl->block_k * pl->dv_pad) : 0) +
                          (pl->widen_k ? align16((int64_t)pl->block_k * p->D) : 0) +
-                         (pl->bf16 ? bf16_floats(pl) : 0) + (pl->q8dot ? q8_floats(pl) : 0) + row_tmp_floats(p) +
+                         (pl->bf16 ? bf16_floats(pl) : 0) + (pl->q8dot || pl->q8mm ? q8_floats(pl) : 0) +
+                         row_tmp_floats(p) +
                          align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
                          3 * align16(rows_pad) + (p->pages ? align16(rows_pad) : 0) +
                          (pl->gather_v ? align16(ceil_div((int64_t)pl->block_k * sizeof(void *), sizeof(float))) : 0);
@@ -102,7 +109,7 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
   const int64_t rows = pl->rows_max, rows_pad = pl->rows_pad;
   memset(mem, 0, pl->workspace_floats * sizeof(float));
   attn_workspace ws;
-  ws.q_packed = mem, mem += align16(rows_pad * pl->p->D);
+  ws.q_packed = pl->q8mm ? NULL : mem, mem += q_packed_floats(pl);
   ws.v_packed = NULL;
   if (pl->pack_v) ws.v_packed = mem, mem += align16((int64_t)pl->block_k * pl->dv_pad);
   ws.k_block = NULL;
@@ -110,16 +117,17 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
   ws.q_pairs = ws.k_pairs = ws.p_pairs = ws.v_pairs = NULL;
   if (pl->bf16) {
     const int64_t kp = pairs_of(pl->block_k);
-    ws.q_pairs = (uint32_t *)mem, mem += align16((int64_t)pl->d2 * rows_pad);
-    ws.k_pairs = (uint32_t *)mem, mem += align16((int64_t)pl->block_k * pl->d2);
+    if (!pl->q8mm) {
+      ws.q_pairs = (uint32_t *)mem, mem += align16((int64_t)pl->d2 * rows_pad);
+      ws.k_pairs = (uint32_t *)mem, mem += align16((int64_t)pl->block_k * pl->d2);
+    }
     ws.p_pairs = (uint32_t *)mem, mem += align16(kp * rows_pad);
     ws.v_pairs = (uint32_t *)mem, mem += align16(kp * pl->dv_pad);
   }
   ws.q_i8 = NULL, ws.q_d = NULL;
-  if (pl->q8dot) {
-    const int64_t n = (int64_t)pl->rows_max * pl->p->D;
-    ws.q_i8 = (int8_t *)mem, mem += align16(ceil_div(n, 4));
-    ws.q_d = mem, mem += align16(n / VECATTN_Q8_0_BLOCK);
+  if (pl->q8dot || pl->q8mm) {
+    ws.q_i8 = (int8_t *)mem, mem += align16(ceil_div(q8_bytes(pl), 4));
+    ws.q_d = mem, mem += align16(q8_scales(pl));
   }
   ws.row_tmp = mem, mem += row_tmp_floats(pl->p);
   ws.scores = mem, mem += align16(rows_pad * pl->block_k);
@@ -191,13 +199,51 @@ int attn_tile_lanes(const attn_plan *pl, const attn_tile *t) {
   return (int)round_up(t->rows, pl->kern->lanes);
 }
 
+/* Row r of the tile's queries as stored. */
+static const void *query_row(const attn_plan *pl, const attn_tile *t, int r) {
+  const attn_problem *p = pl->p;
+  const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
+  return (const unsigned char *)p->q + dt_bytes(p->qt, t->b * p->qs[0] + h * p->qs[1] + i * p->qs[2]);
+}
+
+/* The tile's scaled queries quantised (quantize_q8) as the row pairs gemm_q8mm
+ * reads: each 8-byte chunk of rows 2p and 2p + 1 side by side, the pair's two
+ * scales twice a block. Lanes past the tile's rows are zeros with scale 0, so
+ * padding rows score 0. Rows are quantised one at a time in row_tmp. */
+static void pack_query_pairs_q8(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, int lanes) {
+  const attn_problem *p = pl->p;
+  const int64_t D = p->D, nb = D / VECATTN_Q8_0_BLOCK;
+  float *x = ws->row_tmp;
+  int8_t *q = (int8_t *)(ws->row_tmp + row_tmp_floats(p) / 2); /* the second row: D int8, then nb scales */
+  float *d = (float *)(q + D);
+  for (int r = 0; r < lanes; ++r) {
+    if (r < t->rows) {
+      pl->kern->to_f32(query_row(pl, t, r), p->qt, x, D);
+      pl->kern->scale(x, D, p->scale);
+      pl->kern->quantize_q8(x, D, q, d);
+    } else {
+      memset(q, 0, (size_t)D);
+      memset(d, 0, (size_t)nb * sizeof *d);
+    }
+    int8_t *pair = ws->q_i8 + (int64_t)(r / 2) * 2 * D + 8 * (r % 2);
+    float *pd = ws->q_d + (int64_t)(r / 2) * 4 * nb + r % 2;
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int s = 0; s < VECATTN_Q8_0_BLOCK / 8; ++s) memcpy(pair + b * 64 + s * 16, q + b * 32 + s * 8, 8);
+      pd[4 * b] = pd[4 * b + 2] = d[b];
+    }
+  }
+}
+
 void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws) {
   const attn_problem *p = pl->p;
   if (p->additive) return; /* its projected queries are read in place */
   const int lanes = attn_tile_lanes(pl, t);
+  if (pl->q8mm) { /* the only form its score product reads */
+    pack_query_pairs_q8(pl, t, ws, lanes);
+    return;
+  }
   for (int r = 0; r < t->rows; ++r) {
-    const int64_t h = t->head0 + r / t->n_q, i = t->q0 + r % t->n_q;
-    const void *src = (const unsigned char *)p->q + dt_bytes(p->qt, t->b * p->qs[0] + h * p->qs[1] + i * p->qs[2]);
+    const void *src = query_row(pl, t, r);
     if (pl->keys_in_place) {
       float *dst = ws->q_packed + (int64_t)r * p->D;
       pl->kern->to_f32(src, p->qt, dst, p->D);
@@ -378,6 +424,14 @@ static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0,
     return;
   }
   const int lanes = attn_tile_lanes(pl, t);
+  if (pl->q8mm) { /* q8_0 K in place, one call per run of rows */
+    for (int c = 0, n; c < nk; c += n) {
+      n = attn_key_run(pl, j0 + c, nk - c);
+      pl->kern->gemm_q8mm(ws->q_i8, ws->q_d, lanes, attn_keys(pl, t, j0 + c), n, (int)p->D,
+                          ws->scores + (int64_t)c * pl->score_ld, pl->score_ld);
+    }
+    return;
+  }
   const vecattn_rows keys = attn_keys(pl, t, j0);
   if (pl->bf16) {
     /* bf16 rows of an even length and stride, all in one page, are already pairs: read in place. */

@@ -39,6 +39,9 @@ typedef struct {
                     pack K^T): Q, K, P and V are rounded to bf16 pairs along the sums */
   int q8dot;     /* int8 products (reduced_precision on an ISA with gemm_nt_st_q8, K q8_0,
                     keys_in_place): the tile's queries quantised into q_i8 / q_d */
+  int q8mm;      /* int8 matrix products for the scores (reduced_precision on an ISA with
+                    gemm_q8mm, K q8_0, not keys_in_place): the tile's queries quantised as
+                    row pairs into q_i8 / q_d, no q_packed; P.V as without it (bf16 or f32) */
   int d2;        /* head dim in bf16 pairs, ceil(D / 2) */
   int fold_blocks; /* key blocks per run of the running softmax state (flash.c) */
   int fold_levels; /* outer softmax states above it: enough for Nk keys, 0 for short rows */
@@ -54,13 +57,16 @@ typedef struct {
 } attn_tile;
 
 typedef struct {
-  float *q_packed;  /* pre-scaled: Q^T [D][rows_pad], or Q [rows_max][D] when keys_in_place */
+  float *q_packed;  /* pre-scaled: Q^T [D][rows_pad], or Q [rows_max][D] when keys_in_place;
+                       NULL when q8mm */
   float *v_packed;  /* [block_k][dv_pad] when pack_v */
   float *k_block;   /* [block_k][D] when widen_k */
-  uint32_t *q_pairs, *k_pairs, *p_pairs, *v_pairs; /* when bf16: Q^T [d2][rows_pad], K [block_k][d2],
-                                                      P^T [block_k / 2][rows_pad], V [block_k / 2][dv_pad] */
-  int8_t *q_i8;     /* when q8dot: Q [rows_max][D] as int8 */
-  float *q_d;       /* when q8dot: their scales [rows_max][D / 32] */
+  uint32_t *q_pairs, *k_pairs, *p_pairs, *v_pairs; /* when bf16: Q^T [d2][rows_pad], K [block_k][d2]
+                                                      (these two not with q8mm), P^T [block_k / 2][rows_pad],
+                                                      V [block_k / 2][dv_pad] */
+  int8_t *q_i8;     /* when q8dot: Q [rows_max][D] as int8; when q8mm: [rows_pad / 2] row pairs
+                       of 2 * D int8 as kernels.h's gemm_q8mm reads them */
+  float *q_d;       /* their scales: [rows_max][D / 32], or when q8mm [rows_pad / 2][D / 32][4] */
   float *row_tmp;   /* two rows of max(D, Dv) floats for conversions */
   float *scores;    /* S^T [block_k][score_ld] */
   float *acc;       /* [rows_max][dv_pad] */
@@ -102,7 +108,8 @@ void attn_row_addresses(const attn_plan *pl, const attn_tile *t, int64_t j0, int
  * dst + c * ld, zero-padded up to ld floats; the gather may cross pages. */
 void attn_widen_rows(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int values, float *dst, int64_t ld);
 
-/* Packs the tile's queries, scaled, into ws->q_packed. */
+/* Packs the tile's queries, scaled, into ws->q_packed (and the forms the
+ * products read: q_pairs, q_i8 / q_d). */
 void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *ws);
 /* Key range [lo, hi) that any row of the tile may see. */
 void attn_tile_key_range(const attn_plan *pl, const attn_tile *t, int64_t *lo, int64_t *hi);

@@ -86,8 +86,12 @@ static int cpu_runs(vecattn_isa isa) {
     case VECATTN_ISA_AVX512BF16: return (f & (avx512 | CPU_AVX512BF16)) == (avx512 | CPU_AVX512BF16);
     case VECATTN_ISA_SVE: return (f & CPU_SVE) != 0;
     case VECATTN_ISA_NEON32: return (f & CPU_NEON32) != 0;
-    /* neonbf16 extends neondot: BF16 cores all have the dot product (ARMv8.4+). */
-    case VECATTN_ISA_NEONBF16: return (f & (CPU_ASIMD | CPU_ASIMDDP | CPU_BF16)) == (CPU_ASIMD | CPU_ASIMDDP | CPU_BF16);
+    /* neonbf16 extends neondot: BF16 cores all have the dot product (ARMv8.4+),
+     * and I8MM, mandatory with BF16 from ARMv8.6 (no core has one alone). */
+    case VECATTN_ISA_NEONBF16: {
+      const unsigned need = CPU_ASIMD | CPU_ASIMDDP | CPU_BF16 | CPU_I8MM;
+      return (f & need) == need;
+    }
     case VECATTN_ISA_NEONDOT: return (f & (CPU_ASIMD | CPU_ASIMDDP)) == (CPU_ASIMD | CPU_ASIMDDP);
     default: return 0;
   }

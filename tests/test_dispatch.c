@@ -351,7 +351,8 @@ START_TEST(test_cpu_features) {
     ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_NEONDOT) == has_token(f, "asimddp"),
                   "neondot supported %d but features \"%s\"", vecattn_isa_supported(VECATTN_ISA_NEONDOT), f);
   if (vecattn_isa_compiled(VECATTN_ISA_NEONBF16))
-    ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_NEONBF16) == (has_token(f, "asimddp") && has_token(f, "bf16")),
+    ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_NEONBF16) ==
+                      (has_token(f, "asimddp") && has_token(f, "bf16") && has_token(f, "i8mm")),
                   "neonbf16 supported %d but features \"%s\"", vecattn_isa_supported(VECATTN_ISA_NEONBF16), f);
   if (vecattn_isa_compiled(VECATTN_ISA_SVE) && has_token(f, "sve")) {
     /* QEMU_CPU / VECATTN_TEST_EXPECT_SVE_BITS: the CI run says which length it emulates */

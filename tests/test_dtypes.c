@@ -732,6 +732,9 @@ START_TEST(test_q8_products) {
     typed_make(&base_out, VECATTN_F32, LAY_BHSD, B, HQ, NQ, DV);
     typed_fill(&q), typed_fill(&k), typed_fill(&v);
     vecattn_sdpa_opts o = {0};
+    /* The default scale, 1/sqrt(D) in f32, set here so the reference quantises the very
+     * floats the library does (the float64 1/sqrt(96) rounds an ulp away). */
+    o.scale = 1.0f / sqrtf((float)D);
     int32_t kv_len[2] = {NK, NK / 2 + 1};
     float slopes[8];
     o.causal = cases[c].mask == 1 || cases[c].mask == 2;
@@ -818,6 +821,122 @@ START_TEST(test_q8_products) {
 }
 END_TEST
 
+/* int8 matrix products (neonbf16: SMMLA, with opts.reduced_precision):
+ * prefill tiles (more than 8 query rows) against q8_0 K quantise the queries
+ * as decode does and score 2 keys x 2 rows an instruction; P.V keeps the
+ * path's bf16 products. lse depends on the scores alone: against float64 fed
+ * the quantised queries it keeps the project's bar (the products add nothing
+ * beyond the quantisation) and against the true float64 it shows the
+ * quantisation (the products were used). The output carries the bf16 P.V on
+ * top: the bf16 bound against the quantised queries, the int8 bound against
+ * float64. Odd rows (lane padding), odd keys (a key without a pair), tiles of
+ * 1 to 64 rows, 1 to 300 keys, D 32 to 160, every mask, fully masked rows,
+ * strided and interleaved K rows. */
+START_TEST(test_q8mm_products) {
+  const vecattn_isa mm = VECATTN_ISA_NEONBF16;
+  if (!vecattn_isa_supported(mm)) {
+    printf("SKIP int8 matrix products on %s: not supported on this machine/build\n", vecattn_isa_name(mm));
+    return;
+  }
+  if (!tu_isa_selected(mm)) {
+    printf("SKIP int8 matrix products on %s: not selected by VECATTN_TEST_ISAS\n", vecattn_isa_name(mm));
+    return;
+  }
+  tu_reseed(0xD790);
+  static const struct {
+    int b, hq, hkv, nq, nk, d, dv, mask; /* mask: 0 none, 1 causal, 2 causal + window, 3 kv_len, 4 bias + alibi */
+    vecattn_dtype qt, vt;
+  } cases[] = {
+      {1, 4, 1, 3, 17, 32, 32, 0, VECATTN_F32, VECATTN_F32},       /* 12 rows, GQA 4 */
+      {2, 2, 2, 17, 63, 96, 64, 1, VECATTN_F16, VECATTN_Q8_0},     /* 17 rows: 20 lanes */
+      {1, 2, 1, 65, 129, 64, 40, 2, VECATTN_F32, VECATTN_F16},     /* tiles of 64, 64 and 2 rows */
+      {2, 4, 2, 63, 65, 128, 128, 3, VECATTN_BF16, VECATTN_BF16},  /* tiles of 64 and 62 rows */
+      {1, 3, 3, 129, 3, 32, 32, 1, VECATTN_F32, VECATTN_F32},      /* fully masked rows, 3 keys */
+      {1, 16, 1, 1, 300, 64, 64, 4, VECATTN_F32, VECATTN_Q8_0},    /* one query, 16 heads: a prefill tile */
+      {1, 8, 2, 3, 1, 160, 32, 0, VECATTN_F32, VECATTN_F16},       /* one key, 5 blocks */
+      {1, 1, 1, 200, 199, 64, 64, 1, VECATTN_F32, VECATTN_F32},    /* MHA prefill, causal */
+  };
+  for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); ++c) {
+    const int B = cases[c].b, HQ = cases[c].hq, NQ = cases[c].nq, NK = cases[c].nk, D = cases[c].d, DV = cases[c].dv;
+    ck_assert_msg(NQ * (HQ / cases[c].hkv) > 8, "case %d: keys_in_place tiles, not prefill", c);
+    const size_t nout = (size_t)B * HQ * NQ * DV, nlse = (size_t)B * HQ * NQ;
+    typed q, k, v, out, bias;
+    typed_make(&q, cases[c].qt, LAY_BSHD, B, HQ, NQ, D);
+    typed_make(&k, VECATTN_Q8_0, c % 2 ? LAY_BSHD : LAY_GAPS, B, cases[c].hkv, NK, D);
+    typed_make(&v, cases[c].vt, LAY_BHSD, B, cases[c].hkv, NK, DV);
+    typed_make(&out, VECATTN_F32, LAY_BHSD, B, HQ, NQ, DV);
+    typed_fill(&q), typed_fill(&k), typed_fill(&v);
+    vecattn_sdpa_opts o = {0};
+    /* The default scale, 1/sqrt(D) in f32, set here so the reference quantises the very
+     * floats the library does (the float64 1/sqrt(96) rounds an ulp away). */
+    o.scale = 1.0f / sqrtf((float)D);
+    int32_t kv_len[2] = {NK, NK / 2 + 1};
+    float slopes[16];
+    o.causal = cases[c].mask == 1 || cases[c].mask == 2;
+    o.window = cases[c].mask == 2 ? 20 : 0;
+    if (cases[c].mask == 3) o.kv_len = kv_len;
+    if (cases[c].mask == 4) {
+      typed_make(&bias, VECATTN_F32, LAY_BHSD, B, HQ, NQ, NK);
+      typed_fill(&bias);
+      o.bias = &bias.t;
+      /* ALiBi of at most ~5 over 300 keys: lse stays near the scores, whose error it shows */
+      for (int h = 0; h < HQ; ++h) slopes[h] = -0.015625f * (float)(h + 1) / (float)HQ;
+      o.alibi_slopes = slopes;
+    }
+    char label[160];
+    snprintf(label, sizeof label, "[%s] int8 matrix products, q %s v %s, B %d Hq %d Hkv %d Nq %d Nk %d D %d Dv %d mask %d",
+             vecattn_isa_name(mm), vecattn_dtype_name(cases[c].qt), vecattn_dtype_name(cases[c].vt), B, HQ,
+             cases[c].hkv, NQ, NK, D, DV, cases[c].mask);
+
+    ck_assert_int_eq(vecattn_set_isa(mm), VECATTN_OK);
+    o.reduced_precision = 1;
+    float *lse = tu_guarded_alloc(nlse * sizeof(float), 0);
+    tu_poison(lse, nlse);
+    o.lse = lse;
+    ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
+    ck_assert_msg(tu_guard_ok(lse), "%s: write outside lse", label);
+    o.lse = NULL;
+
+    double *ref = malloc(sizeof(double) * nout), *ref_lse = malloc(sizeof(double) * nlse);
+    size_t mismatch;
+    ref_sdpa(&q.t, &k.t, &v.t, &o, ref, ref_lse);
+    const double err = typed_rel_l2(&out.t, ref, label), lse_err = tu_rel_l2_lse(lse, ref_lse, nlse, &mismatch);
+    ck_assert_msg(mismatch == 0, "%s: %zu lse entries wrong in kind", label, mismatch);
+    float *qq = malloc(sizeof(float) * (size_t)B * HQ * NQ * D);
+    quantised_queries(&q.t, (float)ref_scale(&o, D), qq);
+    const vecattn_tensor qt = vecattn_tensor_bhsd(qq, B, HQ, NQ, D);
+    vecattn_sdpa_opts oq = o;
+    oq.scale = 1.0f;
+    ref_sdpa(&qt, &k.t, &v.t, &oq, ref, ref_lse);
+    const double err_q = typed_rel_l2(&out.t, ref, label), lse_err_q = tu_rel_l2_lse(lse, ref_lse, nlse, &mismatch);
+    ck_assert_msg(mismatch == 0, "%s: %zu lse entries wrong in kind", label, mismatch);
+    if (tu_verbose())
+      printf("%s: rel err %.3g (lse %.3g), against the quantised queries %.3g (lse %.3g)\n", label, err, lse_err, err_q,
+             lse_err_q);
+    ck_assert_msg(lse_err_q <= 1e-5, "%s: lse relative L2 error %.3g against the quantised queries", label, lse_err_q);
+    ck_assert_msg(lse_err > 1e-5, "%s: lse error %.3g: int8 products were not used", label, lse_err);
+    ck_assert_msg(err_q <= 1e-2, "%s: relative L2 error %.3g against the quantised queries (bf16 P.V)", label, err_q);
+    ck_assert_msg(err <= 3e-2, "%s: relative L2 error %.3g", label, err);
+    if (tu_threads_ok()) { /* tiles never share sums: the thread count changes nothing */
+      typed one;
+      typed_make(&one, VECATTN_F32, LAY_BHSD, B, HQ, NQ, DV);
+      for (int threads = 1; threads <= 3; ++threads) {
+        o.num_threads = threads;
+        ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, threads == 1 ? &one.t : &out.t, &o), VECATTN_OK);
+        if (threads > 1)
+          ck_assert_msg(memcmp(out.mem, one.mem, out.bytes) == 0, "%s: %d threads differ from 1", label, threads);
+      }
+      typed_free(&one);
+    }
+    vecattn_set_isa(VECATTN_ISA_AUTO);
+    free(qq), free(ref), free(ref_lse);
+    tu_guarded_free(lse);
+    typed_free(&q), typed_free(&k), typed_free(&v), typed_free(&out);
+    if (cases[c].mask == 4) typed_free(&bias);
+  }
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("dtypes");
   TCase *tc = tcase_create("convert");
@@ -836,6 +955,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_mha_typed_cache);
   tcase_add_loop_test(tc, test_bf16_products, 0, 2);
   tcase_add_loop_test(tc, test_q8_products, 0, 3);
+  tcase_add_test(tc, test_q8mm_products);
   suite_add_tcase(s, tc);
   return s;
 }

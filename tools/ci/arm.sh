@@ -5,7 +5,7 @@
 #                             (cortex-a72), neondot on the ARMv8.2 dot product
 #                             (cortex-a76, neoverse-n1), sve at 128, 256 and 512
 #                             bits (max), neonbf16 at 1024-bit SVE (the next path),
-#                             neonbf16 (max without SVE)
+#                             neonbf16 (max without SVE: BF16 and I8MM)
 #   tools/ci/arm.sh armhf     build-armhf: neon32 (max, cortex-a9 without
 #                             VFPv4), scalar without NEON (cortex-r5f)
 # Each target: cross build, vecattn-info checked per CPU model, the example,
@@ -78,8 +78,10 @@ if [ "$target" = aarch64 ]; then
   info max,sve512=on sve sve-vl512
   grep -q 'int8 products on q8_0 K in decode (opts.reduced_precision): available (sve is active)' \
     "$dir/vecattn-info-max_sve256_on.txt"
-  info max,sve-default-vector-length=128 neonbf16 sve-vl1024  # no 1024-bit build: the next path (max has BF16)
-  info max,sve=off neonbf16 bf16                           # BF16 without SVE: bfdot
+  info max,sve-default-vector-length=128 neonbf16 sve-vl1024  # no 1024-bit build: the next path (max has BF16, I8MM)
+  info max,sve=off neonbf16 i8mm                           # BF16 and I8MM without SVE: bfdot, smmla
+  grep -q 'int8 matrix products on q8_0 K in prefill (opts.reduced_precision): available on neonbf16 (active)' \
+    "$dir/vecattn-info-max_sve_off.txt"
   info cortex-a72 neon "" VECATTN_ISA=sve                  # one warning, then neon
   grep -q 'VECATTN_ISA=sve is not compiled in or not supported' "$dir/vecattn-info-cortex-a72_VECATTN_ISA_sve.txt"
   info cortex-a72 neon "" VECATTN_ISA=neondot
@@ -122,8 +124,10 @@ step_done
 
 if [ "$target" = aarch64 ]; then
   # The paths whose kernels differ only under reduced_precision, where they
-  # differ: q8_0 K (int8 products in decode on sve, neondot, neonbf16; bf16
-  # products in prefill on neonbf16). Their errors against scalar must show it.
+  # differ: q8_0 K (int8 products in decode on sve, neondot, neonbf16; in
+  # prefill on neonbf16 int8 matrix products for the scores and bf16 ones for
+  # P.V). Their errors against scalar must show it, and prefill on sve and
+  # neondot must keep f32 results.
   step "bench --quick --reduced-precision smoke (sve,neondot,neonbf16, q8_0 K/V, -cpu $bench_cpu)"
   QEMU_CPU=$bench_cpu "$qemu" -L "$sysroot" "$dir/bench/vecattn-bench" --quick --reduced-precision \
     --isa sve,neondot,neonbf16 --kv-dtype q8_0 --threads 1 --shape bert,decode \
@@ -140,6 +144,11 @@ for shape, isa in used:
     e = err(shape, isa)
     print(f"{shape:7} {isa:9} rel err vs scalar {e:.2g}")
     if e <= 1e-5: sys.exit(f"bench-quick-rp: {shape} on {isa}: error {e:.2g}, reduced precision not used")
+# Prefill on sve and neondot has no reduced-precision products: f32 results.
+for shape, isa in [("bert", "sve"), ("bert", "neondot")]:
+    e = err(shape, isa)
+    print(f"{shape:7} {isa:9} rel err vs scalar {e:.2g} (unchanged by the option)")
+    if e > 1e-5: sys.exit(f"bench-quick-rp: {shape} on {isa}: error {e:.2g}, the option changed a path without products for it")
 PY
   step_done
 fi

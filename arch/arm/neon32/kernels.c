@@ -9,4 +9,5 @@
 #include "generic/convert.h"
 #include "generic/gemm_bf16.h"
 #include "generic/gemm_nt_q8.h"
+#include "generic/gemm_q8mm.h"
 #include "generic/kernel_table.h"
