@@ -120,8 +120,13 @@ static void dispatch_init(void) {
   static const vecattn_isa preference[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
                                            VECATTN_ISA_SVE,        VECATTN_ISA_NEONBF16, VECATTN_ISA_NEONDOT, VECATTN_ISA_NEON, VECATTN_ISA_NEON32,
                                            VECATTN_ISA_SSE2,       VECATTN_ISA_SCALAR};
+  /* 128-bit SVE (Neoverse V2/N2, Graviton 4) is no wider than NEON, and the
+   * sve tables lack the BF16 and I8MM products neonbf16 has: prefer it there. */
+  const int sve_adds_nothing =
+      features.sve_bits == 128 && cpu_runs(VECATTN_ISA_NEONBF16) && compiled_table(VECATTN_ISA_NEONBF16);
   for (size_t i = 0; i < sizeof preference / sizeof preference[0] && !best_table; ++i)
-    if (cpu_runs(preference[i])) best_table = compiled_table(preference[i]);
+    if (cpu_runs(preference[i]) && !(preference[i] == VECATTN_ISA_SVE && sve_adds_nothing))
+      best_table = compiled_table(preference[i]);
 
   const struct vecattn_kernels *chosen = best_table;
   const char *env = getenv("VECATTN_ISA");

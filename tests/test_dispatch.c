@@ -16,12 +16,23 @@ static const char *const names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2", "
                                                      "neon", "avx512bf16", "sve", "neon32", "neonbf16", "neondot"};
 
 /* Highest-priority supported path: what AUTO should pick. */
+static int has_token(const char *list, const char *tok) {
+  size_t n = strlen(tok);
+  for (const char *p = list; (p = strstr(p, tok)) != NULL; p += n)
+    if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ')) return 1;
+  return 0;
+}
+
+/* The documented preference; 128-bit SVE gives way to neonbf16 (the same
+ * width, plus BF16 and I8MM products). */
 static vecattn_isa best_isa(void) {
   static const vecattn_isa order[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
                                       VECATTN_ISA_SVE,        VECATTN_ISA_NEONBF16, VECATTN_ISA_NEONDOT, VECATTN_ISA_NEON, VECATTN_ISA_NEON32,
                                       VECATTN_ISA_SSE2,       VECATTN_ISA_SCALAR};
+  const int sve_gives_way =
+      has_token(vecattn_cpu_features(), "sve-vl128") && vecattn_isa_supported(VECATTN_ISA_NEONBF16);
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-    if (vecattn_isa_supported(order[i])) return order[i];
+    if (vecattn_isa_supported(order[i]) && !(order[i] == VECATTN_ISA_SVE && sve_gives_way)) return order[i];
   return VECATTN_ISA_SCALAR;
 }
 
@@ -314,12 +325,6 @@ START_TEST(test_version) {
 }
 END_TEST
 
-static int has_token(const char *list, const char *tok) {
-  size_t n = strlen(tok);
-  for (const char *p = list; (p = strstr(p, tok)) != NULL; p += n)
-    if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ')) return 1;
-  return 0;
-}
 
 START_TEST(test_cpu_features) {
   const char *f = vecattn_cpu_features();
@@ -362,7 +367,11 @@ START_TEST(test_cpu_features) {
       snprintf(tok, sizeof tok, "sve-vl%s", want);
       ck_assert_msg(has_token(f, tok), "features \"%s\" lack %s", f, tok);
       ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_SVE), "sve not supported at %s bits", want);
-      ck_assert_msg(best_isa() == VECATTN_ISA_SVE, "sve supported but not preferred");
+      const vecattn_isa want_best = strcmp(want, "128") == 0 && vecattn_isa_supported(VECATTN_ISA_NEONBF16)
+                                        ? VECATTN_ISA_NEONBF16
+                                        : VECATTN_ISA_SVE;
+      ck_assert_msg(best_isa() == want_best, "%s supported but %s preferred", vecattn_isa_name(want_best),
+                    vecattn_isa_name(best_isa()));
     }
   }
 #elif defined(__arm__)

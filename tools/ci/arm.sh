@@ -4,7 +4,9 @@
 #   tools/ci/arm.sh aarch64   build-aarch64: neon without SVE or the dot product
 #                             (cortex-a72), neondot on the ARMv8.2 dot product
 #                             (cortex-a76, neoverse-n1), sve at 128, 256 and 512
-#                             bits (max), neonbf16 at 1024-bit SVE (the next path),
+#                             bits (max; at 128 bits vecattn-info picks neonbf16,
+#                             the suite forces sve), a64fx (sve without BF16 or
+#                             I8MM), neonbf16 at 1024-bit SVE (the next path),
 #                             neonbf16 (max without SVE: BF16 and I8MM)
 #   tools/ci/arm.sh armhf     build-armhf: neon32 (max, cortex-a9 without
 #                             VFPv4), scalar without NEON (cortex-r5f)
@@ -73,7 +75,8 @@ if [ "$target" = aarch64 ]; then
   info cortex-a72 neon asimd                               # no dot product: neon
   info cortex-a76 neondot asimddp
   info neoverse-n1 neondot asimddp
-  info max,sve128=on sve sve-vl128
+  info max,sve128=on neonbf16 sve-vl128                    # 128-bit SVE adds nothing to neonbf16
+  info a64fx sve sve-vl512                                 # SVE without BF16 or I8MM
   info max,sve256=on sve sve-vl256
   info max,sve512=on sve sve-vl512
   grep -q 'int8 products on q8_0 K in decode (opts.reduced_precision): available (sve is active)' \
