@@ -58,8 +58,8 @@ typedef enum {
                            kernels, and int8 products for q8_0 K in decode for calls that set
                            opts->reduced_precision */
   VECATTN_ISA_SVEBF16   /* AArch64 SVE plus BF16 and I8MM (SVE forms), 256- and 512-bit vectors:
-                           the sve kernels, and bf16 products in prefill for calls that set
-                           opts->reduced_precision */
+                           the sve kernels, and for calls that set opts->reduced_precision bf16
+                           products and int8 matrix products for q8_0 K in prefill */
 } vecattn_isa;
 #define VECATTN_ISA_COUNT 12 /* number of enumerators above, AUTO included */
 
@@ -142,11 +142,11 @@ typedef struct {
   int num_threads;            /* 0 -> OpenMP default; 1 -> serial */
   int reduced_precision;      /* != 0: allow bf16 products (Q, K, V and the softmax weights rounded
                                  to bf16, f32 accumulation) where the active ISA has them (avx512bf16,
-                                 neonbf16), and int8 products against q8_0 K (queries quantised to
-                                 int8 per 32-element block, exact int32 sums) where it has those (in
-                                 decode: neondot, neonbf16, sve; in prefill: neonbf16, whose V
-                                 products then stay bf16); 0: products in f32 whatever the input
-                                 types */
+                                 neonbf16, svebf16), and int8 products against q8_0 K (queries
+                                 quantised to int8 per 32-element block, exact int32 sums) where it
+                                 has those (in decode: neondot, neonbf16, sve, svebf16; in prefill:
+                                 neonbf16, svebf16, whose V products then stay bf16); 0: products in
+                                 f32 whatever the input types */
 } vecattn_sdpa_opts;          /* zero-initialised = plain non-causal attention */
 
 VECATTN_API vecattn_status vecattn_sdpa(const vecattn_tensor *q, /* [B, Hq,  Nq, D ] */

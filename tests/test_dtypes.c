@@ -840,7 +840,7 @@ START_TEST(test_q8_products) {
 }
 END_TEST
 
-/* int8 matrix products (neonbf16: SMMLA, with opts.reduced_precision):
+/* int8 matrix products (neonbf16, svebf16: SMMLA, with opts.reduced_precision):
  * prefill tiles (more than 8 query rows) against q8_0 K quantise the queries
  * as decode does and score 2 keys x 2 rows an instruction; P.V keeps the
  * path's bf16 products. lse depends on the scores alone: against float64 fed
@@ -852,7 +852,8 @@ END_TEST
  * 1 to 64 rows, 1 to 300 keys, D 32 to 160, every mask, fully masked rows,
  * strided and interleaved K rows. */
 START_TEST(test_q8mm_products) {
-  const vecattn_isa mm = VECATTN_ISA_NEONBF16;
+  static const vecattn_isa paths[] = {VECATTN_ISA_NEONBF16, VECATTN_ISA_SVEBF16};
+  const vecattn_isa mm = paths[_i];
   if (!vecattn_isa_supported(mm)) {
     printf("SKIP int8 matrix products on %s: not supported on this machine/build\n", vecattn_isa_name(mm));
     return;
@@ -974,7 +975,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_mha_typed_cache);
   tcase_add_loop_test(tc, test_bf16_products, 0, 3);
   tcase_add_loop_test(tc, test_q8_products, 0, 4);
-  tcase_add_test(tc, test_q8mm_products);
+  tcase_add_loop_test(tc, test_q8mm_products, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }

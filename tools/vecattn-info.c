@@ -23,7 +23,7 @@ static const char *isa_uses(vecattn_isa isa) {
     case VECATTN_ISA_NEON32: return "32-bit neon: vmla (not fused), f16 lane by lane";
     case VECATTN_ISA_NEONBF16: return "neondot + bf16 + i8mm (with reduced_precision: smmla on q8_0 K and bfdot in prefill)";
     case VECATTN_ISA_NEONDOT: return "neon + asimddp (sdot on q8_0 K in decode with reduced_precision)";
-    case VECATTN_ISA_SVEBF16: return "sve + svebf16 + svei8mm, 256/512-bit builds (bfdot in prefill with reduced_precision)";
+    case VECATTN_ISA_SVEBF16: return "sve + svebf16 + svei8mm, 256/512-bit builds (with reduced_precision: smmla on q8_0 K and bfdot in prefill)";
     default: return "";
   }
 }
@@ -42,10 +42,10 @@ static void print_arm_features(const char *features) {
   } arm[] = {
       {"asimdhp", "FP16 arithmetic: not used (f16 sums round to 11 bits and overflow past 65504; f16 K/V widen by fcvtl)"},
       {"asimddp", "int8 dot product: the neondot path (SDOT, also in neonbf16; sve has its own) scores q8_0 K in decode with reduced_precision"},
-      {"i8mm", "int8 matrix multiply: the neonbf16 path (SMMLA; it needs bf16 too) scores q8_0 K in prefill with reduced_precision (sve does not use it)"},
+      {"i8mm", "int8 matrix multiply: the neonbf16 path (SMMLA; it needs bf16 too) scores q8_0 K in prefill with reduced_precision (svebf16 has its own)"},
       {"bf16", "bf16 dot product: the neonbf16 path (BFDOT; it needs i8mm too) for calls with reduced_precision"},
       {"svebf16", "bf16 dot product on SVE vectors: the svebf16 path (BFDOT; it needs svei8mm too) for calls with reduced_precision"},
-      {"svei8mm", "int8 matrix multiply on SVE vectors: required by the svebf16 path (not used by its kernels yet)"},
+      {"svei8mm", "int8 matrix multiply on SVE vectors: the svebf16 path (SMMLA; it needs svebf16 too) scores q8_0 K in prefill with reduced_precision"},
   };
   printf("\narm feature  present  used by\n");
   for (size_t i = 0; i < sizeof arm / sizeof arm[0]; i++)
@@ -108,10 +108,14 @@ int main(int argc, char **argv) {
   else if (dot_isa != VECATTN_ISA_AUTO)
     printf("int8 products on q8_0 K in decode (opts.reduced_precision): available on %s, not active\n",
            vecattn_isa_name(dot_isa));
-  /* int8 matrix products (SMMLA): neonbf16 alone, which requires I8MM. */
-  if (vecattn_isa_supported(VECATTN_ISA_NEONBF16))
-    printf("int8 matrix products on q8_0 K in prefill (opts.reduced_precision): available on neonbf16%s\n",
-           active == VECATTN_ISA_NEONBF16 ? " (active)" : ", not active");
+  /* int8 matrix products (SMMLA): neonbf16 and svebf16, which require I8MM. */
+  const vecattn_isa mm_isa = active == VECATTN_ISA_SVEBF16 || active == VECATTN_ISA_NEONBF16 ? active
+                             : vecattn_isa_supported(VECATTN_ISA_SVEBF16)                   ? VECATTN_ISA_SVEBF16
+                             : vecattn_isa_supported(VECATTN_ISA_NEONBF16)                  ? VECATTN_ISA_NEONBF16
+                                                                                            : VECATTN_ISA_AUTO;
+  if (mm_isa != VECATTN_ISA_AUTO)
+    printf("int8 matrix products on q8_0 K in prefill (opts.reduced_precision): available on %s%s\n",
+           vecattn_isa_name(mm_isa), active == mm_isa ? " (active)" : ", not active");
 #if defined(__aarch64__)
   print_arm_features(vecattn_cpu_features());
 #else

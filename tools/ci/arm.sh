@@ -84,6 +84,8 @@ if [ "$target" = aarch64 ]; then
   info max,sve256=on svebf16 sve-vl256                     # SVE with BF16 and I8MM: bfdot
   info max,sve512=on svebf16 sve-vl512
   grep -q 'bf16 products (opts.reduced_precision): available on svebf16 (active)' "$dir/vecattn-info-max_sve512_on.txt"
+  grep -q 'int8 matrix products on q8_0 K in prefill (opts.reduced_precision): available on svebf16 (active)' \
+    "$dir/vecattn-info-max_sve256_on.txt"
   info max,sve-default-vector-length=128 neonbf16 sve-vl1024  # no 1024-bit build: the next path (max has BF16, I8MM)
   info max,sve=off neonbf16 i8mm                           # BF16 and I8MM without SVE: bfdot, smmla
   grep -q 'int8 matrix products on q8_0 K in prefill (opts.reduced_precision): available on neonbf16 (active)' \
@@ -136,8 +138,8 @@ step_done
 if [ "$target" = aarch64 ]; then
   # The paths whose kernels differ only under reduced_precision, where they
   # differ: q8_0 K (int8 products in decode on sve, svebf16, neondot,
-  # neonbf16; in prefill on neonbf16 int8 matrix products for the scores and
-  # bf16 ones for P.V, on svebf16 bf16 products for both). Their errors
+  # neonbf16; in prefill on neonbf16 and svebf16 int8 matrix products for the
+  # scores and bf16 ones for P.V). Their errors
   # against scalar must show it, and prefill on sve and neondot must keep f32
   # results.
   step "bench --quick --reduced-precision smoke (sve,svebf16,neondot,neonbf16, q8_0 K/V, -cpu $bench_cpu)"

@@ -27,4 +27,28 @@ static inline void vf_store_bf16_pairs(uint32_t *dst, vf x0, vf x1) { svst1_u32(
 static inline void vf_store_bf16_pairs_n(uint32_t *dst, vf x0, vf x1, int n) {
   svst1_u32(vf_first(n), dst, vf_bf16_pairs(x0, x1));
 }
+
+/* SMMLA (generic/gemm_q8mm.h): in each 128-bit segment,
+ * acc[2i + j] + sum_k a[8i + k] * b[8j + k], i, j < 2. */
+#define VF_HAVE_I8MM 1
+static inline vi32 vi32_mmla(vi32 acc, vi8 a, vi8 b) { return svmmla_s32(acc, a, b); }
+/* The 64-bit halves of the low (zip1) or high (zip2) halves of a and b, interleaved. */
+static inline vi8 vi8_zip1_64(vi8 a, vi8 b) {
+  return svreinterpret_s8_s64(svzip1_s64(svreinterpret_s64_s8(a), svreinterpret_s64_s8(b)));
+}
+static inline vi8 vi8_zip2_64(vi8 a, vi8 b) {
+  return svreinterpret_s8_s64(svzip2_s64(svreinterpret_s64_s8(a), svreinterpret_s64_s8(b)));
+}
+/* As many of a q8_0 block's 32 bytes as a vector holds (512 bits: all 32,
+ * zeros after; a full load would read the next block or past the row). */
+static inline vi8 vi8_load_q8mm(const int8_t *p) { return svld1_s8(svwhilelt_b8_s32(0, 32), p); }
+/* Four floats replicated into every 128-bit segment (LD1RQW). */
+static inline vf vf_load4_each(const float *p) { return svld1rq_f32(vf_all(), p); }
+/* The even (uzp1) or odd (uzp2) 64-bit elements of a, then of b. */
+static inline vf vf_uzp1_64(vf a, vf b) {
+  return svreinterpret_f32_u64(svuzp1_u64(svreinterpret_u64_f32(a), svreinterpret_u64_f32(b)));
+}
+static inline vf vf_uzp2_64(vf a, vf b) {
+  return svreinterpret_f32_u64(svuzp2_u64(svreinterpret_u64_f32(a), svreinterpret_u64_f32(b)));
+}
 #endif
