@@ -63,7 +63,7 @@ static probe probes[] = {
     {NULL, 0, "", 0, ""},   {"auto", 0, "", 0, ""}, {"scalar", 0, "", 0, ""}, {"sse2", 0, "", 0, ""},
     {"avx2", 0, "", 0, ""}, {"avx512", 0, "", 0, ""}, {"neon", 0, "", 0, ""},   {"bogus-isa", 0, "", 0, ""},
     {"avx512bf16", 0, "", 0, ""},  {"sve", 0, "", 0, ""},  {"neon32", 0, "", 0, ""},
-    {"SCALAR", 0, "", 0, ""}, {"Auto", 0, "", 0, ""},
+    {"SCALAR", 0, "", 0, ""}, {"Auto", 0, "", 0, ""},   {"svebf16", 0, "", 0, ""},
 };
 #define NPROBES ((int)(sizeof probes / sizeof probes[0]))
 static int fork_probes_done;
