@@ -69,9 +69,8 @@ VECATTN_API int vecattn_isa_compiled(vecattn_isa isa);      /* compiled into thi
 VECATTN_API vecattn_status vecattn_set_isa(vecattn_isa isa); /* AUTO restores the best */
 VECATTN_API const char *vecattn_isa_name(vecattn_isa isa);   /* "scalar", ..., "auto"; "unknown" otherwise */
 /* Parses a name as accepted by VECATTN_ISA ("auto", "scalar", "sse2", "avx2", "avx512",
- * "neon", "avx512bf16", "sve", "neon32", "neonbf16", "neondot", "svebf16", in any letter
- * case);
- * returns 0 and sets *isa, or -1. */
+ * "neon", "avx512bf16", "sve", "neon32", "neonbf16", "neondot", "svebf16", in any
+ * letter case); returns 0 and sets *isa, or -1. */
 VECATTN_API int vecattn_isa_from_name(const char *name, vecattn_isa *isa);
 /* Space-separated CPU features the dispatcher saw, e.g. "sse2 avx2 fma avx512f ...
  * os-ymm os-zmm" on x86, "asimd asimdhp asimddp i8mm bf16 sve sve-vl256" on aarch64

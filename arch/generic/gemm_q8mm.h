@@ -1,6 +1,7 @@
 /* Prefill scores against q8_0 K with int8 matrix products, for ISAs whose
  * vec.h has one (VF_HAVE_I8MM: vi32_mmla, a 2 x 8 by 8 x 2 int8 product into
- * 2 x 2 int32, and vi8_zip1_64 / vi8_zip2_64): calls that set
+ * 2 x 2 int32 per 128-bit segment, vi8_zip1_64 / vi8_zip2_64, vi8_load_q8mm,
+ * vf_load4_each and vf_uzp1_64 / vf_uzp2_64): calls that set
  * opts.reduced_precision. The queries are quantised as in decode
  * (gemm_nt_q8.h: int8 per 32-element block, f32 scale), then stored as row
  * pairs whose 8-byte chunks interleave, so one 16-byte load is a 2 x 8

@@ -1,11 +1,10 @@
 /* SVE with BF16 and I8MM (HWCAP2_SVEBF16 and HWCAP2_SVEI8MM: Neoverse V1,
  * Graviton 3) at one vector length, VECATTN_SVE_BITS (256 or 512; 128-bit
  * SVE gives way to neonbf16, the same width): the sve vector layer plus
- * BFDOT, two bf16 products accumulated in f32 per 32-bit lane. */
+ * BFDOT, two bf16 products accumulated in f32 per 32-bit lane, and SMMLA,
+ * a 2 x 8 by 8 x 2 int8 product into 2 x 2 int32 per 128-bit segment. */
 #ifndef VECATTN_VEC_SVEBF16_H
 #define VECATTN_VEC_SVEBF16_H
-#include <string.h>
-
 #include "arm/sve/vec.h"
 
 #undef VEC_ISA
