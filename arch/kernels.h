@@ -140,5 +140,7 @@ extern const struct vecattn_kernels vecattn_kernels_sve256;
 extern const struct vecattn_kernels vecattn_kernels_sve512;
 extern const struct vecattn_kernels vecattn_kernels_neon32;
 extern const struct vecattn_kernels vecattn_kernels_neondot;
+extern const struct vecattn_kernels vecattn_kernels_svebf16_256;
+extern const struct vecattn_kernels vecattn_kernels_svebf16_512;
 
 #endif

@@ -80,9 +80,9 @@ static void usage(FILE *f) {
         "\n"
         "Selection:\n"
         "  --isa NAME       ISA path (repeatable, or a comma list): scalar sse2 avx2\n"
-        "                   avx512 neon sve neon32 neondot neonbf16; default: every one\n"
-        "                   the CPU supports (neondot, neonbf16 and avx512bf16 only\n"
-        "                   with --reduced-precision)\n"
+        "                   avx512 neon sve neon32 neondot neonbf16 svebf16; default:\n"
+        "                   every one the CPU supports (neondot, neonbf16, svebf16 and\n"
+        "                   avx512bf16 only with --reduced-precision)\n"
         "  --threads N      thread count (repeatable, or a comma list; 'all' means\n"
         "                   omp_get_max_threads()); default: 1 and all\n"
         "  --kv-dtype T     K/V element type (repeatable, or a comma list): f32 f16 bf16\n"
@@ -629,6 +629,7 @@ static vecattn_isa lower_of(vecattn_isa isa) {
     case VECATTN_ISA_NEON32: return VECATTN_ISA_SCALAR;
     case VECATTN_ISA_NEONBF16: return VECATTN_ISA_NEON;
     case VECATTN_ISA_NEONDOT: return VECATTN_ISA_NEON;
+    case VECATTN_ISA_SVEBF16: return VECATTN_ISA_SVE;
     default: return VECATTN_ISA_AUTO;
   }
 }
@@ -793,9 +794,10 @@ int main(int argc, char **argv) {
   /* ISA paths: requested ones the CPU runs, in enum order (scalar first,
    * so its output can serve as the reference). */
   for (int isa = VECATTN_ISA_SCALAR; isa < VECATTN_ISA_COUNT; isa++) {
-    /* avx512bf16, neonbf16 and neondot differ from avx512 and neon only in
+    /* avx512bf16, neonbf16, neondot and svebf16 differ from avx512, neon and sve only in
      * reduced-precision products: by default they run when those are asked for. */
-    const int bf16_path = isa == VECATTN_ISA_AVX512BF16 || isa == VECATTN_ISA_NEONBF16 || isa == VECATTN_ISA_NEONDOT;
+    const int bf16_path = isa == VECATTN_ISA_AVX512BF16 || isa == VECATTN_ISA_NEONBF16 || isa == VECATTN_ISA_NEONDOT ||
+                          isa == VECATTN_ISA_SVEBF16;
     int wanted = o.nisas == 0 && (!bf16_path || o.reduced_precision);
     for (int i = 0; i < o.nisas; i++) wanted |= o.isas[i] == (vecattn_isa)isa;
     if (!wanted) continue;

@@ -54,11 +54,14 @@ typedef enum {
   VECATTN_ISA_NEONBF16, /* AArch64 NEON plus BF16 (BFDOT), I8MM (SMMLA) and dot product: the
                            neondot kernels, and for calls that set opts->reduced_precision bf16
                            products and int8 matrix products for q8_0 K in prefill */
-  VECATTN_ISA_NEONDOT   /* AArch64 NEON plus the dot product (SDOT, ARMv8.2 asimddp): the neon
+  VECATTN_ISA_NEONDOT,  /* AArch64 NEON plus the dot product (SDOT, ARMv8.2 asimddp): the neon
                            kernels, and int8 products for q8_0 K in decode for calls that set
                            opts->reduced_precision */
+  VECATTN_ISA_SVEBF16   /* AArch64 SVE plus BF16 and I8MM (SVE forms), 256- and 512-bit vectors:
+                           the sve kernels, and for calls that set opts->reduced_precision bf16
+                           products and int8 matrix products for q8_0 K in prefill */
 } vecattn_isa;
-#define VECATTN_ISA_COUNT 11 /* number of enumerators above, AUTO included */
+#define VECATTN_ISA_COUNT 12 /* number of enumerators above, AUTO included */
 
 VECATTN_API vecattn_isa vecattn_active_isa(void);          /* what calls use now */
 VECATTN_API int vecattn_isa_supported(vecattn_isa isa);     /* compiled in AND CPU+OS support it */
@@ -66,8 +69,8 @@ VECATTN_API int vecattn_isa_compiled(vecattn_isa isa);      /* compiled into thi
 VECATTN_API vecattn_status vecattn_set_isa(vecattn_isa isa); /* AUTO restores the best */
 VECATTN_API const char *vecattn_isa_name(vecattn_isa isa);   /* "scalar", ..., "auto"; "unknown" otherwise */
 /* Parses a name as accepted by VECATTN_ISA ("auto", "scalar", "sse2", "avx2", "avx512",
- * "neon", "avx512bf16", "sve", "neon32", "neonbf16", "neondot", in any letter case);
- * returns 0 and sets *isa, or -1. */
+ * "neon", "avx512bf16", "sve", "neon32", "neonbf16", "neondot", "svebf16", in any
+ * letter case); returns 0 and sets *isa, or -1. */
 VECATTN_API int vecattn_isa_from_name(const char *name, vecattn_isa *isa);
 /* Space-separated CPU features the dispatcher saw, e.g. "sse2 avx2 fma avx512f ...
  * os-ymm os-zmm" on x86, "asimd asimdhp asimddp i8mm bf16 sve sve-vl256" on aarch64
@@ -138,11 +141,11 @@ typedef struct {
   int num_threads;            /* 0 -> OpenMP default; 1 -> serial */
   int reduced_precision;      /* != 0: allow bf16 products (Q, K, V and the softmax weights rounded
                                  to bf16, f32 accumulation) where the active ISA has them (avx512bf16,
-                                 neonbf16), and int8 products against q8_0 K (queries quantised to
-                                 int8 per 32-element block, exact int32 sums) where it has those (in
-                                 decode: neondot, neonbf16, sve; in prefill: neonbf16, whose V
-                                 products then stay bf16); 0: products in f32 whatever the input
-                                 types */
+                                 neonbf16, svebf16), and int8 products against q8_0 K (queries
+                                 quantised to int8 per 32-element block, exact int32 sums) where it
+                                 has those (in decode: neondot, neonbf16, sve, svebf16; in prefill:
+                                 neonbf16, svebf16, whose V products then stay bf16); 0: products in
+                                 f32 whatever the input types */
 } vecattn_sdpa_opts;          /* zero-initialised = plain non-causal attention */
 
 VECATTN_API vecattn_status vecattn_sdpa(const vecattn_tensor *q, /* [B, Hq,  Nq, D ] */

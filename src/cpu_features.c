@@ -56,6 +56,12 @@ static unsigned detect_flags(void) {
 #ifndef HWCAP2_SVE2
 #define HWCAP2_SVE2 (1 << 1)
 #endif
+#ifndef HWCAP2_SVEI8MM
+#define HWCAP2_SVEI8MM (1 << 9)
+#endif
+#ifndef HWCAP2_SVEBF16
+#define HWCAP2_SVEBF16 (1 << 12)
+#endif
 #ifndef HWCAP2_I8MM
 #define HWCAP2_I8MM (1 << 13)
 #endif
@@ -79,6 +85,8 @@ static unsigned detect_flags(void) {
   if (hw2 & HWCAP2_SVE2) f |= CPU_SVE2;
   if (hw2 & HWCAP2_I8MM) f |= CPU_I8MM;
   if (hw2 & HWCAP2_BF16) f |= CPU_BF16;
+  if (hw2 & HWCAP2_SVEI8MM) f |= CPU_SVEI8MM;
+  if (hw2 & HWCAP2_SVEBF16) f |= CPU_SVEBF16;
   return f;
 }
 
@@ -119,7 +127,8 @@ void cpu_features_detect(cpu_features *out) {
       {CPU_OS_ZMM, "os-zmm"},     {CPU_ASIMD, "asimd"},       {CPU_F16C, "f16c"},
       {CPU_AVX512BF16, "avx512bf16"}, {CPU_ASIMDHP, "asimdhp"}, {CPU_ASIMDDP, "asimddp"},
       {CPU_I8MM, "i8mm"},         {CPU_BF16, "bf16"},         {CPU_SVE, "sve"},
-      {CPU_SVE2, "sve2"},         {CPU_NEON32, "neon"},       {CPU_VFPV4, "vfpv4"},
+      {CPU_SVE2, "sve2"},         {CPU_SVEBF16, "svebf16"},   {CPU_SVEI8MM, "svei8mm"},
+      {CPU_NEON32, "neon"},       {CPU_VFPV4, "vfpv4"},
   };
   out->flags = detect_flags();
   out->sve_bits = detect_sve_bits(out->flags);

@@ -24,6 +24,8 @@ enum {
   CPU_VFPV4 = 1u << 18,  /* 32-bit ARM fused multiply-add */
   CPU_F16C = 1u << 20,
   CPU_AVX512BF16 = 1u << 21,
+  CPU_SVEBF16 = 1u << 22, /* BFDOT/BFMMLA on SVE vectors */
+  CPU_SVEI8MM = 1u << 23, /* SMMLA on SVE vectors */
 };
 
 typedef struct {

@@ -20,7 +20,7 @@ static _Atomic(const struct vecattn_kernels *) active_table;
 static const char *const isa_names[VECATTN_ISA_COUNT] = {
     "auto", "scalar", "sse2", "avx2", "avx512", "neon", "avx512bf16",
     "sve",
-    "neon32", "neonbf16", "neondot",
+    "neon32", "neonbf16", "neondot", "svebf16",
 };
 
 /* SVE kernels are built per vector length (the generic bodies keep vectors in
@@ -35,6 +35,19 @@ static const struct vecattn_kernels *sve_table(int bits) {
 #endif
 #ifdef VECATTN_HAVE_SVE512
     case 512: return &vecattn_kernels_sve512;
+#endif
+    default: (void)bits; return NULL;
+  }
+}
+
+/* svebf16 likewise, at 256 and 512 bits (at 128 bits neonbf16 does the same). */
+static const struct vecattn_kernels *svebf16_table(int bits) {
+  switch (bits) {
+#ifdef VECATTN_HAVE_SVEBF16_256
+    case 256: return &vecattn_kernels_svebf16_256;
+#endif
+#ifdef VECATTN_HAVE_SVEBF16_512
+    case 512: return &vecattn_kernels_svebf16_512;
 #endif
     default: (void)bits; return NULL;
   }
@@ -68,6 +81,7 @@ static const struct vecattn_kernels *compiled_table(vecattn_isa isa) {
 #ifdef VECATTN_HAVE_NEONDOT
     case VECATTN_ISA_NEONDOT: return &vecattn_kernels_neondot;
 #endif
+    case VECATTN_ISA_SVEBF16: return svebf16_table(features.sve_bits);
     default: return NULL;
   }
 }
@@ -93,6 +107,11 @@ static int cpu_runs(vecattn_isa isa) {
       return (f & need) == need;
     }
     case VECATTN_ISA_NEONDOT: return (f & (CPU_ASIMD | CPU_ASIMDDP)) == (CPU_ASIMD | CPU_ASIMDDP);
+    /* SVE's BF16 and I8MM forms have their own HWCAP2 bits (A64FX has neither). */
+    case VECATTN_ISA_SVEBF16: {
+      const unsigned need = CPU_SVE | CPU_SVEBF16 | CPU_SVEI8MM;
+      return (f & need) == need;
+    }
     default: return 0;
   }
 }
@@ -117,8 +136,9 @@ static void warn_env(const char *env, int known) {
 
 static void dispatch_init(void) {
   cpu_features_detect(&features);
-  static const vecattn_isa preference[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
-                                           VECATTN_ISA_SVE,        VECATTN_ISA_NEONBF16, VECATTN_ISA_NEONDOT, VECATTN_ISA_NEON, VECATTN_ISA_NEON32,
+  static const vecattn_isa preference[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512,   VECATTN_ISA_AVX2,
+                                           VECATTN_ISA_SVEBF16,    VECATTN_ISA_SVE,      VECATTN_ISA_NEONBF16,
+                                           VECATTN_ISA_NEONDOT,    VECATTN_ISA_NEON,     VECATTN_ISA_NEON32,
                                            VECATTN_ISA_SSE2,       VECATTN_ISA_SCALAR};
   /* 128-bit SVE (Neoverse V2/N2, Graviton 4) is no wider than NEON, and the
    * sve tables lack the BF16 and I8MM products neonbf16 has: prefer it there. */
@@ -137,7 +157,7 @@ static void dispatch_init(void) {
     if (known) t = isa == VECATTN_ISA_AUTO ? best_table : (cpu_runs(isa) ? compiled_table(isa) : NULL);
     if (t)
       chosen = t;
-    else if (isa == VECATTN_ISA_SVE && features.sve_bits)
+    else if (known && (isa == VECATTN_ISA_SVE || (isa == VECATTN_ISA_SVEBF16 && cpu_runs(isa))) && features.sve_bits)
       fprintf(stderr, "vecattn: VECATTN_ISA=%s is unsupported here (no kernel build for %d-bit SVE vectors); using %s\n",
               env, features.sve_bits, best_table->name);
     else
@@ -163,7 +183,10 @@ int vecattn_isa_compiled(vecattn_isa isa) {
 #ifdef VECATTN_HAVE_SVE
   if (isa == VECATTN_ISA_SVE) return 1; /* some vector length is; the CPU's may not be */
 #endif
-  if (isa == VECATTN_ISA_SVE) return 0;
+#ifdef VECATTN_HAVE_SVEBF16
+  if (isa == VECATTN_ISA_SVEBF16) return 1;
+#endif
+  if (isa == VECATTN_ISA_SVE || isa == VECATTN_ISA_SVEBF16) return 0;
   return isa == VECATTN_ISA_AUTO || compiled_table(isa) != NULL;
 }
 

@@ -13,7 +13,8 @@
 #include "testutil.h"
 
 static const char *const names[VECATTN_ISA_COUNT] = {"auto", "scalar", "sse2", "avx2", "avx512",
-                                                     "neon", "avx512bf16", "sve", "neon32", "neonbf16", "neondot"};
+                                                     "neon", "avx512bf16", "sve", "neon32", "neonbf16", "neondot",
+                                                     "svebf16"};
 
 /* Highest-priority supported path: what AUTO should pick. */
 static int has_token(const char *list, const char *tok) {
@@ -24,10 +25,11 @@ static int has_token(const char *list, const char *tok) {
 }
 
 /* The documented preference; 128-bit SVE gives way to neonbf16 (the same
- * width, plus BF16 and I8MM products). */
+ * width, plus BF16 and I8MM products; svebf16 has no 128-bit build). */
 static vecattn_isa best_isa(void) {
-  static const vecattn_isa order[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512, VECATTN_ISA_AVX2,
-                                      VECATTN_ISA_SVE,        VECATTN_ISA_NEONBF16, VECATTN_ISA_NEONDOT, VECATTN_ISA_NEON, VECATTN_ISA_NEON32,
+  static const vecattn_isa order[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512,   VECATTN_ISA_AVX2,
+                                      VECATTN_ISA_SVEBF16,    VECATTN_ISA_SVE,      VECATTN_ISA_NEONBF16,
+                                      VECATTN_ISA_NEONDOT,    VECATTN_ISA_NEON,     VECATTN_ISA_NEON32,
                                       VECATTN_ISA_SSE2,       VECATTN_ISA_SCALAR};
   const int sve_gives_way =
       has_token(vecattn_cpu_features(), "sve-vl128") && vecattn_isa_supported(VECATTN_ISA_NEONBF16);
@@ -61,7 +63,7 @@ static probe probes[] = {
     {NULL, 0, "", 0, ""},   {"auto", 0, "", 0, ""}, {"scalar", 0, "", 0, ""}, {"sse2", 0, "", 0, ""},
     {"avx2", 0, "", 0, ""}, {"avx512", 0, "", 0, ""}, {"neon", 0, "", 0, ""},   {"bogus-isa", 0, "", 0, ""},
     {"avx512bf16", 0, "", 0, ""},  {"sve", 0, "", 0, ""},  {"neon32", 0, "", 0, ""},
-    {"SCALAR", 0, "", 0, ""}, {"Auto", 0, "", 0, ""},
+    {"SCALAR", 0, "", 0, ""}, {"Auto", 0, "", 0, ""},   {"svebf16", 0, "", 0, ""},
 };
 #define NPROBES ((int)(sizeof probes / sizeof probes[0]))
 static int fork_probes_done;
@@ -246,13 +248,16 @@ START_TEST(test_supported_basics) {
     ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_AVX2), "avx512 supported but avx2 not");
   if (vecattn_isa_supported(VECATTN_ISA_AVX512BF16))
     ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_AVX512), "avx512bf16 supported but avx512 not");
-  ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_SVE) && !vecattn_isa_supported(VECATTN_ISA_NEON32),
+  ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_SVE) && !vecattn_isa_supported(VECATTN_ISA_NEON32) &&
+                    !vecattn_isa_supported(VECATTN_ISA_SVEBF16),
                 "an ARM path supported on x86-64");
 #elif defined(__aarch64__)
   if (vecattn_isa_compiled(VECATTN_ISA_NEON))
     ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_NEON), "neon compiled but not supported on aarch64");
   ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_AVX2), "avx2 supported on aarch64");
   ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_NEON32), "neon32 (armhf) supported on aarch64");
+  if (vecattn_isa_supported(VECATTN_ISA_SVEBF16))
+    ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_SVE), "svebf16 supported but sve not");
 #elif defined(__arm__)
   ck_assert_msg(!vecattn_isa_supported(VECATTN_ISA_NEON) && !vecattn_isa_supported(VECATTN_ISA_SVE),
                 "an aarch64 path supported on 32-bit ARM");
@@ -359,6 +364,11 @@ START_TEST(test_cpu_features) {
     ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_NEONBF16) ==
                       (has_token(f, "asimddp") && has_token(f, "bf16") && has_token(f, "i8mm")),
                   "neonbf16 supported %d but features \"%s\"", vecattn_isa_supported(VECATTN_ISA_NEONBF16), f);
+  if (vecattn_isa_compiled(VECATTN_ISA_SVEBF16))
+    ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_SVEBF16) ==
+                      (has_token(f, "svebf16") && has_token(f, "svei8mm") &&
+                       (has_token(f, "sve-vl256") || has_token(f, "sve-vl512"))),
+                  "svebf16 supported %d but features \"%s\"", vecattn_isa_supported(VECATTN_ISA_SVEBF16), f);
   if (vecattn_isa_compiled(VECATTN_ISA_SVE) && has_token(f, "sve")) {
     /* QEMU_CPU / VECATTN_TEST_EXPECT_SVE_BITS: the CI run says which length it emulates */
     const char *want = getenv("VECATTN_TEST_EXPECT_SVE_BITS");
@@ -369,7 +379,8 @@ START_TEST(test_cpu_features) {
       ck_assert_msg(vecattn_isa_supported(VECATTN_ISA_SVE), "sve not supported at %s bits", want);
       const vecattn_isa want_best = strcmp(want, "128") == 0 && vecattn_isa_supported(VECATTN_ISA_NEONBF16)
                                         ? VECATTN_ISA_NEONBF16
-                                        : VECATTN_ISA_SVE;
+                                    : vecattn_isa_supported(VECATTN_ISA_SVEBF16) ? VECATTN_ISA_SVEBF16
+                                                                                 : VECATTN_ISA_SVE;
       ck_assert_msg(best_isa() == want_best, "%s supported but %s preferred", vecattn_isa_name(want_best),
                     vecattn_isa_name(best_isa()));
     }

@@ -590,16 +590,21 @@ START_TEST(test_mha_typed_cache) {
 }
 END_TEST
 
-/* bf16 products (avx512bf16 with opts.reduced_precision): prefill tiles round
+/* bf16 products (avx512bf16, neonbf16, svebf16 with opts.reduced_precision): prefill tiles round
  * Q, K, P and V to bf16; the error against float64 is that rounding's, and
  * the option changes nothing on paths without bf16 products or in decode. */
 START_TEST(test_bf16_products) {
   /* Each path with bf16 products, and the path it extends. */
   static const vecattn_isa pairs[][2] = {{VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512},
-                                         {VECATTN_ISA_NEONBF16, VECATTN_ISA_NEON}};
+                                         {VECATTN_ISA_NEONBF16, VECATTN_ISA_NEON},
+                                         {VECATTN_ISA_SVEBF16, VECATTN_ISA_SVE}};
   const vecattn_isa bf16 = pairs[_i][0], base = pairs[_i][1];
   if (!vecattn_isa_supported(bf16)) {
     printf("SKIP bf16 products on %s: not supported on this machine/build\n", vecattn_isa_name(bf16));
+    return;
+  }
+  if (!tu_isa_selected(bf16)) {
+    printf("SKIP bf16 products on %s: not selected by VECATTN_TEST_ISAS\n", vecattn_isa_name(bf16));
     return;
   }
   tu_reseed(0xD770);
@@ -683,7 +688,7 @@ static void quantised_queries(const vecattn_tensor *q, float scale, float *dst) 
         }
 }
 
-/* int8 products (neondot, neonbf16, sve with opts.reduced_precision): decode
+/* int8 products (neondot, neonbf16, sve, svebf16 with opts.reduced_precision): decode
  * against q8_0 K quantises the queries per 32-element block and sums exact
  * int8 products. Against float64 with the queries as quantised, the result
  * keeps the project's bar; against the true float64 result it is off by the
@@ -695,7 +700,8 @@ START_TEST(test_q8_products) {
   /* Each path with int8 products, and the path its kernels equal without them. */
   static const vecattn_isa pairs[][2] = {{VECATTN_ISA_NEONDOT, VECATTN_ISA_NEON},
                                          {VECATTN_ISA_NEONBF16, VECATTN_ISA_NEON},
-                                         {VECATTN_ISA_SVE, VECATTN_ISA_SVE}};
+                                         {VECATTN_ISA_SVE, VECATTN_ISA_SVE},
+                                         {VECATTN_ISA_SVEBF16, VECATTN_ISA_SVE}};
   const vecattn_isa dot = pairs[_i][0], base = pairs[_i][1];
   if (!vecattn_isa_supported(dot)) {
     printf("SKIP int8 products on %s: not supported on this machine/build\n", vecattn_isa_name(dot));
@@ -752,14 +758,22 @@ START_TEST(test_q8_products) {
              vecattn_isa_name(dot), vecattn_dtype_name(cases[c].qt), vecattn_dtype_name(cases[c].kt),
              vecattn_dtype_name(cases[c].vt), B, HQ, cases[c].hkv, NQ, NK, D, DV, cases[c].mask);
 
-    /* Without the option the path is its base path, bit for bit, and neon ignores it. */
+    /* Without the option the path is its base path, bit for bit, and neon ignores it;
+     * svebf16's base, sve, has the same int8 products: its decode result is kept. */
+    const int base_has_products = base == VECATTN_ISA_SVE;
+    void *base_rp = NULL;
     ck_assert_int_eq(vecattn_set_isa(base), VECATTN_OK);
     ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &base_out.t, &o), VECATTN_OK);
     o.reduced_precision = 1;
     if (base != dot) {
       ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
-      ck_assert_msg(memcmp(out.mem, base_out.mem, out.bytes) == 0, "%s: the option changed %s", label,
-                    vecattn_isa_name(base));
+      if (base_has_products) {
+        base_rp = malloc(out.bytes);
+        memcpy(base_rp, out.mem, out.bytes);
+      } else {
+        ck_assert_msg(memcmp(out.mem, base_out.mem, out.bytes) == 0, "%s: the option changed %s", label,
+                      vecattn_isa_name(base));
+      }
     }
     ck_assert_int_eq(vecattn_set_isa(dot), VECATTN_OK);
     o.reduced_precision = 0;
@@ -772,7 +786,12 @@ START_TEST(test_q8_products) {
     memset(out.mem, 0xFF, out.bytes);
     ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &out.t, &o), VECATTN_OK);
     const int used = NQ * (HQ / cases[c].hkv) <= 8 && cases[c].kt == VECATTN_Q8_0;
-    if (!used && (dot != VECATTN_ISA_NEONBF16 || NQ == 1)) /* neonbf16's bf16 products change prefill */
+    if (base_rp && NQ == 1) /* decode: the base path's int8 products, bit for bit */
+      ck_assert_msg(memcmp(out.mem, base_rp, out.bytes) == 0, "%s: with the option differs from %s", label,
+                    vecattn_isa_name(base));
+    free(base_rp);
+    /* neonbf16's and svebf16's bf16 products change prefill */
+    if (!used && ((dot != VECATTN_ISA_NEONBF16 && dot != VECATTN_ISA_SVEBF16) || NQ == 1))
       ck_assert_msg(memcmp(out.mem, base_out.mem, out.bytes) == 0, "%s: the option changed a call it does not apply to",
                     label);
     if (used) {
@@ -821,7 +840,7 @@ START_TEST(test_q8_products) {
 }
 END_TEST
 
-/* int8 matrix products (neonbf16: SMMLA, with opts.reduced_precision):
+/* int8 matrix products (neonbf16, svebf16: SMMLA, with opts.reduced_precision):
  * prefill tiles (more than 8 query rows) against q8_0 K quantise the queries
  * as decode does and score 2 keys x 2 rows an instruction; P.V keeps the
  * path's bf16 products. lse depends on the scores alone: against float64 fed
@@ -833,7 +852,8 @@ END_TEST
  * 1 to 64 rows, 1 to 300 keys, D 32 to 160, every mask, fully masked rows,
  * strided and interleaved K rows. */
 START_TEST(test_q8mm_products) {
-  const vecattn_isa mm = VECATTN_ISA_NEONBF16;
+  static const vecattn_isa paths[] = {VECATTN_ISA_NEONBF16, VECATTN_ISA_SVEBF16};
+  const vecattn_isa mm = paths[_i];
   if (!vecattn_isa_supported(mm)) {
     printf("SKIP int8 matrix products on %s: not supported on this machine/build\n", vecattn_isa_name(mm));
     return;
@@ -953,9 +973,9 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_types_threads_bitwise);
   tcase_add_test(tc, test_types_rejected);
   tcase_add_test(tc, test_mha_typed_cache);
-  tcase_add_loop_test(tc, test_bf16_products, 0, 2);
-  tcase_add_loop_test(tc, test_q8_products, 0, 3);
-  tcase_add_test(tc, test_q8mm_products);
+  tcase_add_loop_test(tc, test_bf16_products, 0, 3);
+  tcase_add_loop_test(tc, test_q8_products, 0, 4);
+  tcase_add_loop_test(tc, test_q8mm_products, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }

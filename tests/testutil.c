@@ -97,7 +97,7 @@ int tu_emulated(void) {
 const vecattn_isa tu_all_isas[TU_ISA_COUNT] = {VECATTN_ISA_SCALAR, VECATTN_ISA_SSE2,       VECATTN_ISA_AVX2,
                                                VECATTN_ISA_AVX512, VECATTN_ISA_NEON,       VECATTN_ISA_AVX512BF16,
                                                VECATTN_ISA_SVE,    VECATTN_ISA_NEON32,     VECATTN_ISA_NEONBF16,
-                                               VECATTN_ISA_NEONDOT};
+                                               VECATTN_ISA_NEONDOT, VECATTN_ISA_SVEBF16};
 static int g_skip_printed[VECATTN_ISA_COUNT];
 
 /* VECATTN_TEST_ISAS=name[,name...]: the ISA loop runs only these paths (CI

@@ -23,6 +23,7 @@ static const char *isa_uses(vecattn_isa isa) {
     case VECATTN_ISA_NEON32: return "32-bit neon: vmla (not fused), f16 lane by lane";
     case VECATTN_ISA_NEONBF16: return "neondot + bf16 + i8mm (with reduced_precision: smmla on q8_0 K and bfdot in prefill)";
     case VECATTN_ISA_NEONDOT: return "neon + asimddp (sdot on q8_0 K in decode with reduced_precision)";
+    case VECATTN_ISA_SVEBF16: return "sve + svebf16 + svei8mm, 256/512-bit builds (with reduced_precision: smmla on q8_0 K and bfdot in prefill)";
     default: return "";
   }
 }
@@ -41,8 +42,10 @@ static void print_arm_features(const char *features) {
   } arm[] = {
       {"asimdhp", "FP16 arithmetic: not used (f16 sums round to 11 bits and overflow past 65504; f16 K/V widen by fcvtl)"},
       {"asimddp", "int8 dot product: the neondot path (SDOT, also in neonbf16; sve has its own) scores q8_0 K in decode with reduced_precision"},
-      {"i8mm", "int8 matrix multiply: the neonbf16 path (SMMLA; it needs bf16 too) scores q8_0 K in prefill with reduced_precision (sve does not use it)"},
+      {"i8mm", "int8 matrix multiply: the neonbf16 path (SMMLA; it needs bf16 too) scores q8_0 K in prefill with reduced_precision (svebf16 has its own)"},
       {"bf16", "bf16 dot product: the neonbf16 path (BFDOT; it needs i8mm too) for calls with reduced_precision"},
+      {"svebf16", "bf16 dot product on SVE vectors: the svebf16 path (BFDOT; it needs svei8mm too) for calls with reduced_precision"},
+      {"svei8mm", "int8 matrix multiply on SVE vectors: the svebf16 path (SMMLA; it needs svebf16 too) scores q8_0 K in prefill with reduced_precision"},
   };
   printf("\narm feature  present  used by\n");
   for (size_t i = 0; i < sizeof arm / sizeof arm[0]; i++)
@@ -52,6 +55,10 @@ static void print_arm_features(const char *features) {
     printf("sve vector length: %d bits (%s)\n", atoi(vl + 6),
            vecattn_isa_supported(VECATTN_ISA_SVE) ? "the sve path uses its build for it"
                                                   : "no sve build for this length: the next path (neonbf16, neondot or neon) is used");
+  if (vl && has_token(features, "svebf16") && has_token(features, "svei8mm"))
+    printf("svebf16 at %d bits: %s\n", atoi(vl + 6),
+           vecattn_isa_supported(VECATTN_ISA_SVEBF16) ? "the svebf16 path uses its build for it"
+                                                      : "no svebf16 build for this length (256 and 512 bits only)");
 }
 
 static const char *yes_no(int b) { return b ? "yes" : "no"; }
@@ -61,7 +68,7 @@ int main(int argc, char **argv) {
     printf("usage: %s\n"
            "Prints the vecattn version, the CPU features seen, which ISA paths are\n"
            "compiled in / supported / active, and the OpenMP thread count.\n"
-           "Environment: VECATTN_ISA=<scalar|sse2|avx2|avx512|avx512bf16|neon|neondot|neonbf16|sve|neon32|auto> forces a path;\n"
+           "Environment: VECATTN_ISA=<scalar|sse2|avx2|avx512|avx512bf16|neon|neondot|neonbf16|sve|svebf16|neon32|auto> forces a path;\n"
            "OMP_NUM_THREADS sets the default thread count.\n", argv[0]);
     return 0;
   }
@@ -77,29 +84,38 @@ int main(int argc, char **argv) {
     printf("%-10s  %-8s  %-9s  %-6s  %s\n", vecattn_isa_name(isa), yes_no(vecattn_isa_compiled(isa)),
            yes_no(vecattn_isa_supported(isa)), isa == active ? "*" : "", isa_uses(isa));
   }
-  /* The paths with bf16 products: each one its base path plus BF16 dot products. */
-  const vecattn_isa bf16_isa = vecattn_isa_supported(VECATTN_ISA_AVX512BF16) ? VECATTN_ISA_AVX512BF16
-                               : vecattn_isa_supported(VECATTN_ISA_NEONBF16) ? VECATTN_ISA_NEONBF16
-                                                                             : VECATTN_ISA_AUTO;
+  /* The paths with bf16 products: each one its base path plus BF16 dot
+   * products; the active one if it is one of them, else the first supported. */
+  const vecattn_isa bf16_isas[] = {VECATTN_ISA_AVX512BF16, VECATTN_ISA_SVEBF16, VECATTN_ISA_NEONBF16};
+  vecattn_isa bf16_isa = VECATTN_ISA_AUTO;
+  for (size_t i = 0; i < sizeof bf16_isas / sizeof bf16_isas[0]; i++)
+    if (vecattn_isa_supported(bf16_isas[i]) && (bf16_isa == VECATTN_ISA_AUTO || bf16_isas[i] == active))
+      bf16_isa = bf16_isas[i];
   if (bf16_isa == VECATTN_ISA_AUTO)
     printf("\nbf16 products (opts.reduced_precision): not on this machine/build\n");
   else
     printf("\nbf16 products (opts.reduced_precision): available on %s%s\n", vecattn_isa_name(bf16_isa),
            active == bf16_isa ? " (active)" : ", not active");
-  const vecattn_isa dot_isa = vecattn_isa_supported(VECATTN_ISA_SVE)        ? VECATTN_ISA_SVE
+  const vecattn_isa dot_isa = vecattn_isa_supported(VECATTN_ISA_SVEBF16)    ? VECATTN_ISA_SVEBF16
+                              : vecattn_isa_supported(VECATTN_ISA_SVE)      ? VECATTN_ISA_SVE
                               : vecattn_isa_supported(VECATTN_ISA_NEONBF16) ? VECATTN_ISA_NEONBF16
                               : vecattn_isa_supported(VECATTN_ISA_NEONDOT) ? VECATTN_ISA_NEONDOT
                                                                            : VECATTN_ISA_AUTO;
-  if (active == VECATTN_ISA_SVE || active == VECATTN_ISA_NEONBF16 || active == VECATTN_ISA_NEONDOT)
+  if (active == VECATTN_ISA_SVE || active == VECATTN_ISA_SVEBF16 || active == VECATTN_ISA_NEONBF16 ||
+      active == VECATTN_ISA_NEONDOT)
     printf("int8 products on q8_0 K in decode (opts.reduced_precision): available (%s is active)\n",
            vecattn_isa_name(active));
   else if (dot_isa != VECATTN_ISA_AUTO)
     printf("int8 products on q8_0 K in decode (opts.reduced_precision): available on %s, not active\n",
            vecattn_isa_name(dot_isa));
-  /* int8 matrix products (SMMLA): neonbf16 alone, which requires I8MM. */
-  if (vecattn_isa_supported(VECATTN_ISA_NEONBF16))
-    printf("int8 matrix products on q8_0 K in prefill (opts.reduced_precision): available on neonbf16%s\n",
-           active == VECATTN_ISA_NEONBF16 ? " (active)" : ", not active");
+  /* int8 matrix products (SMMLA): neonbf16 and svebf16, which require I8MM. */
+  const vecattn_isa mm_isa = active == VECATTN_ISA_SVEBF16 || active == VECATTN_ISA_NEONBF16 ? active
+                             : vecattn_isa_supported(VECATTN_ISA_SVEBF16)                   ? VECATTN_ISA_SVEBF16
+                             : vecattn_isa_supported(VECATTN_ISA_NEONBF16)                  ? VECATTN_ISA_NEONBF16
+                                                                                            : VECATTN_ISA_AUTO;
+  if (mm_isa != VECATTN_ISA_AUTO)
+    printf("int8 matrix products on q8_0 K in prefill (opts.reduced_precision): available on %s%s\n",
+           vecattn_isa_name(mm_isa), active == mm_isa ? " (active)" : ", not active");
 #if defined(__aarch64__)
   print_arm_features(vecattn_cpu_features());
 #else

@@ -4,9 +4,11 @@
 #   tools/ci/arm.sh aarch64   build-aarch64: neon without SVE or the dot product
 #                             (cortex-a72), neondot on the ARMv8.2 dot product
 #                             (cortex-a76, neoverse-n1), sve at 128, 256 and 512
-#                             bits (max; at 128 bits vecattn-info picks neonbf16,
-#                             the suite forces sve), a64fx (sve without BF16 or
-#                             I8MM), neonbf16 at 1024-bit SVE (the next path),
+#                             bits (max; vecattn-info picks neonbf16 at 128 bits
+#                             and svebf16 at 256 and 512, the suite forces sve),
+#                             a64fx (sve without BF16 or I8MM), svebf16 at 256
+#                             and 512 bits (the suites reaching its products),
+#                             neonbf16 at 1024-bit SVE (the next path),
 #                             neonbf16 (max without SVE: BF16 and I8MM)
 #   tools/ci/arm.sh armhf     build-armhf: neon32 (max, cortex-a9 without
 #                             VFPv4), scalar without NEON (cortex-r5f)
@@ -77,9 +79,12 @@ if [ "$target" = aarch64 ]; then
   info neoverse-n1 neondot asimddp
   info max,sve128=on neonbf16 sve-vl128                    # 128-bit SVE adds nothing to neonbf16
   info a64fx sve sve-vl512                                 # SVE without BF16 or I8MM
-  info max,sve256=on sve sve-vl256
-  info max,sve512=on sve sve-vl512
   grep -q 'int8 products on q8_0 K in decode (opts.reduced_precision): available (sve is active)' \
+    "$dir/vecattn-info-a64fx.txt"
+  info max,sve256=on svebf16 sve-vl256                     # SVE with BF16 and I8MM: bfdot
+  info max,sve512=on svebf16 sve-vl512
+  grep -q 'bf16 products (opts.reduced_precision): available on svebf16 (active)' "$dir/vecattn-info-max_sve512_on.txt"
+  grep -q 'int8 matrix products on q8_0 K in prefill (opts.reduced_precision): available on svebf16 (active)' \
     "$dir/vecattn-info-max_sve256_on.txt"
   info max,sve-default-vector-length=128 neonbf16 sve-vl1024  # no 1024-bit build: the next path (max has BF16, I8MM)
   info max,sve=off neonbf16 i8mm                           # BF16 and I8MM without SVE: bfdot, smmla
@@ -107,6 +112,11 @@ if [ "$target" = aarch64 ]; then
   # suites that reach it; cortex-a72 above ran them without the feature.
   tests neondot neoverse-n1 VECATTN_TEST_ISAS=neondot -- dtypes dispatch
   tests neonbf16 "max,sve=off" VECATTN_TEST_ISAS=neonbf16
+  # svebf16 is sve plus the reduced-precision products: the suites that reach them.
+  for bits in 256 512; do
+    tests "svebf16-$bits" "max,sve$bits=on" VECATTN_TEST_ISAS=svebf16 VECATTN_TEST_EXPECT_SVE_BITS=$bits \
+      -- dtypes paged dispatch
+  done
   isas=neon,sve,scalar bench_cpu=max,sve256=on
 else
   tests neon32 max
@@ -127,13 +137,14 @@ step_done
 
 if [ "$target" = aarch64 ]; then
   # The paths whose kernels differ only under reduced_precision, where they
-  # differ: q8_0 K (int8 products in decode on sve, neondot, neonbf16; in
-  # prefill on neonbf16 int8 matrix products for the scores and bf16 ones for
-  # P.V). Their errors against scalar must show it, and prefill on sve and
-  # neondot must keep f32 results.
-  step "bench --quick --reduced-precision smoke (sve,neondot,neonbf16, q8_0 K/V, -cpu $bench_cpu)"
+  # differ: q8_0 K (int8 products in decode on sve, svebf16, neondot,
+  # neonbf16; in prefill on neonbf16 and svebf16 int8 matrix products for the
+  # scores and bf16 ones for P.V). Their errors
+  # against scalar must show it, and prefill on sve and neondot must keep f32
+  # results.
+  step "bench --quick --reduced-precision smoke (sve,svebf16,neondot,neonbf16, q8_0 K/V, -cpu $bench_cpu)"
   QEMU_CPU=$bench_cpu "$qemu" -L "$sysroot" "$dir/bench/vecattn-bench" --quick --reduced-precision \
-    --isa sve,neondot,neonbf16 --kv-dtype q8_0 --threads 1 --shape bert,decode \
+    --isa sve,svebf16,neondot,neonbf16 --kv-dtype q8_0 --threads 1 --shape bert,decode \
     --json "$dir/bench-quick-rp.json" > "$dir/bench-quick-rp.txt"
   python3 - "$dir/bench-quick-rp.json" <<'PY'
 import json, sys
@@ -142,7 +153,7 @@ def err(shape, isa):
     r = [x for x in rows if x["shape"] == shape and x["isa"] == isa and x["status"] == 0 and x["check"] == "ok"]
     if not r: sys.exit(f"bench-quick-rp: no checked {shape} row for {isa}")
     return r[0]["check_rel_err"]
-used = [("decode", isa) for isa in ("sve", "neondot", "neonbf16")] + [("bert", "neonbf16")]
+used = [("decode", isa) for isa in ("sve", "svebf16", "neondot", "neonbf16")] + [("bert", isa) for isa in ("neonbf16", "svebf16")]
 for shape, isa in used:
     e = err(shape, isa)
     print(f"{shape:7} {isa:9} rel err vs scalar {e:.2g}")

@@ -42,4 +42,15 @@ static inline vi8 vi8_zip1_64(vi8 a, vi8 b) {
 static inline vi8 vi8_zip2_64(vi8 a, vi8 b) {
   return vreinterpretq_s8_s64(vzip2q_s64(vreinterpretq_s64_s8(a), vreinterpretq_s64_s8(b)));
 }
+/* A q8_0 block's first 16 bytes (a vector). */
+static inline vi8 vi8_load_q8mm(const int8_t *p) { return vi8_load(p); }
+/* Four floats in each 128-bit segment: one vector here. */
+static inline vf vf_load4_each(const float *p) { return vf_load(p); }
+/* The even (uzp1) or odd (uzp2) 64-bit halves of a, then of b. */
+static inline vf vf_uzp1_64(vf a, vf b) {
+  return vreinterpretq_f32_u64(vuzp1q_u64(vreinterpretq_u64_f32(a), vreinterpretq_u64_f32(b)));
+}
+static inline vf vf_uzp2_64(vf a, vf b) {
+  return vreinterpretq_f32_u64(vuzp2q_u64(vreinterpretq_u64_f32(a), vreinterpretq_u64_f32(b)));
+}
 #endif
