@@ -688,6 +688,28 @@ static void quantised_queries(const vecattn_tensor *q, float scale, float *dst) 
         }
 }
 
+/* The int8 tests' options for mask mode `mask` (0 none, 1 causal, 2 causal +
+ * window, 3 kv_len, 4 bias + ALiBi of slope_unit * (h + 1): bias made here),
+ * with the default scale, 1/sqrt(D) in f32, set explicitly so the reference
+ * quantises the very floats the library does (the float64 1/sqrt(96) rounds
+ * an ulp away). */
+static vecattn_sdpa_opts int8_case_opts(int mask, int window, float slope_unit, int B, int HQ, int NQ, int NK, int D,
+                                        int32_t *kv_len, typed *bias, float *slopes) {
+  vecattn_sdpa_opts o = {0};
+  o.scale = 1.0f / sqrtf((float)D);
+  o.causal = mask == 1 || mask == 2;
+  o.window = mask == 2 ? window : 0;
+  if (mask == 3) o.kv_len = kv_len;
+  if (mask == 4) {
+    typed_make(bias, VECATTN_F32, LAY_BHSD, B, HQ, NQ, NK);
+    typed_fill(bias);
+    o.bias = &bias->t;
+    for (int h = 0; h < HQ; ++h) slopes[h] = slope_unit * (float)(h + 1);
+    o.alibi_slopes = slopes;
+  }
+  return o;
+}
+
 /* int8 products (neondot, neonbf16, sve, svebf16 with opts.reduced_precision): decode
  * against q8_0 K quantises the queries per 32-element block and sums exact
  * int8 products. Against float64 with the queries as quantised, the result
@@ -737,22 +759,9 @@ START_TEST(test_q8_products) {
     typed_make(&out, VECATTN_F32, LAY_BHSD, B, HQ, NQ, DV);
     typed_make(&base_out, VECATTN_F32, LAY_BHSD, B, HQ, NQ, DV);
     typed_fill(&q), typed_fill(&k), typed_fill(&v);
-    vecattn_sdpa_opts o = {0};
-    /* The default scale, 1/sqrt(D) in f32, set here so the reference quantises the very
-     * floats the library does (the float64 1/sqrt(96) rounds an ulp away). */
-    o.scale = 1.0f / sqrtf((float)D);
     int32_t kv_len[2] = {NK, NK / 2 + 1};
     float slopes[8];
-    o.causal = cases[c].mask == 1 || cases[c].mask == 2;
-    o.window = cases[c].mask == 2 ? 200 : 0;
-    if (cases[c].mask == 3) o.kv_len = kv_len;
-    if (cases[c].mask == 4) {
-      typed_make(&bias, VECATTN_F32, LAY_BHSD, B, HQ, NQ, NK);
-      typed_fill(&bias);
-      o.bias = &bias.t;
-      for (int h = 0; h < HQ; ++h) slopes[h] = -0.0625f * (float)(h + 1);
-      o.alibi_slopes = slopes;
-    }
+    vecattn_sdpa_opts o = int8_case_opts(cases[c].mask, 200, -0.0625f, B, HQ, NQ, NK, D, kv_len, &bias, slopes);
     char label[160];
     snprintf(label, sizeof label, "[%s] int8 products, q %s k %s v %s, B %d Hq %d Hkv %d Nq %d Nk %d D %d Dv %d mask %d",
              vecattn_isa_name(dot), vecattn_dtype_name(cases[c].qt), vecattn_dtype_name(cases[c].kt),
@@ -886,23 +895,11 @@ START_TEST(test_q8mm_products) {
     typed_make(&v, cases[c].vt, LAY_BHSD, B, cases[c].hkv, NK, DV);
     typed_make(&out, VECATTN_F32, LAY_BHSD, B, HQ, NQ, DV);
     typed_fill(&q), typed_fill(&k), typed_fill(&v);
-    vecattn_sdpa_opts o = {0};
-    /* The default scale, 1/sqrt(D) in f32, set here so the reference quantises the very
-     * floats the library does (the float64 1/sqrt(96) rounds an ulp away). */
-    o.scale = 1.0f / sqrtf((float)D);
     int32_t kv_len[2] = {NK, NK / 2 + 1};
     float slopes[16];
-    o.causal = cases[c].mask == 1 || cases[c].mask == 2;
-    o.window = cases[c].mask == 2 ? 20 : 0;
-    if (cases[c].mask == 3) o.kv_len = kv_len;
-    if (cases[c].mask == 4) {
-      typed_make(&bias, VECATTN_F32, LAY_BHSD, B, HQ, NQ, NK);
-      typed_fill(&bias);
-      o.bias = &bias.t;
-      /* ALiBi of at most ~5 over 300 keys: lse stays near the scores, whose error it shows */
-      for (int h = 0; h < HQ; ++h) slopes[h] = -0.015625f * (float)(h + 1) / (float)HQ;
-      o.alibi_slopes = slopes;
-    }
+    /* ALiBi of at most ~5 over 300 keys: lse stays near the scores, whose error it shows */
+    vecattn_sdpa_opts o =
+        int8_case_opts(cases[c].mask, 20, -0.015625f / (float)HQ, B, HQ, NQ, NK, D, kv_len, &bias, slopes);
     char label[160];
     snprintf(label, sizeof label, "[%s] int8 matrix products, q %s v %s, B %d Hq %d Hkv %d Nq %d Nk %d D %d Dv %d mask %d",
              vecattn_isa_name(mm), vecattn_dtype_name(cases[c].qt), vecattn_dtype_name(cases[c].vt), B, HQ,
