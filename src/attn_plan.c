@@ -48,6 +48,11 @@ static size_t q8_floats(const attn_plan *pl) { return align16(ceil_div(q8_bytes(
 /* Q^T, or with keys_in_place its rows; none with q8mm, whose quantised rows are all it reads. */
 static size_t q_packed_floats(const attn_plan *pl) { return pl->q8mm ? 0 : align16((int64_t)pl->rows_pad * pl->p->D); }
 
+/* A block's V row addresses (gather_v), in floats. */
+static size_t v_at_floats(const attn_plan *pl) {
+  return align16(ceil_div((int64_t)(pl->block_k * sizeof(void *)), sizeof(float)));
+}
+
 /* Two rows of max(D, Dv) floats for conversions. */
 static size_t row_tmp_floats(const attn_problem *p) { return 2 * align16(p->D > p->Dv ? p->D : p->Dv); }
 
@@ -102,7 +107,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
                          row_tmp_floats(p) +
                          align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
                          3 * align16(rows_pad) + (p->pages ? align16(rows_pad) : 0) +
-                         (pl->gather_v ? align16(ceil_div((int64_t)pl->block_k * sizeof(void *), sizeof(float))) : 0);
+                         (pl->gather_v ? v_at_floats(pl) : 0);
 }
 
 attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
@@ -143,7 +148,7 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
   }
   ws.v_at = NULL;
   if (pl->gather_v)
-    ws.v_at = (const void **)mem, mem += align16(ceil_div((int64_t)pl->block_k * sizeof(void *), sizeof(float)));
+    ws.v_at = (const void **)mem, mem += v_at_floats(pl);
   ws.levels = pl->fold_levels ? mem : NULL;
   return ws;
 }
