@@ -26,19 +26,36 @@ float *proj_weights(const float *w, int64_t in, int64_t out, int transposed, int
   return wt;
 }
 
-void proj_rows(const struct vecattn_kernels *kern, const float *x, const int64_t shape[4],
-               const int64_t stride[4], const float *wt, int64_t ld, float *y, int num_threads) {
+typedef struct {
+  const struct vecattn_kernels *kern;
+  const float *x;
+  const int64_t *shape, *stride;
+  const float *wt;
+  int64_t ld;
+  float *y;
+} proj_ctx;
+
+static void proj_region(void *ctx) {
+  const proj_ctx *p = ctx;
+  const int64_t *shape = p->shape, *stride = p->stride, ld = p->ld;
   const int64_t heads = shape[0] * shape[1], n = shape[2];
   const int64_t blocks = (n + ROWS_PER_TASK - 1) / ROWS_PER_TASK, tasks = heads * blocks;
-  const double flops = 2.0 * (double)(heads * n) * (double)shape[3] * (double)ld;
-  const int threads = vecattn_thread_count(num_threads, tasks, flops, 4.0 * (double)(heads * n) * (double)(shape[3] + ld));
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp for schedule(static)
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t bh = task / blocks, s0 = task % blocks * ROWS_PER_TASK;
     const int64_t b = bh / shape[1], h = bh % shape[1];
     const int rows = n - s0 < ROWS_PER_TASK ? (int)(n - s0) : ROWS_PER_TASK;
-    const float *src = x + b * stride[0] + h * stride[1] + s0 * stride[2];
-    kern->gemm(src, stride[2], 1, rows, wt, ld, (int)shape[3], (int)ld, y + (bh * n + s0) * ld, ld,
-               NULL);
+    const float *src = p->x + b * stride[0] + h * stride[1] + s0 * stride[2];
+    p->kern->gemm(src, stride[2], 1, rows, p->wt, ld, (int)shape[3], (int)ld, p->y + (bh * n + s0) * ld, ld, NULL);
   }
+}
+
+void proj_rows(const struct vecattn_kernels *kern, const float *x, const int64_t shape[4],
+               const int64_t stride[4], const float *wt, int64_t ld, float *y, int num_threads) {
+  const int64_t heads = shape[0] * shape[1], n = shape[2];
+  const int64_t tasks = heads * ((n + ROWS_PER_TASK - 1) / ROWS_PER_TASK);
+  const double flops = 2.0 * (double)(heads * n) * (double)shape[3] * (double)ld;
+  const int threads = vecattn_thread_count(num_threads, tasks, flops, 4.0 * (double)(heads * n) * (double)(shape[3] + ld));
+  proj_ctx p = {kern, x, shape, stride, wt, ld, y};
+  vecattn_run_region(threads, proj_region, &p);
 }

@@ -65,6 +65,26 @@ void copy_or_convert(const struct vecattn_kernels *kern, const void *src, vecatt
     convert_elems(kern, src, from, dst, to, n);
 }
 
+typedef struct {
+  const struct vecattn_kernels *kern;
+  const void *src;
+  vecattn_dtype from;
+  void *dst;
+  vecattn_dtype to;
+  int64_t n;
+} convert_ctx;
+
+static void convert_region(void *ctx) {
+  const convert_ctx *c = ctx;
+  const int64_t tasks = (c->n + CONVERT_CHUNK - 1) / CONVERT_CHUNK;
+#pragma omp for schedule(static)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t i = task * CONVERT_CHUNK, m = c->n - i < CONVERT_CHUNK ? c->n - i : CONVERT_CHUNK;
+    convert_elems(c->kern, (const unsigned char *)c->src + dt_bytes(c->from, i), c->from,
+                  (unsigned char *)c->dst + dt_bytes(c->to, i), c->to, m);
+  }
+}
+
 vecattn_status vecattn_convert(const void *src, vecattn_dtype from, void *dst, vecattn_dtype to, int64_t n) {
   if (!src) return status_fail(VECATTN_EINVAL, "convert: src is NULL");
   if (!dst) return status_fail(VECATTN_EINVAL, "convert: dst is NULL");
@@ -85,12 +105,8 @@ vecattn_status vecattn_convert(const void *src, vecattn_dtype from, void *dst, v
     return s;
 
   const struct vecattn_kernels *kern = dispatch_active();
-  const int64_t tasks = (n + CONVERT_CHUNK - 1) / CONVERT_CHUNK;
-#pragma omp parallel for schedule(static) num_threads(vecattn_thread_count(0, tasks, 0, (double)(src_bytes + dst_bytes)))
-  for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t i = task * CONVERT_CHUNK, m = n - i < CONVERT_CHUNK ? n - i : CONVERT_CHUNK;
-    convert_elems(kern, (const unsigned char *)src + dt_bytes(from, i), from, (unsigned char *)dst + dt_bytes(to, i),
-                  to, m);
-  }
+  convert_ctx ctx = {kern, src, from, dst, to, n};
+  vecattn_run_region(vecattn_thread_count(0, (n + CONVERT_CHUNK - 1) / CONVERT_CHUNK, 0, (double)(src_bytes + dst_bytes)),
+                     convert_region, &ctx);
   return VECATTN_OK;
 }

@@ -89,18 +89,34 @@ static int64_t row_offset(const vecattn_kv_cache *c, int64_t b, int64_t h, int64
   return ((b * c->n_kv_heads + h) * c->max_seq + pos) * c->head_dim;
 }
 
-void kv_cache_stage(const struct vecattn_kernels *kern, vecattn_kv_cache *c, const float *k_src,
-                    const float *v_src, int64_t ld_b, int64_t ld_s, int64_t seq, int num_threads) {
-  const int64_t rows = c->batch * seq, d = c->head_dim;
-#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, rows, 0, 16.0 * (double)rows * (double)(c->n_kv_heads * d))) schedule(static)
+typedef struct {
+  const struct vecattn_kernels *kern;
+  vecattn_kv_cache *c;
+  const float *k_src, *v_src;
+  int64_t ld_b, ld_s, seq;
+} stage_ctx;
+
+static void stage_region(void *ctx) {
+  const stage_ctx *t = ctx;
+  vecattn_kv_cache *c = t->c;
+  const int64_t rows = c->batch * t->seq, d = c->head_dim;
+#pragma omp for schedule(static)
   for (int64_t row = 0; row < rows; ++row) {
-    const int64_t b = row / seq, s = row % seq;
+    const int64_t b = row / t->seq, s = row % t->seq;
     for (int64_t h = 0; h < c->n_kv_heads; ++h) {
-      const int64_t src = b * ld_b + s * ld_s + h * d, dst = row_offset(c, b, h, c->len + s);
-      kern->from_f32(k_src + src, c->k_type, (unsigned char *)c->k + dt_bytes(c->k_type, dst), d);
-      kern->from_f32(v_src + src, c->v_type, (unsigned char *)c->v + dt_bytes(c->v_type, dst), d);
+      const int64_t src = b * t->ld_b + s * t->ld_s + h * d, dst = row_offset(c, b, h, c->len + s);
+      t->kern->from_f32(t->k_src + src, c->k_type, (unsigned char *)c->k + dt_bytes(c->k_type, dst), d);
+      t->kern->from_f32(t->v_src + src, c->v_type, (unsigned char *)c->v + dt_bytes(c->v_type, dst), d);
     }
   }
+}
+
+void kv_cache_stage(const struct vecattn_kernels *kern, vecattn_kv_cache *c, const float *k_src,
+                    const float *v_src, int64_t ld_b, int64_t ld_s, int64_t seq, int num_threads) {
+  const int64_t rows = c->batch * seq;
+  stage_ctx t = {kern, c, k_src, v_src, ld_b, ld_s, seq};
+  vecattn_run_region(vecattn_thread_count(num_threads, rows, 0, 16.0 * (double)rows * (double)(c->n_kv_heads * c->head_dim)),
+                     stage_region, &t);
 }
 
 void kv_cache_commit(vecattn_kv_cache *c, int64_t seq) { c->len += seq; }

@@ -93,6 +93,40 @@ static void run_task(const gemm_plan *g, const float *bpack, int64_t block_p0, i
   }
 }
 
+typedef struct {
+  const gemm_plan *g;
+  float *mem; /* packed panels (b_floats), then per thread: ones [mc], cbuf [mc][nr] */
+  size_t b_floats, per_thread;
+} packed_region_ctx;
+
+static void packed_region(void *ctx) {
+  const packed_region_ctx *c = ctx;
+  const gemm_plan *g = c->g;
+  const int nr = g->nr;
+  float *bpack = c->mem;
+  float *ones = c->mem + c->b_floats + (size_t)omp_get_thread_num() * c->per_thread;
+  float *cbuf = ones + g->mc;
+  for (int64_t i = 0; i < g->mc; ++i) ones[i] = 1.0f;
+  for (int64_t bp0 = 0; bp0 < g->panels; bp0 += g->block_panels) {
+    const int64_t nq = min64(g->block_panels, g->panels - bp0);
+#pragma omp for schedule(static)
+    for (int64_t q = 0; q < nq; ++q) {
+      const panel_ref pr = g->panel[bp0 + q];
+      const matmul_out *o = &g->outs[pr.out];
+      g->kern->pack_bt(o->w + pr.col0 * g->k, g->k, (int)min64(nr, o->n - pr.col0), g->k, nr,
+                       bpack + q * g->k * nr);
+    }
+    const int64_t col_tasks = cdiv(nq, g->task_panels);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < g->row_blocks * col_tasks; ++t) {
+      const int64_t ib = t / col_tasks, q0 = (t % col_tasks) * g->task_panels;
+      const int64_t i0 = ib * g->mc;
+      run_task(g, bpack, bp0, i0, (int)min64(g->mc, g->m - i0), q0, min64(q0 + g->task_panels, nq),
+               ones, cbuf);
+    }
+  }
+}
+
 static vecattn_status run_packed(gemm_plan *g, int num_threads) {
   const int nr = g->nr;
   /* Column blocks: as many panels as fit the budget, whole tasks' worth. */
@@ -113,34 +147,37 @@ static vecattn_status run_packed(gemm_plan *g, int num_threads) {
     return status_nomem("the packed weight panels");
   float *mem = buffer_alloc(all_floats * sizeof(float));
   if (!mem) return status_nomem("the packed weight panels");
-  float *bpack = mem;
-
-#pragma omp parallel num_threads(threads)
-  {
-    float *ones = mem + b_floats + (size_t)omp_get_thread_num() * per_thread;
-    float *cbuf = ones + g->mc;
-    for (int64_t i = 0; i < g->mc; ++i) ones[i] = 1.0f;
-    for (int64_t bp0 = 0; bp0 < g->panels; bp0 += g->block_panels) {
-      const int64_t nq = min64(g->block_panels, g->panels - bp0);
-#pragma omp for schedule(static)
-      for (int64_t q = 0; q < nq; ++q) {
-        const panel_ref pr = g->panel[bp0 + q];
-        const matmul_out *o = &g->outs[pr.out];
-        g->kern->pack_bt(o->w + pr.col0 * g->k, g->k, (int)min64(nr, o->n - pr.col0), g->k, nr,
-                         bpack + q * g->k * nr);
-      }
-      const int64_t col_tasks = cdiv(nq, g->task_panels);
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t t = 0; t < g->row_blocks * col_tasks; ++t) {
-        const int64_t ib = t / col_tasks, q0 = (t % col_tasks) * g->task_panels;
-        const int64_t i0 = ib * g->mc;
-        run_task(g, bpack, bp0, i0, (int)min64(g->mc, g->m - i0), q0, min64(q0 + g->task_panels, nq),
-                 ones, cbuf);
-      }
-    }
-  }
+  packed_region_ctx ctx = {g, mem, b_floats, per_thread};
+  vecattn_run_region(threads, packed_region, &ctx);
   free(mem);
   return VECATTN_OK;
+}
+
+typedef struct {
+  const struct vecattn_kernels *kern;
+  const float *x;
+  int64_t ldx, m, k;
+  const matmul_out *outs;
+  const int64_t *chunks; /* column tasks per output */
+  int64_t total;
+} dots_region_ctx;
+
+static void dots_region(void *ctx) {
+  const dots_region_ctx *d = ctx;
+  const int64_t m = d->m, k = d->k;
+#pragma omp for schedule(dynamic, 1)
+  for (int64_t t = 0; t < d->total; ++t) {
+    int o = 0;
+    int64_t c = t;
+    while (c >= d->chunks[o]) c -= d->chunks[o++];
+    const matmul_out *out = &d->outs[o];
+    const int64_t j0 = c * NT_COLS;
+    const int cols = (int)min64(NT_COLS, out->n - j0);
+    d->kern->gemm_nt(d->x, d->ldx, (int)m, out->w + j0 * k, k, cols, (int)k, out->y + j0, out->ldy, 1);
+    if (out->bias)
+      for (int64_t i = 0; i < m; ++i)
+        for (int j = 0; j < cols; ++j) out->y[i * out->ldy + j0 + j] += out->bias[j0 + j];
+  }
 }
 
 /* Few rows: y[i][j] = x[i] . w[j] straight from W's rows, NT_COLS columns a task. */
@@ -151,19 +188,8 @@ static void run_dots(const struct vecattn_kernels *kern, const float *x, int64_t
   const double cols = (double)total * NT_COLS;
   const int threads = vecattn_thread_count(num_threads, total, 2.0 * (double)m * (double)k * cols,
                                            4.0 * ((double)m * (double)k + cols * ((double)k + (double)m)));
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int64_t t = 0; t < total; ++t) {
-    int o = 0;
-    int64_t c = t;
-    while (c >= chunks[o]) c -= chunks[o++];
-    const matmul_out *out = &outs[o];
-    const int64_t j0 = c * NT_COLS;
-    const int cols = (int)min64(NT_COLS, out->n - j0);
-    kern->gemm_nt(x, ldx, (int)m, out->w + j0 * k, k, cols, (int)k, out->y + j0, out->ldy, 1);
-    if (out->bias)
-      for (int64_t i = 0; i < m; ++i)
-        for (int j = 0; j < cols; ++j) out->y[i * out->ldy + j0 + j] += out->bias[j0 + j];
-  }
+  dots_region_ctx ctx = {kern, x, ldx, m, k, outs, chunks, total};
+  vecattn_run_region(threads, dots_region, &ctx);
 }
 
 vecattn_status matmul_run(const struct vecattn_kernels *kern, const float *x, int64_t ldx, int64_t m,

@@ -108,6 +108,21 @@ static vecattn_status validate(const vecattn_tensor *parts, const float *const *
   return VECATTN_OK;
 }
 
+typedef struct {
+  const struct vecattn_kernels *kern;
+  const merge_job *m;
+  int64_t rows;
+  size_t row_floats;
+  float *ws; /* per thread: 2 rows of row_floats */
+} merge_region_ctx;
+
+static void merge_region(void *ctx) {
+  const merge_region_ctx *c = ctx;
+  float *acc = c->ws + (size_t)omp_get_thread_num() * 2 * c->row_floats;
+#pragma omp for schedule(static)
+  for (int64_t r = 0; r < c->rows; ++r) merge_row(c->kern, c->m, r, acc, acc + c->row_floats);
+}
+
 vecattn_status vecattn_merge(const vecattn_tensor *parts, const float *const *part_lse, int64_t n_parts,
                              vecattn_tensor *out, float *lse, int num_threads) {
   const vecattn_status st = validate(parts, part_lse, n_parts, out, lse, num_threads);
@@ -118,14 +133,9 @@ vecattn_status vecattn_merge(const vecattn_tensor *parts, const float *const *pa
   const double elems = (double)rows * (double)m.Dv * (double)n_parts;
   const int threads = vecattn_thread_count(num_threads, (int64_t)(elems / MERGE_ELEMS_PER_THREAD) + 1, 0, 4.0 * elems);
   const size_t row_floats = ((size_t)m.Dv + 15) / 16 * 16;
-  float *ws = aligned_alloc(64, (size_t)threads * 2 * row_floats * sizeof(float));
-  if (!ws) return status_nomem("the merge workspace");
-#pragma omp parallel num_threads(threads)
-  {
-    float *acc = ws + (size_t)omp_get_thread_num() * 2 * row_floats;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) merge_row(kern, &m, r, acc, acc + row_floats);
-  }
-  free(ws);
+  merge_region_ctx ctx = {kern, &m, rows, row_floats, aligned_alloc(64, (size_t)threads * 2 * row_floats * sizeof(float))};
+  if (!ctx.ws) return status_nomem("the merge workspace");
+  vecattn_run_region(threads, merge_region, &ctx);
+  free(ctx.ws);
   return VECATTN_OK;
 }

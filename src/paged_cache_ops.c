@@ -48,20 +48,39 @@ static const void *tensor_row(const vecattn_tensor *t, int64_t h, int64_t r) {
 /* Rows of both tensors for every kv head into the pools; row r goes to slot
  * slot_of(r). Each row lands in its own slot, so the split is free. */
 typedef int64_t (*slot_fn)(const void *ctx, int64_t r);
+typedef struct {
+  const struct vecattn_kernels *kern;
+  vecattn_paged_cache *c;
+  const vecattn_tensor *k_new, *v_new;
+  int64_t rows;
+  slot_fn slot_of;
+  const void *slot_ctx;
+} store_ctx;
+
+static void store_region(void *ctx) {
+  const store_ctx *s = ctx;
+  vecattn_paged_cache *c = s->c;
+  const int64_t d = c->head_dim, bs = c->block_size;
+#pragma omp for schedule(static)
+  for (int64_t r = 0; r < s->rows; ++r) {
+    const int64_t slot = s->slot_of(s->slot_ctx, r), b = slot / bs, i = slot % bs;
+    for (int64_t h = 0; h < c->n_kv_heads; ++h) {
+      copy_or_convert(s->kern, tensor_row(s->k_new, h, r), s->k_new->dtype, (void *)paged_key_row(c, b, h, i),
+                      c->k_type, d);
+      copy_or_convert(s->kern, tensor_row(s->v_new, h, r), s->v_new->dtype, (void *)paged_value_row(c, b, h, i),
+                      c->v_type, d);
+    }
+  }
+}
+
 static void store_rows(const struct vecattn_kernels *kern, vecattn_paged_cache *c, const vecattn_tensor *k_new,
                        const vecattn_tensor *v_new, int64_t rows, slot_fn slot_of, const void *ctx, int num_threads) {
-  const int64_t d = c->head_dim, bs = c->block_size;
+  const int64_t d = c->head_dim;
   const double bytes = (double)rows * (double)c->n_kv_heads *
                        (double)(dt_bytes(k_new->dtype, d) + dt_bytes(v_new->dtype, d) + dt_bytes(c->k_type, d) +
                                 dt_bytes(c->v_type, d));
-#pragma omp parallel for num_threads(vecattn_thread_count(num_threads, rows, 0, bytes)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t slot = slot_of(ctx, r), b = slot / bs, i = slot % bs;
-    for (int64_t h = 0; h < c->n_kv_heads; ++h) {
-      copy_or_convert(kern, tensor_row(k_new, h, r), k_new->dtype, (void *)paged_key_row(c, b, h, i), c->k_type, d);
-      copy_or_convert(kern, tensor_row(v_new, h, r), v_new->dtype, (void *)paged_value_row(c, b, h, i), c->v_type, d);
-    }
-  }
+  store_ctx s = {kern, c, k_new, v_new, rows, slot_of, ctx};
+  vecattn_run_region(vecattn_thread_count(num_threads, rows, 0, bytes), store_region, &s);
 }
 
 /* ---- append ---- */

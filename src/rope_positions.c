@@ -45,6 +45,32 @@ static vecattn_status validate(const float *x, int64_t n_tokens, int64_t ld, int
   return VECATTN_OK;
 }
 
+typedef struct {
+  const rope_target *targets;
+  int n_targets;
+  int64_t n_tokens, head_dim;
+  const int64_t *positions;
+  double theta;
+} positions_ctx;
+
+static void positions_region(void *ctx) {
+  const positions_ctx *p = ctx;
+  const int64_t half = p->head_dim / 2;
+#pragma omp for schedule(static)
+  for (int64_t t = 0; t < p->n_tokens; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = rope_angle((double)p->positions[t], i, p->head_dim, p->theta);
+      const float c = (float)cos(angle), s = (float)sin(angle);
+      for (int k = 0; k < p->n_targets; ++k)
+        for (int64_t h = 0; h < p->targets[k].heads; ++h) {
+          float *lo = p->targets[k].x + t * p->targets[k].ld + h * p->head_dim, *hi = lo + half;
+          const float x1 = lo[i], x2 = hi[i];
+          lo[i] = x1 * c - x2 * s;
+          hi[i] = x2 * c + x1 * s;
+        }
+    }
+}
+
 void rope_positions_apply(const rope_target *targets, int n_targets, int64_t n_tokens, int64_t head_dim,
                           const int64_t *positions, double theta, int num_threads) {
   const int64_t half = head_dim / 2;
@@ -53,19 +79,8 @@ void rope_positions_apply(const rope_target *targets, int n_targets, int64_t n_t
   const int threads = vecattn_thread_count(num_threads, n_tokens / ROPE_TOKENS_PER_THREAD + 1,
                                            ROPE_ANGLE_FLOPS * (double)(n_tokens * half),
                                            8.0 * (double)n_tokens * (double)floats);
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < n_tokens; ++t)
-    for (int64_t i = 0; i < half; ++i) {
-      const double angle = rope_angle((double)positions[t], i, head_dim, theta);
-      const float c = (float)cos(angle), s = (float)sin(angle);
-      for (int k = 0; k < n_targets; ++k)
-        for (int64_t h = 0; h < targets[k].heads; ++h) {
-          float *lo = targets[k].x + t * targets[k].ld + h * head_dim, *hi = lo + half;
-          const float x1 = lo[i], x2 = hi[i];
-          lo[i] = x1 * c - x2 * s;
-          hi[i] = x2 * c + x1 * s;
-        }
-    }
+  positions_ctx p = {targets, n_targets, n_tokens, head_dim, positions, theta};
+  vecattn_run_region(threads, positions_region, &p);
 }
 
 vecattn_status vecattn_rope(float *x, int64_t n_tokens, int64_t ld, int64_t n_heads, int64_t head_dim,

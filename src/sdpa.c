@@ -43,17 +43,26 @@ void write_tile(const attn_plan *pl, const attn_tile *t, const float *row_max,
                     acc + (int64_t)r * pl->dv_pad);
 }
 
-static void run_unsplit(const attn_plan *pl, float *ws_mem, int threads) {
-#pragma omp parallel num_threads(threads)
-  {
-    attn_workspace ws = attn_workspace_carve(pl, ws_mem + (size_t)omp_get_thread_num() * pl->workspace_floats);
+/* What a call's parallel region reads: parts only when keys are split. */
+typedef struct {
+  const attn_plan *pl;
+  float *ws_mem;
+  key_split ks;
+  float *parts;
+} region_ctx;
+
+static void unsplit_tile(const attn_plan *pl, int64_t i, attn_workspace *ws) {
+  const attn_tile t = attn_plan_tile(pl, i);
+  flash_tile(pl, &t, 0, pl->p->Nk, ws);
+  write_tile(pl, &t, ws->row_max, ws->row_sum, ws->acc);
+}
+
+static void unsplit_region(void *ctx) {
+  const region_ctx *c = ctx;
+  const attn_plan *pl = c->pl;
+  attn_workspace ws = attn_workspace_carve(pl, c->ws_mem + (size_t)omp_get_thread_num() * pl->workspace_floats);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < pl->tiles; ++i) {
-      const attn_tile t = attn_plan_tile(pl, i);
-      flash_tile(pl, &t, 0, pl->p->Nk, &ws);
-      write_tile(pl, &t, ws.row_max, ws.row_sum, ws.acc);
-    }
-  }
+  for (int64_t i = 0; i < pl->tiles; ++i) unsplit_tile(pl, i, &ws);
 }
 
 /* Partial state of one (tile, chunk): max and sum per row, then acc rows. */
@@ -87,35 +96,35 @@ void merge_chunks(const attn_plan *pl, const attn_tile *t, float *part, int64_t 
   }
 }
 
-static vecattn_status run_split(const attn_plan *pl, key_split ks, float *ws_mem, int threads) {
+/* Task `task` (tile, key chunk) of a split call: its partial state into parts. */
+static void split_task(const attn_plan *pl, key_split ks, float *parts, int64_t task, attn_workspace *ws) {
   const size_t stride = partial_floats(pl);
-  float *parts = malloc((size_t)pl->tiles * ks.chunks * stride * sizeof(float));
-  if (!parts) return status_nomem("the key-split partial results");
-  const int64_t tasks = pl->tiles * ks.chunks;
-#pragma omp parallel num_threads(threads)
-  {
-    attn_workspace ws = attn_workspace_carve(pl, ws_mem + (size_t)omp_get_thread_num() * pl->workspace_floats);
+  const int64_t tile = task / ks.chunks, chunk = task % ks.chunks;
+  const attn_tile t = attn_plan_tile(pl, tile);
+  const int64_t k0 = chunk * ks.chunk_len;
+  flash_tile(pl, &t, k0, k0 + ks.chunk_len, ws);
+  float *dst = parts + (size_t)task * stride;
+  memcpy(dst, ws->row_max, (size_t)t.rows * sizeof(float));
+  memcpy(dst + pl->rows_max, ws->row_sum, (size_t)t.rows * sizeof(float));
+  memcpy(dst + 2 * pl->rows_max, ws->acc, (size_t)t.rows * pl->dv_pad * sizeof(float));
+}
+
+static void split_merge(const attn_plan *pl, key_split ks, float *parts, int64_t tile) {
+  const attn_tile t = attn_plan_tile(pl, tile);
+  float *part = parts + (size_t)tile * ks.chunks * partial_floats(pl);
+  merge_chunks(pl, &t, part, ks.chunks);
+  write_tile(pl, &t, part, part + pl->rows_max, part + 2 * pl->rows_max);
+}
+
+static void split_region(void *ctx) {
+  const region_ctx *c = ctx;
+  const attn_plan *pl = c->pl;
+  attn_workspace ws = attn_workspace_carve(pl, c->ws_mem + (size_t)omp_get_thread_num() * pl->workspace_floats);
+  const int64_t tasks = pl->tiles * c->ks.chunks;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t tile = task / ks.chunks, chunk = task % ks.chunks;
-      const attn_tile t = attn_plan_tile(pl, tile);
-      const int64_t k0 = chunk * ks.chunk_len;
-      flash_tile(pl, &t, k0, k0 + ks.chunk_len, &ws);
-      float *dst = parts + (size_t)task * stride;
-      memcpy(dst, ws.row_max, (size_t)t.rows * sizeof(float));
-      memcpy(dst + pl->rows_max, ws.row_sum, (size_t)t.rows * sizeof(float));
-      memcpy(dst + 2 * pl->rows_max, ws.acc, (size_t)t.rows * pl->dv_pad * sizeof(float));
-    }
+  for (int64_t task = 0; task < tasks; ++task) split_task(pl, c->ks, c->parts, task, &ws);
 #pragma omp for schedule(static)
-    for (int64_t tile = 0; tile < pl->tiles; ++tile) {
-      const attn_tile t = attn_plan_tile(pl, tile);
-      float *part = parts + (size_t)tile * ks.chunks * stride;
-      merge_chunks(pl, &t, part, ks.chunks);
-      write_tile(pl, &t, part, part + pl->rows_max, part + 2 * pl->rows_max);
-    }
-  }
-  free(parts);
-  return VECATTN_OK;
+  for (int64_t tile = 0; tile < pl->tiles; ++tile) split_merge(pl, c->ks, c->parts, tile);
 }
 
 vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *kern) {
@@ -128,10 +137,15 @@ vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *ker
 
   float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));
   if (!ws_mem) return status_nomem("the per-thread attention workspace");
-  if (ks.chunks > 1)
-    s = run_split(&pl, ks, ws_mem, threads);
-  else
-    run_unsplit(&pl, ws_mem, threads);
+  region_ctx ctx = {&pl, ws_mem, ks, NULL};
+  if (ks.chunks > 1) {
+    ctx.parts = malloc((size_t)pl.tiles * ks.chunks * partial_floats(&pl) * sizeof(float));
+    if (!ctx.parts) s = status_nomem("the key-split partial results");
+    else vecattn_run_region(threads, split_region, &ctx);
+    free(ctx.parts);
+  } else {
+    vecattn_run_region(threads, unsplit_region, &ctx);
+  }
   free(ws_mem);
   return s;
 }

@@ -135,38 +135,48 @@ static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
   return VECATTN_OK;
 }
 
-static void run_tasks(const seq_work *w, float *ws_mem, size_t ws_floats, int threads) {
-#pragma omp parallel num_threads(threads)
-  {
-    float *mem = ws_mem + (size_t)omp_get_thread_num() * ws_floats;
-    attn_workspace ws;
-    int64_t carved = -1; /* the sequence whose plan ws is carved for */
+typedef struct {
+  const seq_work *w;
+  float *ws_mem;
+  size_t ws_floats;
+} tasks_region_ctx;
+
+static void tasks_region(void *ctx) {
+  const tasks_region_ctx *c = ctx;
+  const seq_work *w = c->w;
+  float *mem = c->ws_mem + (size_t)omp_get_thread_num() * c->ws_floats;
+  attn_workspace ws;
+  int64_t carved = -1; /* the sequence whose plan ws is carved for */
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < w->n_tasks; ++i) {
-      const seq_task *task = &w->tasks[i];
-      const attn_plan *pl = &w->plans[task->seq];
-      if (task->seq != carved) ws = attn_workspace_carve(pl, mem), carved = task->seq;
-      const attn_tile t = attn_plan_tile(pl, task->tile);
-      flash_tile(pl, &t, task->k0, task->k1, &ws);
-      if (task->part < 0) {
-        write_tile(pl, &t, ws.row_max, ws.row_sum, ws.acc);
-        continue;
-      }
-      float *dst = w->parts + task->part;
-      memcpy(dst, ws.row_max, (size_t)t.rows * sizeof(float));
-      memcpy(dst + pl->rows_max, ws.row_sum, (size_t)t.rows * sizeof(float));
-      memcpy(dst + 2 * pl->rows_max, ws.acc, (size_t)t.rows * pl->dv_pad * sizeof(float));
+  for (int64_t i = 0; i < w->n_tasks; ++i) {
+    const seq_task *task = &w->tasks[i];
+    const attn_plan *pl = &w->plans[task->seq];
+    if (task->seq != carved) ws = attn_workspace_carve(pl, mem), carved = task->seq;
+    const attn_tile t = attn_plan_tile(pl, task->tile);
+    flash_tile(pl, &t, task->k0, task->k1, &ws);
+    if (task->part < 0) {
+      write_tile(pl, &t, ws.row_max, ws.row_sum, ws.acc);
+      continue;
     }
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < w->n_splits; ++i) {
-      const split_tile *sp = &w->splits[i];
-      const attn_plan *pl = &w->plans[sp->seq];
-      const attn_tile t = attn_plan_tile(pl, sp->tile);
-      float *part = w->parts + sp->part;
-      merge_chunks(pl, &t, part, sp->chunks);
-      write_tile(pl, &t, part, part + pl->rows_max, part + 2 * pl->rows_max);
-    }
+    float *dst = w->parts + task->part;
+    memcpy(dst, ws.row_max, (size_t)t.rows * sizeof(float));
+    memcpy(dst + pl->rows_max, ws.row_sum, (size_t)t.rows * sizeof(float));
+    memcpy(dst + 2 * pl->rows_max, ws.acc, (size_t)t.rows * pl->dv_pad * sizeof(float));
   }
+#pragma omp for schedule(dynamic, 1)
+  for (int64_t i = 0; i < w->n_splits; ++i) {
+    const split_tile *sp = &w->splits[i];
+    const attn_plan *pl = &w->plans[sp->seq];
+    const attn_tile t = attn_plan_tile(pl, sp->tile);
+    float *part = w->parts + sp->part;
+    merge_chunks(pl, &t, part, sp->chunks);
+    write_tile(pl, &t, part, part + pl->rows_max, part + 2 * pl->rows_max);
+  }
+}
+
+static void run_tasks(const seq_work *w, float *ws_mem, size_t ws_floats, int threads) {
+  tasks_region_ctx ctx = {w, ws_mem, ws_floats};
+  vecattn_run_region(threads, tasks_region, &ctx);
 }
 
 vecattn_status seq_batch_run(const attn_problem *probs, int64_t n_seqs, int num_threads,

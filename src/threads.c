@@ -133,3 +133,12 @@ int vecattn_thread_count(int requested, int64_t tasks, double flops, double byte
 #endif
   return (int)n;
 }
+
+void vecattn_run_region(int threads, void (*region)(void *ctx), void *ctx) {
+  if (threads <= 1 && omp_get_level() == 0) {
+    region(ctx);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  region(ctx);
+}

@@ -13,4 +13,12 @@
  * only), so every cap changes speed alone. */
 int vecattn_thread_count(int requested, int64_t tasks, double flops, double bytes);
 
+/* Runs region(ctx) on an OpenMP team of `threads`, whose worksharing loops
+ * (#pragma omp for) split among them. One thread outside any OpenMP region
+ * runs it on the caller with no team at all, the loops whole: libgomp's
+ * region costs about 0.6 us a call even for a team of one, half of a small
+ * decode step. Inside a caller's region a team of one is still started, so
+ * the loops bind to it and not to the caller's team. */
+void vecattn_run_region(int threads, void (*region)(void *ctx), void *ctx);
+
 #endif

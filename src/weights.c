@@ -66,6 +66,21 @@ static void weights_tile(const attn_plan *pl, const attn_tile *t, attn_workspace
   }
 }
 
+typedef struct {
+  const attn_plan *pl;
+  float *ws_mem;
+} weights_region_ctx;
+
+static void weights_region(void *ctx) {
+  const weights_region_ctx *c = ctx;
+  attn_workspace ws = attn_workspace_carve(c->pl, c->ws_mem + (size_t)omp_get_thread_num() * c->pl->workspace_floats);
+#pragma omp for schedule(dynamic, 1)
+  for (int64_t i = 0; i < c->pl->tiles; ++i) {
+    const attn_tile t = attn_plan_tile(c->pl, i);
+    weights_tile(c->pl, &t, &ws);
+  }
+}
+
 vecattn_status vecattn_attention_weights(const vecattn_tensor *q, const vecattn_tensor *k,
                                          vecattn_tensor *weights, const vecattn_sdpa_opts *opts) {
   attn_problem p;
@@ -75,17 +90,9 @@ vecattn_status vecattn_attention_weights(const vecattn_tensor *q, const vecattn_
   attn_plan_init(&pl, &p, dispatch_active());
   const int threads = vecattn_thread_count(p.num_threads, pl.tiles, attn_problem_flops(&p), attn_problem_bytes(&p));
 
-  float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));
-  if (!ws_mem) return status_nomem("the per-thread attention workspace");
-#pragma omp parallel num_threads(threads)
-  {
-    attn_workspace ws = attn_workspace_carve(&pl, ws_mem + (size_t)omp_get_thread_num() * pl.workspace_floats);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t i = 0; i < pl.tiles; ++i) {
-      const attn_tile t = attn_plan_tile(&pl, i);
-      weights_tile(&pl, &t, &ws);
-    }
-  }
-  free(ws_mem);
+  weights_region_ctx ctx = {&pl, aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float))};
+  if (!ctx.ws_mem) return status_nomem("the per-thread attention workspace");
+  vecattn_run_region(threads, weights_region, &ctx);
+  free(ctx.ws_mem);
   return VECATTN_OK;
 }
