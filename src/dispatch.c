@@ -116,6 +116,15 @@ static int cpu_runs(vecattn_isa isa) {
   }
 }
 
+/* The path a warning falls back to, by its VECATTN_ISA name; a table built
+ * for one SVE length adds which ("sve (sve512 kernels)"). */
+static const char *fallback_name(char *buf, size_t size) {
+  const char *isa = isa_names[best_table->isa];
+  if (strcmp(isa, best_table->name) == 0) return isa;
+  snprintf(buf, size, "%s (%s kernels)", isa, best_table->name);
+  return buf;
+}
+
 /* One line naming what would have worked: every name (any letter case) for
  * an unknown one, the paths this machine runs for an unsupported one. */
 static void warn_env(const char *env, int known) {
@@ -126,12 +135,13 @@ static void warn_env(const char *env, int known) {
       strncat(list, isa_names[i], sizeof list - strlen(list) - 1);
     }
   }
+  char fallback[64];
   if (known)
     fprintf(stderr, "vecattn: VECATTN_ISA=%s is not compiled in or not supported by this CPU/OS (this machine runs: %s); using %s\n",
-            env, list, best_table->name);
+            env, list, fallback_name(fallback, sizeof fallback));
   else
     fprintf(stderr, "vecattn: VECATTN_ISA=%s is unknown (valid, any letter case: %s); using %s\n", env, list,
-            best_table->name);
+            fallback_name(fallback, sizeof fallback));
 }
 
 static void dispatch_init(void) {
@@ -157,9 +167,11 @@ static void dispatch_init(void) {
     if (known) t = isa == VECATTN_ISA_AUTO ? best_table : (cpu_runs(isa) ? compiled_table(isa) : NULL);
     if (t)
       chosen = t;
-    else if (known && (isa == VECATTN_ISA_SVE || (isa == VECATTN_ISA_SVEBF16 && cpu_runs(isa))) && features.sve_bits)
+    else if (known && (isa == VECATTN_ISA_SVE || (isa == VECATTN_ISA_SVEBF16 && cpu_runs(isa))) && features.sve_bits) {
+      char fallback[64];
       fprintf(stderr, "vecattn: VECATTN_ISA=%s is unsupported here (no kernel build for %d-bit SVE vectors); using %s\n",
-              env, features.sve_bits, best_table->name);
+              env, features.sve_bits, fallback_name(fallback, sizeof fallback));
+    }
     else
       warn_env(env, known);
   }
