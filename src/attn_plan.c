@@ -405,7 +405,8 @@ static void additive_score_block(const attn_plan *pl, const attn_tile *t, int64_
     for (int r = t->rows; r < lanes; ++r) scores[(int64_t)c * pl->score_ld + r] = 0.0f;
 }
 
-static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
+static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws,
+                            const attn_next *next) {
   const attn_problem *p = pl->p;
   if (pl->keys_in_place) { /* decode: V of these keys is fetched while they are scored */
     int64_t lo, hi;
@@ -414,10 +415,11 @@ static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0,
     for (int c = 0, n; c < nk; c += n) { /* scores are per key: a call per run costs little */
       n = attn_key_run(pl, j0 + c, nk - c);
       vecattn_rows keys = attn_keys(pl, t, j0 + c);
-      const int64_t next = j0 + c + n;
-      if (p->pages && next < hi) { /* where the rows it prefetches ahead continue */
-        const vecattn_rows after = attn_keys(pl, t, next);
-        keys.p2 = after.p, keys.run2 = after.run < hi - next ? after.run : hi - next;
+      /* where the rows it prefetches ahead continue: this block's next page, then `next` */
+      const attn_next at = c + n < nk || !next ? (attn_next){t, j0 + c + n, hi} : *next;
+      if (p->pages && at.t && at.j < at.hi) {
+        const vecattn_rows after = attn_keys(pl, at.t, at.j);
+        keys.p2 = after.p, keys.run2 = after.run < at.hi - at.j ? after.run : at.hi - at.j;
       }
       if (pl->q8dot)
         pl->kern->gemm_nt_st_q8(ws->q_i8, ws->q_d, t->rows, pl->score_ld, keys, n, (int)p->D,
@@ -462,12 +464,13 @@ static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0,
   }
 }
 
-void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
+void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws,
+                      const attn_next *next) {
   const attn_problem *p = pl->p;
   if (p->additive)
     additive_score_block(pl, t, j0, nk, ws->scores);
   else
-    dot_score_block(pl, t, j0, nk, ws);
+    dot_score_block(pl, t, j0, nk, ws, next);
   if (p->bias || p->alibi) add_bias_and_alibi(pl, t, j0, nk, ws->scores);
   apply_masks(pl, t, j0, nk, ws->scores);
 }

@@ -126,9 +126,18 @@ static inline const void *attn_row(vecattn_rows rows, int64_t j) {
 void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws, float *acc,
                   const float *row_scale);
 
+/* Where the K and V rows a task reads next continue after a block: tile t's
+ * keys from j on (up to hi); t NULL: nowhere. Only prefetches follow it. */
+typedef struct {
+  const attn_tile *t;
+  int64_t j, hi;
+} attn_next;
+
 /* Scores of the tile's rows against keys [j0, j0 + nk) into ws->scores as
  * S^T[c][r] (row stride score_ld): scaled q.k (or the additive score) + bias
- * + ALiBi, masked -inf. */
-void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws);
+ * + ALiBi, masked -inf. next: where the keys continue after the block (NULL:
+ * the tile's own next keys). */
+void attn_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws,
+                      const attn_next *next);
 
 #endif

@@ -7,9 +7,10 @@
 
 /* acc = row_scale * acc + P.V over keys [j0, j0 + nk), V read in place: one
  * call per run of rows, the later ones continuing the sum (row scale 1). The
- * next block's K rows, if any, are prefetched meanwhile (decode). */
-static void pv_in_place(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int64_t hi, attn_workspace *ws,
-                        float *acc, const float *row_scale) {
+ * K rows read next (nx: the tile's next block, or another tile's), if any,
+ * are prefetched meanwhile (decode). */
+static void pv_in_place(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int64_t hi, const attn_next *nx,
+                        attn_workspace *ws, float *acc, const float *row_scale) {
   if (pl->gather_v && !attn_block_whole(pl, j0, nk)) {
     attn_row_addresses(pl, t, j0, nk, 1, ws->v_at);
     const vecattn_rows values = {.t = pl->p->vt, .at = ws->v_at};
@@ -19,32 +20,20 @@ static void pv_in_place(const attn_plan *pl, const attn_tile *t, int64_t j0, int
   }
   for (int c = 0, n; c < nk; c += n) {
     n = attn_key_run(pl, j0 + c, nk - c);
-    const int64_t next = j0 + nk + c;
-    const vecattn_rows next_keys = pl->keys_in_place && next < hi ? attn_keys(pl, t, next)
-                                                                  : (vecattn_rows){.t = VECATTN_F32};
+    const vecattn_rows next_keys = pl->keys_in_place && nx->t && nx->j + c < nx->hi
+                                       ? attn_keys(pl, nx->t, nx->j + c)
+                                       : (vecattn_rows){.t = VECATTN_F32};
     vecattn_rows values = attn_values(pl, t, j0 + c);
-    const int64_t after = j0 + c + n;
-    if (pl->p->pages && pl->keys_in_place && after < hi) { /* where the rows it prefetches ahead continue */
-      const vecattn_rows more = attn_values(pl, t, after);
-      values.p2 = more.p, values.run2 = more.run < hi - after ? more.run : hi - after;
+    /* where the rows it prefetches ahead continue: this block's next page, then nx */
+    const attn_next at = c + n < nk ? (attn_next){t, j0 + c + n, hi} : *nx;
+    if (pl->p->pages && pl->keys_in_place && at.t && at.j < at.hi) {
+      const vecattn_rows more = attn_values(pl, at.t, at.j);
+      values.p2 = more.p, values.run2 = more.run < at.hi - at.j ? more.run : at.hi - at.j;
     }
     pl->kern->gemm_typed(ws->scores + (int64_t)c * pl->score_ld, 1, pl->score_ld, t->rows, values, n, pl->dv_pad, acc,
                          pl->dv_pad, c ? ws->ones : row_scale, next_keys);
   }
 }
-
-/* One softmax state: unnormalised acc rows, running max and sum per row. */
-typedef struct {
-  float *acc, *max, *sum;
-} softmax_state;
-
-/* The tree of flash.h: the running state and the outer levels, as pointers
- * into the workspace that trade places instead of copying. */
-typedef struct {
-  softmax_state run;       /* what the block loop updates */
-  softmax_state level[64]; /* [1 .. fold_levels] */
-  int64_t runs_in[64];     /* runs a level holds; 0: empty */
-} softmax_tree;
 
 static void tree_init(const attn_plan *pl, attn_workspace *ws, softmax_tree *tr) {
   tr->run = (softmax_state){ws->acc, ws->row_max, ws->row_sum};
@@ -123,9 +112,8 @@ static void collect_levels(const attn_plan *pl, const attn_tile *t, attn_workspa
   }
 }
 
-void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_t k_end,
-                attn_workspace *ws) {
-  const struct vecattn_kernels *kern = pl->kern;
+int flash_begin(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_t k_end, attn_workspace *ws,
+                flash_cursor *cur) {
   for (int r = 0; r < pl->rows_pad; ++r) {
     ws->row_max[r] = -INFINITY;
     ws->row_sum[r] = 0.0f;
@@ -136,42 +124,60 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
   attn_tile_key_range(pl, t, &lo, &hi);
   if (lo < k_begin) lo = k_begin;
   if (hi > k_end) hi = k_end;
-  if (lo >= hi) return;
-
+  cur->j0 = lo, cur->hi = hi, cur->run_blocks = 0, cur->folded = 0;
+  if (lo >= hi) return 0;
   attn_pack_queries(pl, t, ws);
-  softmax_tree tr;
-  tree_init(pl, ws, &tr);
-  int run_blocks = 0, folded = 0;
-  for (int64_t j0 = lo; j0 < hi; j0 += pl->block_k) {
-    const int nk = hi - j0 < pl->block_k ? (int)(hi - j0) : pl->block_k;
-    if (run_blocks == pl->fold_blocks && pl->fold_levels) { /* a whole run, and keys to come */
-      push_run(pl, t, &tr);
-      run_blocks = 0, folded = 1;
-    }
-    attn_score_block(pl, t, j0, nk, ws);
-    kern->softmax_update(ws->scores, pl->score_ld, nk, attn_tile_lanes(pl, t), tr.run.max, tr.run.sum,
-                         ws->row_alpha);
-    /* A restarted run's first block overwrites acc (alpha would be 0 anyway):
-     * what the buffer held before, maybe another tile's rows, is never read. */
-    const float *row_scale = folded && run_blocks == 0 ? NULL : ws->row_alpha;
-    ++run_blocks;
-    if (pl->bf16) {
-      attn_pv_bf16(pl, t, j0, nk, ws, tr.run.acc, row_scale);
-      continue;
-    }
-    if (!pl->pack_v) {
-      /* Decode streams K and V from memory: P.V fetches the next K block meanwhile. */
-      pv_in_place(pl, t, j0, nk, hi, ws, tr.run.acc, row_scale);
-      continue;
-    }
+  tree_init(pl, ws, &cur->tr);
+  return 1;
+}
+
+int flash_step(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, flash_cursor *cur, const attn_next *next) {
+  const struct vecattn_kernels *kern = pl->kern;
+  softmax_tree *tr = &cur->tr;
+  const int64_t j0 = cur->j0, hi = cur->hi;
+  const int nk = hi - j0 < pl->block_k ? (int)(hi - j0) : pl->block_k;
+  /* Reads continue in the tile's next block unless the caller says otherwise. */
+  const attn_next own = {j0 + nk < hi ? t : NULL, j0 + nk, hi};
+  const attn_next *nx = next ? next : &own;
+  if (cur->run_blocks == pl->fold_blocks && pl->fold_levels) { /* a whole run, and keys to come */
+    push_run(pl, t, tr);
+    cur->run_blocks = 0, cur->folded = 1;
+  }
+  attn_score_block(pl, t, j0, nk, ws, next);
+  kern->softmax_update(ws->scores, pl->score_ld, nk, attn_tile_lanes(pl, t), tr->run.max, tr->run.sum,
+                       ws->row_alpha);
+  /* A restarted run's first block overwrites acc (alpha would be 0 anyway):
+   * what the buffer held before, maybe another tile's rows, is never read. */
+  const float *row_scale = cur->folded && cur->run_blocks == 0 ? NULL : ws->row_alpha;
+  ++cur->run_blocks;
+  cur->j0 = j0 + nk;
+  if (pl->bf16) {
+    attn_pv_bf16(pl, t, j0, nk, ws, tr->run.acc, row_scale);
+  } else if (!pl->pack_v) {
+    /* Decode streams K and V from memory: P.V fetches the next K block meanwhile. */
+    pv_in_place(pl, t, j0, nk, hi, nx, ws, tr->run.acc, row_scale);
+  } else {
     attn_widen_rows(pl, t, j0, nk, 1, ws->v_packed, pl->dv_pad); /* zero-padded to whole vectors */
     const vecattn_rows values = {.p = ws->v_packed, .ld = pl->dv_pad, .t = VECATTN_F32};
-    const vecattn_rows next_keys = pl->keys_in_place && j0 + nk < hi ? attn_keys(pl, t, j0 + nk)
-                                                                     : (vecattn_rows){.t = VECATTN_F32};
-    kern->gemm_typed(ws->scores, 1, pl->score_ld, t->rows, values, nk, pl->dv_pad, tr.run.acc, pl->dv_pad,
+    const vecattn_rows next_keys = pl->keys_in_place && nx->t ? attn_keys(pl, nx->t, nx->j)
+                                                              : (vecattn_rows){.t = VECATTN_F32};
+    kern->gemm_typed(ws->scores, 1, pl->score_ld, t->rows, values, nk, pl->dv_pad, tr->run.acc, pl->dv_pad,
                      row_scale, next_keys);
   }
-  if (folded) collect_levels(pl, t, ws, &tr);
+  return cur->j0 < hi;
+}
+
+void flash_end(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, flash_cursor *cur) {
+  if (cur->folded) collect_levels(pl, t, ws, &cur->tr);
+}
+
+void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_t k_end,
+                attn_workspace *ws) {
+  flash_cursor cur;
+  if (!flash_begin(pl, t, k_begin, k_end, ws, &cur)) return;
+  while (flash_step(pl, t, ws, &cur, NULL)) {
+  }
+  flash_end(pl, t, ws, &cur);
 }
 
 void flash_write_row(const attn_plan *pl, int64_t b, int64_t h, int64_t i, float row_max,

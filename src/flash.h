@@ -18,10 +18,39 @@
  * about 1% of a 2048-key prefill, nothing measurable in decode. */
 enum { FLASH_RUN_KEYS = 512, FLASH_FOLD_FANOUT = 16 };
 
+/* One softmax state: unnormalised acc rows, running max and sum per row. */
+typedef struct {
+  float *acc, *max, *sum;
+} softmax_state;
+
+/* The summation tree above: the running state and the outer levels, as
+ * pointers into the workspace that trade places instead of copying. */
+typedef struct {
+  softmax_state run;       /* what the block loop updates */
+  softmax_state level[64]; /* [1 .. fold_levels] */
+  int64_t runs_in[64];     /* runs a level holds; 0: empty */
+} softmax_tree;
+
+/* A tile's place in its keys, so a task can walk several tiles block by block. */
+typedef struct {
+  softmax_tree tr;
+  int64_t j0, hi; /* the next block starts at j0; keys end at hi */
+  int run_blocks, folded;
+} flash_cursor;
+
 /* Streams keys [k_begin, k_end) (clipped to what the masks allow) and leaves
  * ws->row_max, ws->row_sum and ws->acc (unnormalised) for the tile's rows. */
 void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_t k_end,
                 attn_workspace *ws);
+
+/* flash_tile in steps, the same operations in the same order: begin (0: no
+ * keys, the state is final), one key block per step (0: none left), end.
+ * next: where the task's K and V reads continue after the block, for
+ * prefetches (NULL: the tile's own next block). */
+int flash_begin(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_t k_end, attn_workspace *ws,
+                flash_cursor *cur);
+int flash_step(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, flash_cursor *cur, const attn_next *next);
+void flash_end(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, flash_cursor *cur);
 
 /* Normalises one row's state into out/lse: acc / sum, lse = max + log(sum);
  * a row that saw no key gets zeros and lse = -inf. */

@@ -43,7 +43,7 @@ static void weights_tile(const attn_plan *pl, const attn_tile *t, attn_workspace
   if (lo < hi) attn_pack_queries(pl, t, ws);
   for (int64_t j0 = lo; j0 < hi; j0 += pl->block_k) {
     const int nk = hi - j0 < pl->block_k ? (int)(hi - j0) : pl->block_k;
-    attn_score_block(pl, t, j0, nk, ws);
+    attn_score_block(pl, t, j0, nk, ws, NULL);
     for (int r = 0; r < t->rows; ++r) {
       float *row = weights_row(pl, t, r) + j0;
       for (int c = 0; c < nk; ++c) row[c] = ws->scores[(int64_t)c * pl->score_ld + r];
