@@ -1,11 +1,12 @@
 /* Many sequences' attention in one parallel region (vecattn_sdpa_varlen and
- * vecattn_sdpa_paged): every tile of every sequence goes into one task list;
+ * vecattn_sdpa_paged): every tile of every sequence goes into one task list
+ * (a sequence's decode tiles grouped, see GROUP_TILES);
  * tiles with much more work than the average (a long context beside short
  * ones) are cut into key chunks, merged afterwards in chunk order as
  * vecattn_sdpa merges its decode chunks. The cut depends on the shapes only,
  * so any thread count gives the same bits; a tile left whole computes what a
  * dense call on its sequence computes when that call does not split it.
- * Memory: per thread one tile's workspace, plus the task tables and the
+ * Memory: per thread one tile's workspace (a group's: one per tile), plus the task tables and the
  * partial states of cut tiles, which grow with the tiles (queries), never with
  * the keys: about TARGET_TASKS cuts in all. */
 #include "seq_batch.h"
@@ -26,11 +27,28 @@ enum { TARGET_TASKS = 256, MIN_CHUNK_BLOCKS = 4 };
 /* A tile's cost is its keys times (rows + STREAM_ROWS): a decode tile of one
  * or a few rows still streams every K and V row it sees. */
 enum { STREAM_ROWS = 8 };
+/* Decode tiles (keys in place) of one sequence that see the same keys run as
+ * one task, up to GROUP_TILES of them (kv heads), taking turns a page each:
+ * a paged cache's block holds every head's rows side by side, packed K/V of
+ * varlen interleave the heads by key, and memory streams one region faster
+ * than many small pieces of it. Read alone on one core of the 2-core VM,
+ * random 8 KB pieces (one head's rows of a page of 16 at D 128, f32) came at
+ * 16-26 GB/s, 64 KB pieces at 26-33, and the same 64 KB blocks read head by
+ * head across pages at 18-22 GB/s, heads in turn at 29-31. */
+enum { GROUP_TILES = 8 };
+/* A group's key chunks keep at least this many blocks (about 1 MB of each
+ * head's K and V): a task starts with nothing prefetched, and a decode step
+ * over 32 sequences (64..16384 keys, block 16, f32) took 11.5 ms in chunks of
+ * 32 blocks, 11.1 in chunks of 64 and 13.3-13.6 ungrouped (2 threads). Long
+ * contexts still split: at 16384 keys into 8 tasks of 2048 keys x 8 heads. */
+enum { MIN_GROUP_CHUNK_BLOCKS = 64 };
 
 typedef struct {
-  int64_t seq, tile;
+  int64_t seq, tile, tiles; /* tiles [tile, tile + tiles), walked together */
   int64_t k0, k1;  /* keys [k0, k1) */
-  int64_t part;    /* float offset of its partial state, -1: the tile is whole, write out */
+  int64_t part;    /* float offset of its first tile's partial state (the others' follow, each
+                      tile's chunks together), -1: the tiles are whole, write out */
+  int64_t chunks;   /* key chunks of its tiles */
   int64_t work;
   int64_t seq_work; /* the largest work of its sequence's tasks */
   int64_t order;    /* place in the task list as built */
@@ -73,7 +91,24 @@ static int64_t tile_work(const attn_plan *pl, const attn_tile *t, int64_t keys) 
   return (keys + pl->block_k) * (t->rows + STREAM_ROWS);
 }
 
-/* The task list: every tile of every sequence with queries, long ones cut. */
+/* Tiles a task of this plan may walk together: its workspaces per thread. */
+static int64_t group_cap(const attn_plan *pl) {
+  return pl->keys_in_place ? (pl->tiles < GROUP_TILES ? pl->tiles : GROUP_TILES) : 1;
+}
+
+/* How many tiles from tile i on see keys [lo, lo + keys) too and run as one
+ * task (decode tiles only). */
+static int64_t group_tiles(const attn_plan *pl, int64_t i, int64_t lo, int64_t keys) {
+  int64_t n = 1;
+  for (; n < group_cap(pl) && i + n < pl->tiles; ++n) {
+    const attn_tile t = attn_plan_tile(pl, i + n);
+    int64_t lo2;
+    if (tile_keys(pl, &t, &lo2) != keys || lo2 != lo) break;
+  }
+  return n;
+}
+
+/* The task list: every group of tiles of every sequence with queries, long ones cut. */
 static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
   /* Pass 0 sums the work (the chunk target), pass 1 counts chunks, pass 2
    * fills the arrays. */
@@ -91,19 +126,26 @@ static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
     for (int64_t s = 0; s < n_seqs; ++s) {
       const attn_plan *pl = &w->plans[s];
       if (pl->p->Nq == 0) continue;
-      for (int64_t i = 0; i < pl->tiles; ++i) {
+      for (int64_t i = 0, n_group; i < pl->tiles; i += n_group) {
         const attn_tile t = attn_plan_tile(pl, i);
         int64_t lo;
-        const int64_t keys = tile_keys(pl, &t, &lo), work = tile_work(pl, &t, keys);
+        const int64_t keys = tile_keys(pl, &t, &lo);
+        n_group = group_tiles(pl, i, lo, keys);
+        int64_t work = 0, rows = 0; /* the group's */
+        for (int64_t g = 0; g < n_group; ++g) {
+          const attn_tile tg = attn_plan_tile(pl, i + g);
+          work += tile_work(pl, &tg, keys), rows += tg.rows + STREAM_ROWS;
+        }
         if (pass == 0) {
           total += work;
           continue;
         }
         const int64_t blocks = (keys + pl->block_k - 1) / pl->block_k;
         int64_t chunks = work > target ? (work + target - 1) / target : 1;
-        if (chunks > blocks / MIN_CHUNK_BLOCKS) chunks = blocks / MIN_CHUNK_BLOCKS;
+        const int64_t min_blocks = n_group > 1 ? MIN_GROUP_CHUNK_BLOCKS : MIN_CHUNK_BLOCKS;
+        if (chunks > blocks / min_blocks) chunks = blocks / min_blocks;
         if (chunks <= 1) {
-          if (fill) w->tasks[n_tasks] = (seq_task){s, i, 0, pl->p->Nk, -1, work, 0, 0};
+          if (fill) w->tasks[n_tasks] = (seq_task){s, i, n_group, 0, pl->p->Nk, -1, 1, work, 0, 0};
           ++n_tasks;
           continue;
         }
@@ -111,14 +153,15 @@ static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
         chunks = (keys + chunk_len - 1) / chunk_len;
         const int64_t stride = (int64_t)partial_floats(pl);
         if (fill) {
-          w->splits[n_splits] = (split_tile){s, i, part_floats, chunks};
+          for (int64_t g = 0; g < n_group; ++g)
+            w->splits[n_splits + g] = (split_tile){s, i + g, part_floats + g * chunks * stride, chunks};
           for (int64_t c = 0; c < chunks; ++c) {
             const int64_t k0 = lo + c * chunk_len, k1 = k0 + chunk_len < lo + keys ? k0 + chunk_len : lo + keys;
             w->tasks[n_tasks + c] =
-                (seq_task){s, i, k0, k1, part_floats + c * stride, (k1 - k0) * (t.rows + STREAM_ROWS), 0, 0};
+                (seq_task){s, i, n_group, k0, k1, part_floats + c * stride, chunks, (k1 - k0) * rows, 0, 0};
           }
         }
-        n_tasks += chunks, ++n_splits, part_floats += chunks * stride;
+        n_tasks += chunks, n_splits += n_group, part_floats += n_group * chunks * stride;
       }
     }
   }
@@ -141,27 +184,62 @@ typedef struct {
   size_t ws_floats;
 } tasks_region_ctx;
 
+/* A task's tiles in turn, a unit of keys each: a page (whole key blocks),
+ * whose rows for every kv head lie together in the pool, or without pages one
+ * key block (rows of all heads interleave by key). A unit's last block reads
+ * on where the next tile's unit starts (after the last tile: the first's next). */
+static void run_group(const attn_plan *pl, const seq_task *task, attn_workspace *ws) {
+  attn_tile t[GROUP_TILES];
+  flash_cursor cur[GROUP_TILES];
+  const int n = (int)task->tiles;
+  const int64_t bk = pl->block_k,
+                unit = pl->p->pages ? (pl->p->pages->block_size + bk - 1) / bk * bk : bk;
+  int keys = 0;
+  for (int g = 0; g < n; ++g) {
+    t[g] = attn_plan_tile(pl, task->tile + g);
+    keys = flash_begin(pl, &t[g], task->k0, task->k1, &ws[g], &cur[g]); /* the same keys for all */
+  }
+  while (keys)
+    for (int g = 0; g < n; ++g) {
+      const int64_t end = cur[g].j0 + unit;
+      const int other = g + 1 == n ? 0 : g + 1;
+      do {
+        const int unit_ends = cur[g].j0 + bk >= end || cur[g].j0 + bk >= cur[g].hi;
+        const flash_cursor *c = &cur[other]; /* its next unit starts where it stands */
+        const attn_next next = {c->j0 < c->hi ? &t[other] : NULL, c->j0, c->hi};
+        keys = flash_step(pl, &t[g], &ws[g], &cur[g], n > 1 && unit_ends ? &next : NULL);
+      } while (keys && cur[g].j0 < end);
+    }
+  for (int g = 0; g < n; ++g) {
+    flash_end(pl, &t[g], &ws[g], &cur[g]);
+    if (task->part < 0) write_tile(pl, &t[g], ws[g].row_max, ws[g].row_sum, ws[g].acc);
+  }
+}
+
 static void tasks_region(void *ctx) {
   const tasks_region_ctx *c = ctx;
   const seq_work *w = c->w;
   float *mem = c->ws_mem + (size_t)omp_get_thread_num() * c->ws_floats;
-  attn_workspace ws;
+  attn_workspace ws[GROUP_TILES];
   int64_t carved = -1; /* the sequence whose plan ws is carved for */
 #pragma omp for schedule(dynamic, 1)
   for (int64_t i = 0; i < w->n_tasks; ++i) {
     const seq_task *task = &w->tasks[i];
     const attn_plan *pl = &w->plans[task->seq];
-    if (task->seq != carved) ws = attn_workspace_carve(pl, mem), carved = task->seq;
-    const attn_tile t = attn_plan_tile(pl, task->tile);
-    flash_tile(pl, &t, task->k0, task->k1, &ws);
-    if (task->part < 0) {
-      write_tile(pl, &t, ws.row_max, ws.row_sum, ws.acc);
-      continue;
+    if (task->seq != carved) {
+      for (int64_t g = 0; g < group_cap(pl); ++g) ws[g] = attn_workspace_carve(pl, mem + g * pl->workspace_floats);
+      carved = task->seq;
     }
-    float *dst = w->parts + task->part;
-    memcpy(dst, ws.row_max, (size_t)t.rows * sizeof(float));
-    memcpy(dst + pl->rows_max, ws.row_sum, (size_t)t.rows * sizeof(float));
-    memcpy(dst + 2 * pl->rows_max, ws.acc, (size_t)t.rows * pl->dv_pad * sizeof(float));
+    run_group(pl, task, ws);
+    if (task->part < 0) continue;
+    const size_t stride = partial_floats(pl);
+    for (int64_t g = 0; g < task->tiles; ++g) {
+      const attn_tile t = attn_plan_tile(pl, task->tile + g);
+      float *dst = w->parts + task->part + (size_t)(g * task->chunks) * stride;
+      memcpy(dst, ws[g].row_max, (size_t)t.rows * sizeof(float));
+      memcpy(dst + pl->rows_max, ws[g].row_sum, (size_t)t.rows * sizeof(float));
+      memcpy(dst + 2 * pl->rows_max, ws[g].acc, (size_t)t.rows * pl->dv_pad * sizeof(float));
+    }
   }
 #pragma omp for schedule(dynamic, 1)
   for (int64_t i = 0; i < w->n_splits; ++i) {
@@ -198,7 +276,8 @@ vecattn_status seq_batch_run(const attn_problem *probs, int64_t n_seqs, int num_
       continue;
     }
     attn_plan_init(&w.plans[s], &probs[s], kern);
-    if (w.plans[s].workspace_floats > ws_floats) ws_floats = w.plans[s].workspace_floats;
+    const size_t floats = w.plans[s].workspace_floats * (size_t)group_cap(&w.plans[s]);
+    if (floats > ws_floats) ws_floats = floats;
   }
   if ((st = build_tasks(&w, n_seqs)) != VECATTN_OK || w.n_tasks == 0) goto done;
   double flops = 0, bytes = 0;
