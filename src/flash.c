@@ -1,6 +1,7 @@
 #include "flash.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "generic/dtype_scalar.h"
@@ -178,6 +179,37 @@ void flash_tile(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
   while (flash_step(pl, t, ws, &cur, NULL)) {
   }
   flash_end(pl, t, ws, &cur);
+}
+
+int64_t flash_group_unit(const attn_plan *pl) {
+  const attn_problem *p = pl->p;
+  if (!pl->keys_in_place) return 0;
+  const int64_t bk = pl->block_k;
+  if (p->pages) return (p->pages->block_size + bk - 1) / bk * bk;
+  const int interleaved = llabs(p->ks[1]) < llabs(p->ks[2]) && (!p->v || llabs(p->vs[1]) < llabs(p->vs[2]));
+  return interleaved ? bk : 0;
+}
+
+/* Each unit's last block reads on where the next tile's unit starts (after
+ * the last tile, the first's next). */
+void flash_tile_group(const attn_plan *pl, const attn_tile *t, int n, int64_t k_begin, int64_t k_end, int64_t unit,
+                      attn_workspace *ws) {
+  flash_cursor cur[FLASH_GROUP_TILES];
+  const int64_t bk = pl->block_k;
+  int keys = 0;
+  for (int g = 0; g < n; ++g) keys = flash_begin(pl, &t[g], k_begin, k_end, &ws[g], &cur[g]); /* the same for all */
+  while (keys)
+    for (int g = 0; g < n; ++g) {
+      const int64_t end = cur[g].j0 + unit;
+      const int other = g + 1 == n ? 0 : g + 1;
+      do {
+        const int unit_ends = cur[g].j0 + bk >= end || cur[g].j0 + bk >= cur[g].hi;
+        const flash_cursor *c = &cur[other]; /* its next unit starts where it stands */
+        const attn_next next = {c->j0 < c->hi ? &t[other] : NULL, c->j0, c->hi};
+        keys = flash_step(pl, &t[g], &ws[g], &cur[g], n > 1 && unit_ends ? &next : NULL);
+      } while (keys && cur[g].j0 < end);
+    }
+  for (int g = 0; g < n; ++g) flash_end(pl, &t[g], &ws[g], &cur[g]);
 }
 
 void flash_write_row(const attn_plan *pl, int64_t b, int64_t h, int64_t i, float row_max,

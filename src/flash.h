@@ -52,6 +52,25 @@ int flash_begin(const attn_plan *pl, const attn_tile *t, int64_t k_begin, int64_
 int flash_step(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, flash_cursor *cur, const attn_next *next);
 void flash_end(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, flash_cursor *cur);
 
+/* Decode tiles (keys in place) of one batch row or sequence with the same
+ * keys may run as one task, up to FLASH_GROUP_TILES of them (kv heads),
+ * taking turns `unit` keys each: where the kv heads' rows lie side by side,
+ * memory streams one region faster than many small pieces of it. Read alone
+ * on one core of the 2-core VM, random 8 KB pieces (one head's rows of a page
+ * of 16 at D 128, f32) came at 16-26 GB/s, 64 KB pieces at 26-33, and the same
+ * 64 KB blocks read head by head across pages at 18-22 GB/s, heads in turn at
+ * 29-31. flash_group_unit: a paged cache's page (rounded up to whole key
+ * blocks: a block holds every head's rows), or a key block where the heads'
+ * rows interleave by key (BSHD, packed varlen); 0 where each head's rows are
+ * contiguous (BHSD), which grouping only slows. */
+enum { FLASH_GROUP_TILES = 8 };
+int64_t flash_group_unit(const attn_plan *pl);
+/* flash_tile over tiles t[0 .. n) (n <= FLASH_GROUP_TILES, the same keys
+ * after clipping) in turns of `unit` keys; each tile's result is what
+ * flash_tile leaves, bit for bit, in ws[g]. */
+void flash_tile_group(const attn_plan *pl, const attn_tile *t, int n, int64_t k_begin, int64_t k_end, int64_t unit,
+                      attn_workspace *ws);
+
 /* Normalises one row's state into out/lse: acc / sum, lse = max + log(sum);
  * a row that saw no key gets zeros and lse = -inf. */
 void flash_write_row(const attn_plan *pl, int64_t b, int64_t h, int64_t i, float row_max,

@@ -15,22 +15,51 @@
 #include "status.h"
 #include "vecattn.h"
 
-/* Fewer tiles than this and the keys are split. A shape constant, not the
- * thread count, or results would change with the machine. */
-enum { SPLIT_BELOW_TILES = 64, MIN_CHUNK_BLOCKS = 4 };
+/* Fewer tasks than this and the keys are split. A shape constant, not the
+ * thread count, or results would change with the machine. Chunks of grouped
+ * decode tiles keep MIN_GROUP_CHUNK_BLOCKS: a task starts with nothing
+ * prefetched. */
+enum { SPLIT_BELOW_TILES = 64, MIN_CHUNK_BLOCKS = 4, MIN_GROUP_CHUNK_BLOCKS = 16 };
+
+/* The tiles a task walks together (flash_tile_group): a batch row's decode
+ * tiles, its kv heads in groups of up to FLASH_GROUP_TILES, where
+ * flash_group_unit allows; else one tile a task. */
+typedef struct {
+  int64_t size;    /* tiles per group (1: no grouping) */
+  int64_t per_row; /* groups per batch row */
+  int64_t count;   /* groups in all */
+  int64_t unit;    /* keys per turn */
+} tile_groups;
+
+static tile_groups plan_groups(const attn_plan *pl) {
+  const int64_t hkv = pl->p->Hkv, unit = flash_group_unit(pl);
+  if (!unit || hkv < 2 || pl->head_subtiles != 1 || pl->q_blocks != 1) return (tile_groups){1, 1, pl->tiles, 0};
+  const int64_t size = hkv < FLASH_GROUP_TILES ? hkv : FLASH_GROUP_TILES, per_row = (hkv + size - 1) / size;
+  return (tile_groups){size, per_row, pl->p->B * per_row, unit};
+}
+
+/* Group i's tiles, from tile *first on, into t; returns how many. */
+static int group_tiles(const attn_plan *pl, const tile_groups *tg, int64_t i, attn_tile *t, int64_t *first) {
+  *first = tg->size == 1 ? i : i / tg->per_row * pl->p->Hkv + i % tg->per_row * tg->size;
+  const int64_t left = tg->size == 1 ? 1 : pl->p->Hkv - i % tg->per_row * tg->size;
+  const int n = (int)(left < tg->size ? left : tg->size);
+  for (int g = 0; g < n; ++g) t[g] = attn_plan_tile(pl, *first + g);
+  return n;
+}
 
 typedef struct {
   int64_t chunks;    /* key chunks per tile (1 = no split) */
   int64_t chunk_len; /* keys per chunk, whole key blocks */
 } key_split;
 
-static key_split plan_key_split(const attn_plan *pl) {
+static key_split plan_key_split(const attn_plan *pl, const tile_groups *tg) {
   key_split ks = {1, pl->p->Nk};
-  if (pl->tiles >= SPLIT_BELOW_TILES) return ks;
-  const int64_t want = (SPLIT_BELOW_TILES + pl->tiles - 1) / pl->tiles;
+  if (tg->count >= SPLIT_BELOW_TILES) return ks;
+  const int64_t want = (SPLIT_BELOW_TILES + tg->count - 1) / tg->count;
   const int64_t blocks = (pl->p->Nk + pl->block_k - 1) / pl->block_k;
   int64_t per_chunk = (blocks + want - 1) / want;
-  if (per_chunk < MIN_CHUNK_BLOCKS) per_chunk = MIN_CHUNK_BLOCKS;
+  const int64_t least = tg->size > 1 ? MIN_GROUP_CHUNK_BLOCKS : MIN_CHUNK_BLOCKS;
+  if (per_chunk < least) per_chunk = least;
   ks.chunk_len = per_chunk * pl->block_k;
   ks.chunks = (pl->p->Nk + ks.chunk_len - 1) / ks.chunk_len;
   return ks;
@@ -46,23 +75,41 @@ void write_tile(const attn_plan *pl, const attn_tile *t, const float *row_max,
 /* What a call's parallel region reads: parts only when keys are split. */
 typedef struct {
   const attn_plan *pl;
-  float *ws_mem;
+  tile_groups tg;
+  float *ws_mem; /* per thread tg.size workspaces */
   key_split ks;
   float *parts;
 } region_ctx;
 
-static void unsplit_tile(const attn_plan *pl, int64_t i, attn_workspace *ws) {
-  const attn_tile t = attn_plan_tile(pl, i);
-  flash_tile(pl, &t, 0, pl->p->Nk, ws);
-  write_tile(pl, &t, ws->row_max, ws->row_sum, ws->acc);
+static attn_workspace *carve_group(const region_ctx *c, attn_workspace *ws) {
+  const attn_plan *pl = c->pl;
+  float *mem = c->ws_mem + (size_t)omp_get_thread_num() * c->tg.size * pl->workspace_floats;
+  for (int64_t g = 0; g < c->tg.size; ++g) ws[g] = attn_workspace_carve(pl, mem + g * pl->workspace_floats);
+  return ws;
+}
+
+/* Group i's tiles over keys [k0, k1) into ws (one tile: flash_tile itself). */
+static int run_group(const region_ctx *c, int64_t i, int64_t k0, int64_t k1, attn_tile *t, attn_workspace *ws,
+                     int64_t *first) {
+  const int n = group_tiles(c->pl, &c->tg, i, t, first);
+  if (n == 1)
+    flash_tile(c->pl, &t[0], k0, k1, &ws[0]);
+  else
+    flash_tile_group(c->pl, t, n, k0, k1, c->tg.unit, ws);
+  return n;
 }
 
 static void unsplit_region(void *ctx) {
   const region_ctx *c = ctx;
-  const attn_plan *pl = c->pl;
-  attn_workspace ws = attn_workspace_carve(pl, c->ws_mem + (size_t)omp_get_thread_num() * pl->workspace_floats);
+  attn_workspace ws[FLASH_GROUP_TILES];
+  attn_tile t[FLASH_GROUP_TILES];
+  carve_group(c, ws);
 #pragma omp for schedule(dynamic, 1)
-  for (int64_t i = 0; i < pl->tiles; ++i) unsplit_tile(pl, i, &ws);
+  for (int64_t i = 0; i < c->tg.count; ++i) {
+    int64_t first;
+    const int n = run_group(c, i, 0, c->pl->p->Nk, t, ws, &first);
+    for (int g = 0; g < n; ++g) write_tile(c->pl, &t[g], ws[g].row_max, ws[g].row_sum, ws[g].acc);
+  }
 }
 
 /* Partial state of one (tile, chunk): max and sum per row, then acc rows. */
@@ -96,17 +143,19 @@ void merge_chunks(const attn_plan *pl, const attn_tile *t, float *part, int64_t 
   }
 }
 
-/* Task `task` (tile, key chunk) of a split call: its partial state into parts. */
-static void split_task(const attn_plan *pl, key_split ks, float *parts, int64_t task, attn_workspace *ws) {
+/* Task `task` (group, key chunk) of a split call: each tile's partial state into parts. */
+static void split_task(const region_ctx *c, int64_t task, attn_tile *t, attn_workspace *ws) {
+  const attn_plan *pl = c->pl;
   const size_t stride = partial_floats(pl);
-  const int64_t tile = task / ks.chunks, chunk = task % ks.chunks;
-  const attn_tile t = attn_plan_tile(pl, tile);
-  const int64_t k0 = chunk * ks.chunk_len;
-  flash_tile(pl, &t, k0, k0 + ks.chunk_len, ws);
-  float *dst = parts + (size_t)task * stride;
-  memcpy(dst, ws->row_max, (size_t)t.rows * sizeof(float));
-  memcpy(dst + pl->rows_max, ws->row_sum, (size_t)t.rows * sizeof(float));
-  memcpy(dst + 2 * pl->rows_max, ws->acc, (size_t)t.rows * pl->dv_pad * sizeof(float));
+  const int64_t chunks = c->ks.chunks, chunk = task % chunks, k0 = chunk * c->ks.chunk_len;
+  int64_t first;
+  const int n = run_group(c, task / chunks, k0, k0 + c->ks.chunk_len, t, ws, &first);
+  for (int g = 0; g < n; ++g) {
+    float *dst = c->parts + (size_t)((first + g) * chunks + chunk) * stride;
+    memcpy(dst, ws[g].row_max, (size_t)t[g].rows * sizeof(float));
+    memcpy(dst + pl->rows_max, ws[g].row_sum, (size_t)t[g].rows * sizeof(float));
+    memcpy(dst + 2 * pl->rows_max, ws[g].acc, (size_t)t[g].rows * pl->dv_pad * sizeof(float));
+  }
 }
 
 static void split_merge(const attn_plan *pl, key_split ks, float *parts, int64_t tile) {
@@ -119,10 +168,12 @@ static void split_merge(const attn_plan *pl, key_split ks, float *parts, int64_t
 static void split_region(void *ctx) {
   const region_ctx *c = ctx;
   const attn_plan *pl = c->pl;
-  attn_workspace ws = attn_workspace_carve(pl, c->ws_mem + (size_t)omp_get_thread_num() * pl->workspace_floats);
-  const int64_t tasks = pl->tiles * c->ks.chunks;
+  attn_workspace ws[FLASH_GROUP_TILES];
+  attn_tile t[FLASH_GROUP_TILES];
+  carve_group(c, ws);
+  const int64_t tasks = c->tg.count * c->ks.chunks;
 #pragma omp for schedule(dynamic, 1)
-  for (int64_t task = 0; task < tasks; ++task) split_task(pl, c->ks, c->parts, task, &ws);
+  for (int64_t task = 0; task < tasks; ++task) split_task(c, task, t, ws);
 #pragma omp for schedule(static)
   for (int64_t tile = 0; tile < pl->tiles; ++tile) split_merge(pl, c->ks, c->parts, tile);
 }
@@ -130,14 +181,15 @@ static void split_region(void *ctx) {
 vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *kern) {
   attn_plan pl;
   attn_plan_init(&pl, p, kern);
-  const key_split ks = plan_key_split(&pl);
-  const int threads = vecattn_thread_count(p->num_threads, pl.tiles * ks.chunks, attn_problem_flops(p),
+  const tile_groups tg = plan_groups(&pl);
+  const key_split ks = plan_key_split(&pl, &tg);
+  const int threads = vecattn_thread_count(p->num_threads, tg.count * ks.chunks, attn_problem_flops(p),
                                            attn_problem_bytes(p));
   vecattn_status s = VECATTN_OK;
 
-  float *ws_mem = aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float));
+  float *ws_mem = aligned_alloc(64, (size_t)threads * tg.size * pl.workspace_floats * sizeof(float));
   if (!ws_mem) return status_nomem("the per-thread attention workspace");
-  region_ctx ctx = {&pl, ws_mem, ks, NULL};
+  region_ctx ctx = {&pl, tg, ws_mem, ks, NULL};
   if (ks.chunks > 1) {
     ctx.parts = malloc((size_t)pl.tiles * ks.chunks * partial_floats(&pl) * sizeof(float));
     if (!ctx.parts) s = status_nomem("the key-split partial results");

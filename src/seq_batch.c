@@ -1,6 +1,6 @@
 /* Many sequences' attention in one parallel region (vecattn_sdpa_varlen and
  * vecattn_sdpa_paged): every tile of every sequence goes into one task list
- * (a sequence's decode tiles grouped, see GROUP_TILES);
+ * (a sequence's decode tiles grouped: flash_tile_group);
  * tiles with much more work than the average (a long context beside short
  * ones) are cut into key chunks, merged afterwards in chunk order as
  * vecattn_sdpa merges its decode chunks. The cut depends on the shapes only,
@@ -27,15 +27,6 @@ enum { TARGET_TASKS = 256, MIN_CHUNK_BLOCKS = 4 };
 /* A tile's cost is its keys times (rows + STREAM_ROWS): a decode tile of one
  * or a few rows still streams every K and V row it sees. */
 enum { STREAM_ROWS = 8 };
-/* Decode tiles (keys in place) of one sequence that see the same keys run as
- * one task, up to GROUP_TILES of them (kv heads), taking turns a page each:
- * a paged cache's block holds every head's rows side by side, packed K/V of
- * varlen interleave the heads by key, and memory streams one region faster
- * than many small pieces of it. Read alone on one core of the 2-core VM,
- * random 8 KB pieces (one head's rows of a page of 16 at D 128, f32) came at
- * 16-26 GB/s, 64 KB pieces at 26-33, and the same 64 KB blocks read head by
- * head across pages at 18-22 GB/s, heads in turn at 29-31. */
-enum { GROUP_TILES = 8 };
 /* A group's key chunks keep at least this many blocks (about 1 MB of each
  * head's K and V): a task starts with nothing prefetched, and a decode step
  * over 32 sequences (64..16384 keys, block 16, f32) took 11.5 ms in chunks of
@@ -91,9 +82,9 @@ static int64_t tile_work(const attn_plan *pl, const attn_tile *t, int64_t keys) 
   return (keys + pl->block_k) * (t->rows + STREAM_ROWS);
 }
 
-/* Tiles a task of this plan may walk together: its workspaces per thread. */
+/* Tiles a task of this plan may walk together (flash_tile_group): its workspaces per thread. */
 static int64_t group_cap(const attn_plan *pl) {
-  return pl->keys_in_place ? (pl->tiles < GROUP_TILES ? pl->tiles : GROUP_TILES) : 1;
+  return flash_group_unit(pl) ? (pl->tiles < FLASH_GROUP_TILES ? pl->tiles : FLASH_GROUP_TILES) : 1;
 }
 
 /* How many tiles from tile i on see keys [lo, lo + keys) too and run as one
@@ -184,43 +175,19 @@ typedef struct {
   size_t ws_floats;
 } tasks_region_ctx;
 
-/* A task's tiles in turn, a unit of keys each: a page (whole key blocks),
- * whose rows for every kv head lie together in the pool, or without pages one
- * key block (rows of all heads interleave by key). A unit's last block reads
- * on where the next tile's unit starts (after the last tile: the first's next). */
 static void run_group(const attn_plan *pl, const seq_task *task, attn_workspace *ws) {
-  attn_tile t[GROUP_TILES];
-  flash_cursor cur[GROUP_TILES];
-  const int n = (int)task->tiles;
-  const int64_t bk = pl->block_k,
-                unit = pl->p->pages ? (pl->p->pages->block_size + bk - 1) / bk * bk : bk;
-  int keys = 0;
-  for (int g = 0; g < n; ++g) {
-    t[g] = attn_plan_tile(pl, task->tile + g);
-    keys = flash_begin(pl, &t[g], task->k0, task->k1, &ws[g], &cur[g]); /* the same keys for all */
-  }
-  while (keys)
-    for (int g = 0; g < n; ++g) {
-      const int64_t end = cur[g].j0 + unit;
-      const int other = g + 1 == n ? 0 : g + 1;
-      do {
-        const int unit_ends = cur[g].j0 + bk >= end || cur[g].j0 + bk >= cur[g].hi;
-        const flash_cursor *c = &cur[other]; /* its next unit starts where it stands */
-        const attn_next next = {c->j0 < c->hi ? &t[other] : NULL, c->j0, c->hi};
-        keys = flash_step(pl, &t[g], &ws[g], &cur[g], n > 1 && unit_ends ? &next : NULL);
-      } while (keys && cur[g].j0 < end);
-    }
-  for (int g = 0; g < n; ++g) {
-    flash_end(pl, &t[g], &ws[g], &cur[g]);
-    if (task->part < 0) write_tile(pl, &t[g], ws[g].row_max, ws[g].row_sum, ws[g].acc);
-  }
+  attn_tile t[FLASH_GROUP_TILES];
+  for (int g = 0; g < task->tiles; ++g) t[g] = attn_plan_tile(pl, task->tile + g);
+  flash_tile_group(pl, t, (int)task->tiles, task->k0, task->k1, flash_group_unit(pl), ws);
+  if (task->part < 0)
+    for (int g = 0; g < task->tiles; ++g) write_tile(pl, &t[g], ws[g].row_max, ws[g].row_sum, ws[g].acc);
 }
 
 static void tasks_region(void *ctx) {
   const tasks_region_ctx *c = ctx;
   const seq_work *w = c->w;
   float *mem = c->ws_mem + (size_t)omp_get_thread_num() * c->ws_floats;
-  attn_workspace ws[GROUP_TILES];
+  attn_workspace ws[FLASH_GROUP_TILES];
   int64_t carved = -1; /* the sequence whose plan ws is carved for */
 #pragma omp for schedule(dynamic, 1)
   for (int64_t i = 0; i < w->n_tasks; ++i) {
