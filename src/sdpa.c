@@ -2,7 +2,8 @@
  * When there are too few tiles to feed the machine (decode: one query per head),
  * keys are also split into chunks whose partial softmax states are merged in
  * chunk order afterwards. The split depends only on the shapes, so the result
- * is the same for any thread count. */
+ * is the same for any thread count. Decode tiles of a batch row whose K and V
+ * interleave the heads by key run as one task (flash_tile_group). */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@
  * thread count, or results would change with the machine. Chunks of grouped
  * decode tiles keep MIN_GROUP_CHUNK_BLOCKS: a task starts with nothing
  * prefetched. */
-enum { SPLIT_BELOW_TILES = 64, MIN_CHUNK_BLOCKS = 4, MIN_GROUP_CHUNK_BLOCKS = 16 };
+enum { SPLIT_BELOW_TASKS = 64, MIN_CHUNK_BLOCKS = 4, MIN_GROUP_CHUNK_BLOCKS = 16 };
 
 /* The tiles a task walks together (flash_tile_group): a batch row's decode
  * tiles, its kv heads in groups of up to FLASH_GROUP_TILES, where
@@ -54,8 +55,8 @@ typedef struct {
 
 static key_split plan_key_split(const attn_plan *pl, const tile_groups *tg) {
   key_split ks = {1, pl->p->Nk};
-  if (tg->count >= SPLIT_BELOW_TILES) return ks;
-  const int64_t want = (SPLIT_BELOW_TILES + tg->count - 1) / tg->count;
+  if (tg->count >= SPLIT_BELOW_TASKS) return ks;
+  const int64_t want = (SPLIT_BELOW_TASKS + tg->count - 1) / tg->count;
   const int64_t blocks = (pl->p->Nk + pl->block_k - 1) / pl->block_k;
   int64_t per_chunk = (blocks + want - 1) / want;
   const int64_t least = tg->size > 1 ? MIN_GROUP_CHUNK_BLOCKS : MIN_CHUNK_BLOCKS;
@@ -81,11 +82,11 @@ typedef struct {
   float *parts;
 } region_ctx;
 
-static attn_workspace *carve_group(const region_ctx *c, attn_workspace *ws) {
+/* This thread's workspaces, one per tile of a group. */
+static void carve_group(const region_ctx *c, attn_workspace *ws) {
   const attn_plan *pl = c->pl;
   float *mem = c->ws_mem + (size_t)omp_get_thread_num() * c->tg.size * pl->workspace_floats;
   for (int64_t g = 0; g < c->tg.size; ++g) ws[g] = attn_workspace_carve(pl, mem + g * pl->workspace_floats);
-  return ws;
 }
 
 /* Group i's tiles over keys [k0, k1) into ws (one tile: flash_tile itself). */
@@ -115,6 +116,12 @@ static void unsplit_region(void *ctx) {
 /* Partial state of one (tile, chunk): max and sum per row, then acc rows. */
 size_t partial_floats(const attn_plan *pl) {
   return (size_t)pl->rows_max * (2 + (size_t)pl->dv_pad);
+}
+
+void store_partial(const attn_plan *pl, const attn_tile *t, const attn_workspace *ws, float *dst) {
+  memcpy(dst, ws->row_max, (size_t)t->rows * sizeof(float));
+  memcpy(dst + pl->rows_max, ws->row_sum, (size_t)t->rows * sizeof(float));
+  memcpy(dst + 2 * pl->rows_max, ws->acc, (size_t)t->rows * pl->dv_pad * sizeof(float));
 }
 
 /* Folds chunk partials of one tile into the first, in chunk order. */
@@ -150,12 +157,7 @@ static void split_task(const region_ctx *c, int64_t task, attn_tile *t, attn_wor
   const int64_t chunks = c->ks.chunks, chunk = task % chunks, k0 = chunk * c->ks.chunk_len;
   int64_t first;
   const int n = run_group(c, task / chunks, k0, k0 + c->ks.chunk_len, t, ws, &first);
-  for (int g = 0; g < n; ++g) {
-    float *dst = c->parts + (size_t)((first + g) * chunks + chunk) * stride;
-    memcpy(dst, ws[g].row_max, (size_t)t[g].rows * sizeof(float));
-    memcpy(dst + pl->rows_max, ws[g].row_sum, (size_t)t[g].rows * sizeof(float));
-    memcpy(dst + 2 * pl->rows_max, ws[g].acc, (size_t)t[g].rows * pl->dv_pad * sizeof(float));
-  }
+  for (int g = 0; g < n; ++g) store_partial(pl, &t[g], &ws[g], c->parts + (size_t)((first + g) * chunks + chunk) * stride);
 }
 
 static void split_merge(const attn_plan *pl, key_split ks, float *parts, int64_t tile) {

@@ -10,6 +10,8 @@
 /* Pieces of the key-split driver that vecattn_sdpa_varlen's task list reuses.
  * A partial is one (tile, key chunk) state: row max, row sum, then acc rows. */
 size_t partial_floats(const attn_plan *pl);
+/* A tile's state (max, sum, then acc rows) as a partial at dst. */
+void store_partial(const attn_plan *pl, const attn_tile *t, const attn_workspace *ws, float *dst);
 /* Folds a tile's `chunks` consecutive partials into the first, in chunk order. */
 void merge_chunks(const attn_plan *pl, const attn_tile *t, float *part, int64_t chunks);
 /* Normalises a tile's rows into out (and lse). */

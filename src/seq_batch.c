@@ -202,10 +202,7 @@ static void tasks_region(void *ctx) {
     const size_t stride = partial_floats(pl);
     for (int64_t g = 0; g < task->tiles; ++g) {
       const attn_tile t = attn_plan_tile(pl, task->tile + g);
-      float *dst = w->parts + task->part + (size_t)(g * task->chunks) * stride;
-      memcpy(dst, ws[g].row_max, (size_t)t.rows * sizeof(float));
-      memcpy(dst + pl->rows_max, ws[g].row_sum, (size_t)t.rows * sizeof(float));
-      memcpy(dst + 2 * pl->rows_max, ws[g].acc, (size_t)t.rows * pl->dv_pad * sizeof(float));
+      store_partial(pl, &t, &ws[g], w->parts + task->part + (size_t)(g * task->chunks) * stride);
     }
   }
 #pragma omp for schedule(dynamic, 1)
