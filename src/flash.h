@@ -64,6 +64,11 @@ void flash_end(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, flas
  * rows interleave by key (BSHD, packed varlen); 0 where each head's rows are
  * contiguous (BHSD), which grouping only slows. */
 enum { FLASH_GROUP_TILES = 8 };
+/* Groups are halved (to single tiles at the least) until a call has at
+ * least this many tasks, key chunks included: a shape rule, so results stay
+ * the same for any thread count (groups change only the chunking). A small
+ * batch of medium contexts keeps its tasks for many cores. */
+enum { FLASH_GROUP_MIN_TASKS = 32 };
 int64_t flash_group_unit(const attn_plan *pl);
 /* flash_tile over tiles t[0 .. n) (n <= FLASH_GROUP_TILES, the same keys
  * after clipping) in turns of `unit` keys; each tile's result is what

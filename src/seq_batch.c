@@ -56,6 +56,7 @@ typedef struct {
   split_tile *splits;
   float *parts;
   int64_t n_tasks, n_splits;
+  int64_t group_max; /* tiles a task may walk together */
 } seq_work;
 
 /* Sequences whose longest task is longest first; within a sequence, plan
@@ -83,15 +84,15 @@ static int64_t tile_work(const attn_plan *pl, const attn_tile *t, int64_t keys) 
 }
 
 /* Tiles a task of this plan may walk together (flash_tile_group): its workspaces per thread. */
-static int64_t group_cap(const attn_plan *pl) {
-  return flash_group_unit(pl) ? (pl->tiles < FLASH_GROUP_TILES ? pl->tiles : FLASH_GROUP_TILES) : 1;
+static int64_t group_cap(const attn_plan *pl, int64_t group_max) {
+  return flash_group_unit(pl) ? (pl->tiles < group_max ? pl->tiles : group_max) : 1;
 }
 
 /* How many tiles from tile i on see keys [lo, lo + keys) too and run as one
  * task (decode tiles only). */
-static int64_t group_tiles(const attn_plan *pl, int64_t i, int64_t lo, int64_t keys) {
+static int64_t group_tiles(const attn_plan *pl, int64_t group_max, int64_t i, int64_t lo, int64_t keys) {
   int64_t n = 1;
-  for (; n < group_cap(pl) && i + n < pl->tiles; ++n) {
+  for (; n < group_cap(pl, group_max) && i + n < pl->tiles; ++n) {
     const attn_tile t = attn_plan_tile(pl, i + n);
     int64_t lo2;
     if (tile_keys(pl, &t, &lo2) != keys || lo2 != lo) break;
@@ -121,7 +122,7 @@ static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
         const attn_tile t = attn_plan_tile(pl, i);
         int64_t lo;
         const int64_t keys = tile_keys(pl, &t, &lo);
-        n_group = group_tiles(pl, i, lo, keys);
+        n_group = group_tiles(pl, w->group_max, i, lo, keys);
         int64_t work = 0, rows = 0; /* the group's */
         for (int64_t g = 0; g < n_group; ++g) {
           const attn_tile tg = attn_plan_tile(pl, i + g);
@@ -194,7 +195,8 @@ static void tasks_region(void *ctx) {
     const seq_task *task = &w->tasks[i];
     const attn_plan *pl = &w->plans[task->seq];
     if (task->seq != carved) {
-      for (int64_t g = 0; g < group_cap(pl); ++g) ws[g] = attn_workspace_carve(pl, mem + g * pl->workspace_floats);
+      for (int64_t g = 0; g < group_cap(pl, w->group_max); ++g)
+        ws[g] = attn_workspace_carve(pl, mem + g * pl->workspace_floats);
       carved = task->seq;
     }
     run_group(pl, task, ws);
@@ -232,7 +234,6 @@ vecattn_status seq_batch_run(const attn_problem *probs, int64_t n_seqs, int num_
     st = status_nomem("the per-sequence plans");
     goto done;
   }
-  size_t ws_floats = 0;
   for (int64_t s = 0; s < n_seqs; ++s) {
     if (probs[s].Nq == 0) {
       memset(&w.plans[s], 0, sizeof w.plans[s]); /* no queries: no tiles */
@@ -240,10 +241,19 @@ vecattn_status seq_batch_run(const attn_problem *probs, int64_t n_seqs, int num_
       continue;
     }
     attn_plan_init(&w.plans[s], &probs[s], kern);
-    const size_t floats = w.plans[s].workspace_floats * (size_t)group_cap(&w.plans[s]);
+  }
+  for (w.group_max = FLASH_GROUP_TILES;; w.group_max /= 2) {
+    if ((st = build_tasks(&w, n_seqs)) != VECATTN_OK) goto done;
+    if (w.n_tasks >= FLASH_GROUP_MIN_TASKS || w.group_max == 1) break;
+    free(w.tasks), free(w.splits), free(w.parts);
+    w.tasks = NULL, w.splits = NULL, w.parts = NULL;
+  }
+  if (w.n_tasks == 0) goto done;
+  size_t ws_floats = 0;
+  for (int64_t s = 0; s < n_seqs; ++s) {
+    const size_t floats = w.plans[s].workspace_floats * (size_t)group_cap(&w.plans[s], w.group_max);
     if (floats > ws_floats) ws_floats = floats;
   }
-  if ((st = build_tasks(&w, n_seqs)) != VECATTN_OK || w.n_tasks == 0) goto done;
   double flops = 0, bytes = 0;
   for (int64_t s = 0; s < n_seqs; ++s) flops += attn_problem_flops(&probs[s]), bytes += attn_problem_bytes(&probs[s]);
   const int threads = vecattn_thread_count(num_threads, w.n_tasks, flops, bytes);
