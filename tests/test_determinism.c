@@ -24,6 +24,7 @@ static const det_case cases[] = {
     {"decode Nq=1 Nk=5000 Hq=8 Hkv=2 D=128", 2, 8, 2, 1, 5000, 128, 0, 0, 0},
     {"decode Nq=1 Nk=5000 kv_len={5000,3001} window=4000", 2, 8, 2, 1, 5000, 64, 0, 4000, 1},
     {"speculative Nq=4 Nk=3000 causal MQA", 1, 8, 1, 4, 3000, 80, 1, 0, 0},
+    {"decode Nq=1 Nk=4096 B=4 Hq=32 Hkv=8 D=64: kv heads grouped, keys split", 4, 32, 8, 1, 4096, 64, 0, 0, 0},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

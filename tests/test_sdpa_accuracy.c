@@ -54,6 +54,8 @@ static const acc_case cases[] = {
     {1, 65, 17, 33, 2, 6, 2, MIXED, 0, 1},
     {2, 127, 33, 17, 2, 8, 4, TU_PADDED, 0, 1},
     {1, 1000, 64, 64, 1, 5, 1, TU_BHSD, 0, 1},
+    /* BSHD decode: kv heads in groups of 4 (flash_tile_group) x key chunks */
+    {1, 4096, 64, 64, 4, 32, 8, TU_BSHD, 0, 1},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
