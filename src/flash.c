@@ -191,9 +191,13 @@ int64_t flash_group_unit(const attn_plan *pl) {
 }
 
 /* Each unit's last block reads on where the next tile's unit starts (after
- * the last tile, the first's next). */
+ * the last tile, the first's next). One tile is flash_tile itself. */
 void flash_tile_group(const attn_plan *pl, const attn_tile *t, int n, int64_t k_begin, int64_t k_end, int64_t unit,
                       attn_workspace *ws) {
+  if (n == 1) {
+    flash_tile(pl, &t[0], k_begin, k_end, &ws[0]);
+    return;
+  }
   flash_cursor cur[FLASH_GROUP_TILES];
   const int64_t bk = pl->block_k;
   int keys = 0;
@@ -206,7 +210,7 @@ void flash_tile_group(const attn_plan *pl, const attn_tile *t, int n, int64_t k_
         const int unit_ends = cur[g].j0 + bk >= end || cur[g].j0 + bk >= cur[g].hi;
         const flash_cursor *c = &cur[other]; /* its next unit starts where it stands */
         const attn_next next = {c->j0 < c->hi ? &t[other] : NULL, c->j0, c->hi};
-        keys = flash_step(pl, &t[g], &ws[g], &cur[g], n > 1 && unit_ends ? &next : NULL);
+        keys = flash_step(pl, &t[g], &ws[g], &cur[g], unit_ends ? &next : NULL);
       } while (keys && cur[g].j0 < end);
     }
   for (int g = 0; g < n; ++g) flash_end(pl, &t[g], &ws[g], &cur[g]);

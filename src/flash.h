@@ -71,8 +71,8 @@ enum { FLASH_GROUP_TILES = 8 };
 enum { FLASH_GROUP_MIN_TASKS = 32 };
 int64_t flash_group_unit(const attn_plan *pl);
 /* flash_tile over tiles t[0 .. n) (n <= FLASH_GROUP_TILES, the same keys
- * after clipping) in turns of `unit` keys; each tile's result is what
- * flash_tile leaves, bit for bit, in ws[g]. */
+ * after clipping) in turns of `unit` keys (n 1: any unit); each tile's
+ * result is what flash_tile leaves, bit for bit, in ws[g]. */
 void flash_tile_group(const attn_plan *pl, const attn_tile *t, int n, int64_t k_begin, int64_t k_end, int64_t unit,
                       attn_workspace *ws);
 

@@ -93,14 +93,11 @@ static void carve_group(const region_ctx *c, attn_workspace *ws) {
   for (int64_t g = 0; g < c->tg.size; ++g) ws[g] = attn_workspace_carve(pl, mem + g * pl->workspace_floats);
 }
 
-/* Group i's tiles over keys [k0, k1) into ws (one tile: flash_tile itself). */
+/* Group i's tiles over keys [k0, k1) into ws. */
 static int run_group(const region_ctx *c, int64_t i, int64_t k0, int64_t k1, attn_tile *t, attn_workspace *ws,
                      int64_t *first) {
   const int n = group_tiles(c->pl, &c->tg, i, t, first);
-  if (n == 1)
-    flash_tile(c->pl, &t[0], k0, k1, &ws[0]);
-  else
-    flash_tile_group(c->pl, t, n, k0, k1, c->tg.unit, ws);
+  flash_tile_group(c->pl, t, n, k0, k1, c->tg.unit, ws);
   return n;
 }
 

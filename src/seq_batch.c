@@ -176,12 +176,17 @@ typedef struct {
   size_t ws_floats;
 } tasks_region_ctx;
 
-static void run_group(const attn_plan *pl, const seq_task *task, attn_workspace *ws) {
+/* A task's tiles, then each one's rows written out or its partial state stored. */
+static void run_group(const attn_plan *pl, const seq_task *task, attn_workspace *ws, float *parts) {
   attn_tile t[FLASH_GROUP_TILES];
   for (int g = 0; g < task->tiles; ++g) t[g] = attn_plan_tile(pl, task->tile + g);
   flash_tile_group(pl, t, (int)task->tiles, task->k0, task->k1, flash_group_unit(pl), ws);
-  if (task->part < 0)
-    for (int g = 0; g < task->tiles; ++g) write_tile(pl, &t[g], ws[g].row_max, ws[g].row_sum, ws[g].acc);
+  const size_t stride = partial_floats(pl);
+  for (int g = 0; g < task->tiles; ++g)
+    if (task->part < 0)
+      write_tile(pl, &t[g], ws[g].row_max, ws[g].row_sum, ws[g].acc);
+    else
+      store_partial(pl, &t[g], &ws[g], parts + task->part + (size_t)(g * task->chunks) * stride);
 }
 
 static void tasks_region(void *ctx) {
@@ -199,13 +204,7 @@ static void tasks_region(void *ctx) {
         ws[g] = attn_workspace_carve(pl, mem + g * pl->workspace_floats);
       carved = task->seq;
     }
-    run_group(pl, task, ws);
-    if (task->part < 0) continue;
-    const size_t stride = partial_floats(pl);
-    for (int64_t g = 0; g < task->tiles; ++g) {
-      const attn_tile t = attn_plan_tile(pl, task->tile + g);
-      store_partial(pl, &t, &ws[g], w->parts + task->part + (size_t)(g * task->chunks) * stride);
-    }
+    run_group(pl, task, ws, w->parts);
   }
 #pragma omp for schedule(dynamic, 1)
   for (int64_t i = 0; i < w->n_splits; ++i) {
