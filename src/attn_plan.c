@@ -45,8 +45,12 @@ static int64_t q8_bytes(const attn_plan *pl) { return (int64_t)(pl->q8mm ? pl->r
 static int64_t q8_scales(const attn_plan *pl) { return q8_bytes(pl) / VECATTN_Q8_0_BLOCK * (pl->q8mm ? 2 : 1); }
 static size_t q8_floats(const attn_plan *pl) { return align16(ceil_div(q8_bytes(pl), 4)) + align16(q8_scales(pl)); }
 
-/* Q^T, or with keys_in_place its rows; none with q8mm, whose quantised rows are all it reads. */
-static size_t q_packed_floats(const attn_plan *pl) { return pl->q8mm ? 0 : align16((int64_t)pl->rows_pad * pl->p->D); }
+/* Q^T, or with keys_in_place its rows (no padding rows: the dot products
+ * read only the tile's own); none with q8mm, whose quantised rows are all it reads. */
+static size_t q_packed_floats(const attn_plan *pl) {
+  if (pl->q8mm) return 0;
+  return align16((int64_t)(pl->keys_in_place ? pl->rows_max : pl->rows_pad) * pl->p->D);
+}
 
 /* A block's V row addresses (gather_v), in floats. */
 static size_t v_at_floats(const attn_plan *pl) {

@@ -20,3 +20,9 @@ void *buffer_alloc(size_t bytes) {
 #endif
   return p;
 }
+
+void *scratch_alloc(size_t bytes, void **base) {
+  *base = bytes == 0 || bytes > SIZE_MAX - LINE ? NULL : malloc(bytes + LINE);
+  if (!*base) return NULL;
+  return (void *)(((uintptr_t)*base + LINE - 1) & ~(uintptr_t)(LINE - 1));
+}

@@ -160,13 +160,13 @@ typedef struct {
   const matmul_out *outs;
   const int64_t *chunks; /* column tasks per output */
   int64_t total;
+  vecattn_tasks tasks;
 } dots_region_ctx;
 
 static void dots_region(void *ctx) {
-  const dots_region_ctx *d = ctx;
+  dots_region_ctx *d = ctx;
   const int64_t m = d->m, k = d->k;
-#pragma omp for schedule(dynamic, 1)
-  for (int64_t t = 0; t < d->total; ++t) {
+  for (int64_t t; (t = vecattn_task_take(&d->tasks)) < d->total;) {
     int o = 0;
     int64_t c = t;
     while (c >= d->chunks[o]) c -= d->chunks[o++];
@@ -188,7 +188,7 @@ static void run_dots(const struct vecattn_kernels *kern, const float *x, int64_t
   const double cols = (double)total * NT_COLS;
   const int threads = vecattn_thread_count(num_threads, total, 2.0 * (double)m * (double)k * cols,
                                            4.0 * ((double)m * (double)k + cols * ((double)k + (double)m)));
-  dots_region_ctx ctx = {kern, x, ldx, m, k, outs, chunks, total};
+  dots_region_ctx ctx = {kern, x, ldx, m, k, outs, chunks, total, {0}};
   vecattn_run_region(threads, dots_region, &ctx);
 }
 

@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "buffer.h"
 #include "checks.h"
 #include "status.h"
 #include "dispatch.h"
@@ -133,9 +134,10 @@ vecattn_status vecattn_merge(const vecattn_tensor *parts, const float *const *pa
   const double elems = (double)rows * (double)m.Dv * (double)n_parts;
   const int threads = vecattn_thread_count(num_threads, (int64_t)(elems / MERGE_ELEMS_PER_THREAD) + 1, 0, 4.0 * elems);
   const size_t row_floats = ((size_t)m.Dv + 15) / 16 * 16;
-  merge_region_ctx ctx = {kern, &m, rows, row_floats, aligned_alloc(64, (size_t)threads * 2 * row_floats * sizeof(float))};
+  void *ws_base;
+  merge_region_ctx ctx = {kern, &m, rows, row_floats, scratch_alloc((size_t)threads * 2 * row_floats * sizeof(float), &ws_base)};
   if (!ctx.ws) return status_nomem("the merge workspace");
   vecattn_run_region(threads, merge_region, &ctx);
-  free(ctx.ws);
+  free(ws_base);
   return VECATTN_OK;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "dispatch.h"
 #include "flash.h"
 #include "threads.h"
@@ -84,6 +85,7 @@ typedef struct {
   float *ws_mem; /* per thread tg.size workspaces */
   key_split ks;
   float *parts;
+  vecattn_tasks tasks;
 } region_ctx;
 
 /* This thread's workspaces, one per tile of a group. */
@@ -102,12 +104,11 @@ static int run_group(const region_ctx *c, int64_t i, int64_t k0, int64_t k1, att
 }
 
 static void unsplit_region(void *ctx) {
-  const region_ctx *c = ctx;
+  region_ctx *c = ctx;
   attn_workspace ws[FLASH_GROUP_TILES];
   attn_tile t[FLASH_GROUP_TILES];
   carve_group(c, ws);
-#pragma omp for schedule(dynamic, 1)
-  for (int64_t i = 0; i < c->tg.count; ++i) {
+  for (int64_t i; (i = vecattn_task_take(&c->tasks)) < c->tg.count;) {
     int64_t first;
     const int n = run_group(c, i, 0, c->pl->p->Nk, t, ws, &first);
     for (int g = 0; g < n; ++g) write_tile(c->pl, &t[g], ws[g].row_max, ws[g].row_sum, ws[g].acc);
@@ -169,14 +170,14 @@ static void split_merge(const attn_plan *pl, key_split ks, float *parts, int64_t
 }
 
 static void split_region(void *ctx) {
-  const region_ctx *c = ctx;
+  region_ctx *c = ctx;
   const attn_plan *pl = c->pl;
   attn_workspace ws[FLASH_GROUP_TILES];
   attn_tile t[FLASH_GROUP_TILES];
   carve_group(c, ws);
   const int64_t tasks = c->tg.count * c->ks.chunks;
-#pragma omp for schedule(dynamic, 1)
-  for (int64_t task = 0; task < tasks; ++task) split_task(c, task, t, ws);
+  for (int64_t task; (task = vecattn_task_take(&c->tasks)) < tasks;) split_task(c, task, t, ws);
+#pragma omp barrier
 #pragma omp for schedule(static)
   for (int64_t tile = 0; tile < pl->tiles; ++tile) split_merge(pl, c->ks, c->parts, tile);
 }
@@ -194,9 +195,10 @@ vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *ker
                                            attn_problem_bytes(p));
   vecattn_status s = VECATTN_OK;
 
-  float *ws_mem = aligned_alloc(64, (size_t)threads * tg.size * pl.workspace_floats * sizeof(float));
+  void *ws_base;
+  float *ws_mem = scratch_alloc((size_t)threads * tg.size * pl.workspace_floats * sizeof(float), &ws_base);
   if (!ws_mem) return status_nomem("the per-thread attention workspace");
-  region_ctx ctx = {&pl, tg, ws_mem, ks, NULL};
+  region_ctx ctx = {&pl, tg, ws_mem, ks, NULL, {0}};
   if (ks.chunks > 1) {
     ctx.parts = malloc((size_t)pl.tiles * ks.chunks * partial_floats(&pl) * sizeof(float));
     if (!ctx.parts) s = status_nomem("the key-split partial results");
@@ -205,7 +207,7 @@ vecattn_status sdpa_run(const attn_problem *p, const struct vecattn_kernels *ker
   } else {
     vecattn_run_region(threads, unsplit_region, &ctx);
   }
-  free(ws_mem);
+  free(ws_base);
   return s;
 }
 

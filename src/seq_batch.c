@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "flash.h"
 #include "sdpa.h"
 #include "status.h"
@@ -174,6 +175,7 @@ typedef struct {
   const seq_work *w;
   float *ws_mem;
   size_t ws_floats;
+  vecattn_tasks tasks, splits;
 } tasks_region_ctx;
 
 /* A task's tiles, then each one's rows written out or its partial state stored. */
@@ -190,13 +192,12 @@ static void run_group(const attn_plan *pl, const seq_task *task, attn_workspace 
 }
 
 static void tasks_region(void *ctx) {
-  const tasks_region_ctx *c = ctx;
+  tasks_region_ctx *c = ctx;
   const seq_work *w = c->w;
   float *mem = c->ws_mem + (size_t)omp_get_thread_num() * c->ws_floats;
   attn_workspace ws[FLASH_GROUP_TILES];
   int64_t carved = -1; /* the sequence whose plan ws is carved for */
-#pragma omp for schedule(dynamic, 1)
-  for (int64_t i = 0; i < w->n_tasks; ++i) {
+  for (int64_t i; (i = vecattn_task_take(&c->tasks)) < w->n_tasks;) {
     const seq_task *task = &w->tasks[i];
     const attn_plan *pl = &w->plans[task->seq];
     if (task->seq != carved) {
@@ -206,8 +207,8 @@ static void tasks_region(void *ctx) {
     }
     run_group(pl, task, ws, w->parts);
   }
-#pragma omp for schedule(dynamic, 1)
-  for (int64_t i = 0; i < w->n_splits; ++i) {
+#pragma omp barrier
+  for (int64_t i; (i = vecattn_task_take(&c->splits)) < w->n_splits;) {
     const split_tile *sp = &w->splits[i];
     const attn_plan *pl = &w->plans[sp->seq];
     const attn_tile t = attn_plan_tile(pl, sp->tile);
@@ -218,7 +219,7 @@ static void tasks_region(void *ctx) {
 }
 
 static void run_tasks(const seq_work *w, float *ws_mem, size_t ws_floats, int threads) {
-  tasks_region_ctx ctx = {w, ws_mem, ws_floats};
+  tasks_region_ctx ctx = {w, ws_mem, ws_floats, {0}, {0}};
   vecattn_run_region(threads, tasks_region, &ctx);
 }
 
@@ -228,6 +229,7 @@ vecattn_status seq_batch_run(const attn_problem *probs, int64_t n_seqs, int num_
   w.probs = probs;
   w.plans = malloc((size_t)(n_seqs ? n_seqs : 1) * sizeof *w.plans);
   float *ws_mem = NULL;
+  void *ws_base = NULL;
   vecattn_status st = VECATTN_OK;
   if (!w.plans) {
     st = status_nomem("the per-sequence plans");
@@ -256,14 +258,14 @@ vecattn_status seq_batch_run(const attn_problem *probs, int64_t n_seqs, int num_
   double flops = 0, bytes = 0;
   for (int64_t s = 0; s < n_seqs; ++s) flops += attn_problem_flops(&probs[s]), bytes += attn_problem_bytes(&probs[s]);
   const int threads = vecattn_thread_count(num_threads, w.n_tasks, flops, bytes);
-  ws_mem = aligned_alloc(64, (size_t)threads * ws_floats * sizeof(float));
+  ws_mem = scratch_alloc((size_t)threads * ws_floats * sizeof(float), &ws_base);
   if (!ws_mem) {
     st = status_nomem("the per-thread attention workspace");
     goto done;
   }
   run_tasks(&w, ws_mem, ws_floats, threads);
 done:
-  free(ws_mem), free(w.tasks), free(w.splits), free(w.parts), free(w.plans);
+  free(ws_base), free(w.tasks), free(w.splits), free(w.parts), free(w.plans);
   return st;
 }
 

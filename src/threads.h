@@ -2,6 +2,7 @@
 #ifndef VECATTN_THREADS_H
 #define VECATTN_THREADS_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* requested > 0 is the caller's num_threads, 0 the OpenMP default; `tasks`
@@ -20,5 +21,19 @@ int vecattn_thread_count(int requested, int64_t tasks, double flops, double byte
  * decode step. Inside a caller's region a team of one is still started, so
  * the loops bind to it and not to the caller's team. */
 void vecattn_run_region(int threads, void (*region)(void *ctx), void *ctx);
+
+/* A region's loop handed out one iteration at a time to whichever thread
+ * asks next, as schedule(dynamic, 1) would, without libgomp's work share:
+ * an orphaned dynamic loop allocates and frees one on every call even when
+ * the region runs on the caller alone. Zero before the region, one per
+ * loop; a loop that later work depends on ends with `#pragma omp barrier`
+ * (a region's end is one). Which thread runs an iteration never changes
+ * what it computes, so results stay the same for any thread count. */
+typedef struct {
+  atomic_llong next;
+} vecattn_tasks;
+static inline int64_t vecattn_task_take(vecattn_tasks *t) {
+  return (int64_t)atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+}
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "attn_plan.h"
+#include "buffer.h"
 #include "dispatch.h"
 #include "status.h"
 #include "threads.h"
@@ -69,13 +70,13 @@ static void weights_tile(const attn_plan *pl, const attn_tile *t, attn_workspace
 typedef struct {
   const attn_plan *pl;
   float *ws_mem;
+  vecattn_tasks tiles;
 } weights_region_ctx;
 
 static void weights_region(void *ctx) {
-  const weights_region_ctx *c = ctx;
+  weights_region_ctx *c = ctx;
   attn_workspace ws = attn_workspace_carve(c->pl, c->ws_mem + (size_t)omp_get_thread_num() * c->pl->workspace_floats);
-#pragma omp for schedule(dynamic, 1)
-  for (int64_t i = 0; i < c->pl->tiles; ++i) {
+  for (int64_t i; (i = vecattn_task_take(&c->tiles)) < c->pl->tiles;) {
     const attn_tile t = attn_plan_tile(c->pl, i);
     weights_tile(c->pl, &t, &ws);
   }
@@ -90,9 +91,10 @@ vecattn_status vecattn_attention_weights(const vecattn_tensor *q, const vecattn_
   attn_plan_init(&pl, &p, dispatch_active());
   const int threads = vecattn_thread_count(p.num_threads, pl.tiles, attn_problem_flops(&p), attn_problem_bytes(&p));
 
-  weights_region_ctx ctx = {&pl, aligned_alloc(64, (size_t)threads * pl.workspace_floats * sizeof(float))};
+  void *ws_base;
+  weights_region_ctx ctx = {&pl, scratch_alloc((size_t)threads * pl.workspace_floats * sizeof(float), &ws_base), {0}};
   if (!ctx.ws_mem) return status_nomem("the per-thread attention workspace");
   vecattn_run_region(threads, weights_region, &ctx);
-  free(ctx.ws_mem);
+  free(ws_base);
   return VECATTN_OK;
 }
