@@ -34,9 +34,11 @@ int vb_shape_named(const char *name, int quick, vb_shape *out); /* 0 or -1 */
 int vb_shape_check(const vb_shape *s, char *why, size_t why_len); /* 0 if usable */
 /* 0 if the shape's dims can hold K/V of type t, else -1 with the reason. */
 int vb_shape_kv_type_ok(const vb_shape *s, vecattn_dtype t, char *why, size_t why_len);
-/* Relative L2 limit of the check against scalar: the output type's rounding,
- * plus bf16 products when reduced precision is allowed. */
-double vb_shape_check_tol(const vb_shape *s);
+/* Relative L2 limit of a check of two outputs of type `out` (against scalar,
+ * or serve's paged against its baselines): the output type's rounding, plus
+ * bf16 products when reduced precision is allowed. */
+double vb_check_tol(vecattn_dtype out, int reduced_precision);
+double vb_shape_check_tol(const vb_shape *s); /* of the shape's output type */
 void vb_shape_kv_len(const vb_shape *s, int32_t *kv_len);
 double vb_shape_pairs(const vb_shape *s, const int32_t *kv_len);
 double vb_shape_flops(const vb_shape *s, const int32_t *kv_len);
@@ -57,6 +59,20 @@ typedef struct {
   size_t q_elems, k_elems, v_elems, o_elems;
   size_t q_bytes, k_bytes, v_bytes, o_bytes; /* of one copy */
 } vb_data;
+
+/* A generator of f32 inputs: n values at p, advancing *state. */
+typedef void (*vb_fill_fn)(float *p, size_t n, uint64_t *state);
+/* n elements of type t at dst: fill's f32 values rounded to t as
+ * vecattn_convert does (the library's own rounding, so a server's cache holds
+ * the same), through tmp (tmp_n floats; unused for f32) a piece at a time:
+ * the values are those of one fill over n. 0, or -1 if they cannot be
+ * converted (tmp_n < n must be at least one q8_0 block). */
+int vb_fill_typed(void *dst, vecattn_dtype t, size_t n, vb_fill_fn fill, float *tmp, size_t tmp_n,
+                  uint64_t *state);
+/* Element e of type t at base (for q8_0, e whole blocks). */
+void *vb_elem(void *base, vecattn_dtype t, int64_t e);
+/* n elements of type t widened to f32 into dst; 0, or -1 if they cannot be. */
+int vb_to_f32(const void *src, vecattn_dtype t, float *dst, size_t n);
 
 int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed);
 void vb_data_free(vb_data *d);
@@ -119,17 +135,19 @@ void vb_progress_end(void);
 
 /* ---- serve.c: one server step over a paged cache, against per-sequence and padded calls ---- */
 #define VB_SERVE_MAX_SEQS 64
+#define VB_SERVE_MAX_RUNS (VECATTN_DTYPE_COUNT * VECATTN_DTYPE_COUNT) /* one per (Q/out, K/V) type pair */
 typedef struct {
   int ran;
   int n_decode, n_prefill;
   int64_t chunk, ctx_lo, ctx_hi; /* prefill chunk; contexts drawn log-uniform in [ctx_lo, ctx_hi] */
   int64_t hq, hkv, d, block_size;
+  vecattn_dtype dtype, kv_dtype; /* Q/out; K/V (pools, (a) and (b) alike) */
   int64_t decode_ctx[VB_SERVE_MAX_SEQS], prefix[VB_SERVE_MAX_SEQS];
   int64_t total_ctx;
   vecattn_isa isa;
   int threads;
   double tokens;               /* new tokens per step */
-  double bytes, flops;         /* the whole step: unique K/V/Q/out bytes; causal flops */
+  double bytes, flops;         /* the whole step: unique K/V/Q/out bytes of their types; causal flops */
   double bytes_decode, flops_decode; /* the decodes alone */
   double t_paged, t_paged_decode, t_per_seq, t_per_seq_decode, t_padded; /* median s per step */
   int reps_paged, reps_paged_decode, reps_per_seq, reps_per_seq_decode, reps_padded;
@@ -137,14 +155,21 @@ typedef struct {
   double workspace;            /* bytes: peak RSS over one paged call minus RSS before */
   double padded_bytes;         /* Q, out, K and V of the padded rectangle (reserved, not all touched) */
   int padded_skipped;          /* more than a quarter of memory: (b) not run */
-  double err_per_seq, err_padded; /* relative L2 of the paged output against (a) and (b) */
+  double err_per_seq, err_padded; /* relative L2 of the paged output against (a) and (b), in f32 */
+  double check_tol;            /* the limit both are held to (the output type's rounding) */
+  int check_ok;
   vecattn_status status;
 } vb_serve;
-void vb_serve_defaults(vb_serve *r, int quick, int block_size);
-/* 0, or -1 with r->status set. Runs on `isa` with `threads` threads. */
+void vb_serve_defaults(vb_serve *r, int quick, int block_size, vecattn_dtype dtype, vecattn_dtype kv_dtype);
+/* 0, or -1 with r->status set or the check failed. Runs on `isa` with
+ * `threads` threads. */
 int vb_serve_run(vb_serve *r, int quick, vecattn_isa isa, int threads, double min_time, int min_reps,
                  vb_mem_method mem);
-void vb_serve_print(FILE *f, const vb_serve *r);
+/* The f32/f32 run runs[i] is set against: runs[0] when it is one that
+ * succeeded and i > 0, else NULL. */
+const vb_serve *vb_serve_f32_run(const vb_serve *runs, int i);
+/* runs[i]'s table, with "vs f32" against vb_serve_f32_run(runs, i). */
+void vb_serve_print(FILE *f, const vb_serve *runs, int i);
 
 /* ---- results, filled by main.c, printed by report.c ---- */
 typedef enum { VB_CHECK_SKIPPED, VB_CHECK_OK, VB_CHECK_REF, VB_CHECK_FAIL, VB_CHECK_ERROR } vb_check;
@@ -208,7 +233,8 @@ typedef struct {
   int planned;       /* cases the run was asked for */
   int interrupted;   /* the signal that stopped the run, or 0 */
   int ok;
-  const vb_serve *serve; /* the serve case, or NULL when not asked for */
+  const vb_serve *serve; /* the serve case's runs, one per type pair, in type order */
+  int nserve;            /* runs made (0: not asked for, or not reached) */
 } vb_info;
 
 void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l);

@@ -21,16 +21,31 @@ static void fill_uniform(float *p, size_t n, uint64_t *state) {
   *state = x;
 }
 
-/* n elements of type t at dst: uniform f32 rounded to t as vecattn_convert
- * does (the library's own rounding, so a server's cache holds the same).
- * tmp holds n floats when t is not f32. */
-static int fill_typed(void *dst, vecattn_dtype t, size_t n, float *tmp, uint64_t *state) {
+int vb_fill_typed(void *dst, vecattn_dtype t, size_t n, vb_fill_fn fill, float *tmp, size_t tmp_n,
+                  uint64_t *state) {
   if (t == VECATTN_F32) {
-    fill_uniform(dst, n, state);
+    fill(dst, n, state);
     return 0;
   }
-  fill_uniform(tmp, n, state);
-  return vecattn_convert(tmp, VECATTN_F32, dst, t, (int64_t)n) == VECATTN_OK ? 0 : -1;
+  const size_t piece = tmp_n >= n ? n : tmp_n / VECATTN_Q8_0_BLOCK * VECATTN_Q8_0_BLOCK;
+  if (!piece && n) return -1;
+  for (size_t done = 0; done < n;) {
+    const size_t m = n - done < piece ? n - done : piece;
+    fill(tmp, m, state);
+    if (vecattn_convert(tmp, VECATTN_F32, vb_elem(dst, t, (int64_t)done), t, (int64_t)m) != VECATTN_OK) return -1;
+    done += m;
+  }
+  return 0;
+}
+
+void *vb_elem(void *base, vecattn_dtype t, int64_t e) { return (char *)base + vecattn_dtype_bytes(t, e); }
+
+int vb_to_f32(const void *src, vecattn_dtype t, float *dst, size_t n) {
+  if (t == VECATTN_F32) {
+    memcpy(dst, src, n * sizeof *dst);
+    return 0;
+  }
+  return vecattn_convert(src, t, dst, VECATTN_F32, (int64_t)n) == VECATTN_OK ? 0 : -1;
 }
 
 int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed) {
@@ -46,6 +61,7 @@ int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed) {
   d->v_bytes = vecattn_dtype_bytes(s->kv_dtype, (int64_t)d->v_elems);
   d->o_bytes = vecattn_dtype_bytes(s->dtype, (int64_t)d->o_elems);
   float *tmp = NULL;
+  size_t most = 0; /* floats in tmp */
   if (!d->q_bytes || !d->k_bytes || !d->v_bytes || !d->o_bytes) goto fail; /* a type the dims cannot hold */
   d->q = calloc((size_t)copies, sizeof *d->q);
   d->k = calloc((size_t)copies, sizeof *d->k);
@@ -68,7 +84,7 @@ int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed) {
     fill_uniform(d->v_a, (size_t)s->da, &state);
   }
   if (s->dtype != VECATTN_F32 || s->kv_dtype != VECATTN_F32) {
-    size_t most = d->q_elems > d->k_elems ? d->q_elems : d->k_elems;
+    most = d->q_elems > d->k_elems ? d->q_elems : d->k_elems;
     if (d->v_elems > most) most = d->v_elems;
     if (!(tmp = alloc_floats(most))) goto fail;
   }
@@ -81,9 +97,9 @@ int vb_data_alloc(vb_data *d, const vb_shape *s, int copies, uint64_t seed) {
     /* Copies only have to live at other addresses; identical contents
      * keep every rotation doing the same work. */
     if (c == 0) {
-      if (fill_typed(d->q[0], s->dtype, d->q_elems, tmp, &state) ||
-          fill_typed(d->k[0], s->kv_dtype, d->k_elems, tmp, &state) ||
-          fill_typed(d->v[0], s->kv_dtype, d->v_elems, tmp, &state))
+      if (vb_fill_typed(d->q[0], s->dtype, d->q_elems, fill_uniform, tmp, most, &state) ||
+          vb_fill_typed(d->k[0], s->kv_dtype, d->k_elems, fill_uniform, tmp, most, &state) ||
+          vb_fill_typed(d->v[0], s->kv_dtype, d->v_elems, fill_uniform, tmp, most, &state))
         goto fail;
     } else {
       memcpy(d->q[c], d->q[0], d->q_bytes);
@@ -141,11 +157,7 @@ vecattn_status vb_data_run(const vb_data *d, int copy, int threads) {
 }
 
 int vb_data_out_f32(const vb_data *d, int copy, float *dst) {
-  if (d->shape.dtype == VECATTN_F32) {
-    memcpy(dst, d->o[copy], d->o_bytes);
-    return 0;
-  }
-  return vecattn_convert(d->o[copy], d->shape.dtype, dst, VECATTN_F32, (int64_t)d->o_elems) == VECATTN_OK ? 0 : -1;
+  return vb_to_f32(d->o[copy], d->shape.dtype, dst, d->o_elems);
 }
 
 /* ||x - ref|| / ||ref|| in double; NaN anywhere gives NaN (a mismatch). */

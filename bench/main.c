@@ -67,10 +67,12 @@ static void usage(FILE *f) {
         "                   serve          a server step through vecattn_sdpa_paged (block\n"
         "                                  size 16): 32 decodes at contexts drawn\n"
         "                                  log-uniform in 64..16384 + 2 prefill chunks of\n"
-        "                                  512, Hq=32 Hkv=8 D=128 f32, causal; against one\n"
+        "                                  512, Hq=32 Hkv=8 D=128, causal; against one\n"
         "                                  vecattn_sdpa per sequence and one padded call\n"
-        "                                  with kv_len. Runs once, on the best ISA path\n"
-        "                                  chosen, at the largest thread count\n"
+        "                                  with kv_len. Runs once per (--dtype, --kv-dtype)\n"
+        "                                  pair (pools, per-sequence and padded K/V of the\n"
+        "                                  K/V type), on the best ISA path chosen, at the\n"
+        "                                  largest thread count\n"
         "                   custom         the shape given by the flags below\n"
         "  --b N --hq N --hkv N --nq N --nk N --d N --dv N --causal --window N\n"
         "                   define `custom` (defaults: B=1 Hq=8 Hkv=Hq Nq=512 Nk=Nq\n"
@@ -895,9 +897,8 @@ int main(int argc, char **argv) {
     prime_paths(&in, &lim);
   }
 
-  vb_serve serve;
-  vb_serve_defaults(&serve, o.quick, (int)o.serve_block);
-  if (o.serve) in.serve = &serve;
+  vb_serve serve[VB_SERVE_MAX_RUNS];
+  in.serve = serve;
   vb_result *res = calloc((size_t)(total ? total : 1), sizeof *res);
   if (!res) {
     fprintf(stderr, "vecattn-bench: out of memory\n");
@@ -1012,12 +1013,18 @@ int main(int argc, char **argv) {
     /* The best path chosen (enum order), at the largest thread count. */
     int threads = o.threads[0];
     for (int t = 1; t < o.nthreads; t++) threads = o.threads[t] > threads ? o.threads[t] : threads;
-    vb_progress(step, "serve: preparing the cache and its baselines ...");
-    if (vb_serve_run(&serve, o.quick, in.isas[in.nisas - 1], threads, o.min_time, o.min_reps, in.mem)) in.ok = 0;
-    vb_progress_end();
-    vb_serve_print(stdout, &serve);
-    fflush(stdout);
-    if (save_outputs(&o, &in, &lim, res, n)) in.ok = 0;
+    for (int dt = 0; dt < in.ndtypes; dt++)
+      for (int kt = 0; kt < in.nkv_dtypes && !vb_stop_requested(); kt++) {
+        vb_serve *r = &serve[in.nserve];
+        vb_serve_defaults(r, o.quick, (int)o.serve_block, in.dtypes[dt], in.kv_dtypes[kt]);
+        vb_progress(step, "serve %s/%s: preparing the cache and its baselines ...", vecattn_dtype_name(r->dtype),
+                    vecattn_dtype_name(r->kv_dtype));
+        if (vb_serve_run(r, o.quick, in.isas[in.nisas - 1], threads, o.min_time, o.min_reps, in.mem)) in.ok = 0;
+        vb_progress_end();
+        vb_serve_print(stdout, serve, in.nserve++);
+        fflush(stdout);
+        if (save_outputs(&o, &in, &lim, res, n)) in.ok = 0;
+      }
   }
 
   in.interrupted = vb_stop_requested();

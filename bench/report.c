@@ -366,22 +366,29 @@ typedef struct {
   int n;
 } doc;
 
-/* "serve": the serve case's figures (seconds, bytes, GB/s against the pools' read bandwidth). */
-static void json_serve(FILE *f, const vb_serve *r) {
-  fputs(",\n  \"serve\": {", f);
-  jkey(f, "isa", 1);
+/* One run of the serve case: its types and figures (seconds, bytes, GB/s
+ * against the pools' read bandwidth), vs f32 against ref (or null). */
+static void json_serve(FILE *f, const vb_serve *r, const vb_serve *ref) {
+  fputs("\n    {", f);
+  jkey(f, "dtype", 1);
+  jstr(f, vecattn_dtype_name(r->dtype));
+  jkey(f, "kv_dtype", 0);
+  jstr(f, vecattn_dtype_name(r->kv_dtype));
+  jkey(f, "isa", 0);
   jstr(f, vecattn_isa_name(r->isa));
   fprintf(f, ", \"threads\": %d, \"status\": ", r->threads);
   jstr(f, vecattn_strerror(r->status));
-  fprintf(f, ", \"n_decode\": %d, \"n_prefill\": %d, \"chunk\": %lld, \"ctx_lo\": %lld, \"ctx_hi\": %lld,\n    "
-             "\"hq\": %lld, \"hkv\": %lld, \"d\": %lld, \"kv_dtype\": \"f32\", \"block_size\": %lld, \"causal\": true, "
-             "\"total_ctx\": %lld,\n    \"decode_ctx\": [",
+  jkey(f, "check", 0);
+  jstr(f, r->status != VECATTN_OK ? "-" : r->check_ok ? "ok" : "MISMATCH");
+  fprintf(f, ", \"n_decode\": %d, \"n_prefill\": %d, \"chunk\": %lld, \"ctx_lo\": %lld, \"ctx_hi\": %lld,\n      "
+             "\"hq\": %lld, \"hkv\": %lld, \"d\": %lld, \"block_size\": %lld, \"causal\": true, "
+             "\"total_ctx\": %lld,\n      \"decode_ctx\": [",
           r->n_decode, r->n_prefill, (long long)r->chunk, (long long)r->ctx_lo, (long long)r->ctx_hi, (long long)r->hq,
           (long long)r->hkv, (long long)r->d, (long long)r->block_size, (long long)r->total_ctx);
   for (int i = 0; i < r->n_decode; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)r->decode_ctx[i]);
   fputs("], \"prefill_prefix\": [", f);
   for (int i = 0; i < r->n_prefill; i++) fprintf(f, "%s%lld", i ? ", " : "", (long long)r->prefix[i]);
-  fputs("],\n    ", f);
+  fputs("],\n      ", f);
   const struct {
     const char *key;
     double v;
@@ -411,13 +418,17 @@ static void json_serve(FILE *f, const vb_serve *r) {
       {"padded_bytes", r->padded_bytes},
       {"err_vs_per_seq", r->err_per_seq},
       {"err_vs_padded", r->err_padded},
+      {"check_tol", r->check_tol},
+      {"speedup_vs_f32", ref ? ref->t_paged / r->t_paged : NAN},
+      {"speedup_decode_vs_f32", ref ? ref->t_paged_decode / r->t_paged_decode : NAN},
   };
   for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-    fputs(i ? (i % 5 ? ", " : ",\n    ") : "", f);
+    fputs(i ? (i % 5 ? ", " : ",\n      ") : "", f);
     jkey(f, nums[i].key, 1);
     jnum(f, nums[i].v);
   }
-  fprintf(f, ",\n    \"reps\": {\"paged\": %d, \"per_seq\": %d, \"padded\": %d, \"paged_decode\": %d, \"per_seq_decode\": %d}}",
+  fprintf(f, ",\n      \"reps\": {\"paged\": %d, \"per_seq\": %d, \"padded\": %d, \"paged_decode\": %d, "
+             "\"per_seq_decode\": %d}}",
           r->reps_paged, r->reps_per_seq, r->reps_padded, r->reps_paged_decode, r->reps_per_seq_decode);
 }
 
@@ -511,7 +522,13 @@ static void json_body(FILE *f, const void *p) {
     fputc('}', f);
   }
   fputs("\n  ]", f);
-  if (in->serve && in->serve->ran) json_serve(f, in->serve);
+  if (in->nserve) {
+    fputs(",\n  \"serve\": [", f);
+    for (int i = 0; i < in->nserve; i++) {
+      json_serve(f, &in->serve[i], vb_serve_f32_run(in->serve, i));
+      fputs(i + 1 < in->nserve ? "," : "\n  ]", f);
+    }
+  }
   fputs("\n}\n", f);
 }
 
@@ -578,37 +595,47 @@ int vb_report_csv(const char *path, const vb_result *r, int n) {
 
 /* ---- the serve case ---- */
 
+/* One method's row; ref_t: the same method's time in the f32/f32 run, or NAN
+ * for no "vs f32" column. */
 static void serve_row(FILE *f, const char *name, double t, const vb_serve *r, double bytes, double flops,
-                      double tokens, int reps) {
-  char tb[16];
+                      double tokens, int reps, const vb_serve *ref, double ref_t) {
+  char tb[16], xf[16] = "";
   fmt_time(tb, sizeof tb, t);
-  fprintf(f, "  %-26s %9s %10.0f %8.1f %8.1f %8.2f  %d\n", name, tb, tokens / t, bytes / t * 1e-9, flops / t * 1e-9,
-          t / r->t_paged, reps);
+  if (ref && isfinite(ref_t / t)) snprintf(xf, sizeof xf, " %7.2fx", ref_t / t);
+  else if (ref) snprintf(xf, sizeof xf, " %8s", "-");
+  fprintf(f, "  %-26s %9s %10.0f %8.1f %8.1f %8.2f%s  %d\n", name, tb, tokens / t, bytes / t * 1e-9,
+          flops / t * 1e-9, t / r->t_paged, xf, reps);
 }
 
-void vb_serve_print(FILE *f, const vb_serve *r) {
+void vb_serve_print(FILE *f, const vb_serve *runs, int i) {
+  const vb_serve *r = &runs[i], *ref = vb_serve_f32_run(runs, i);
   fprintf(f, "\nserve: %d decodes (contexts drawn log-uniform in %lld..%lld, fixed seed) + %d prefill chunks of %lld\n"
              "       (prefixes", r->n_decode, (long long)r->ctx_lo, (long long)r->ctx_hi, r->n_prefill,
           (long long)r->chunk);
-  for (int i = 0; i < r->n_prefill; i++) fprintf(f, " %lld", (long long)r->prefix[i]);
-  fprintf(f, "), Hq %lld Hkv %lld D %lld, f32 K/V, paged block size %lld, causal; %lld positions in all\n"
-             "       isa %s, %d threads\n", (long long)r->hq, (long long)r->hkv, (long long)r->d,
-          (long long)r->block_size, (long long)r->total_ctx, vecattn_isa_name(r->isa), r->threads);
+  for (int k = 0; k < r->n_prefill; k++) fprintf(f, " %lld", (long long)r->prefix[k]);
+  fprintf(f, "), Hq %lld Hkv %lld D %lld, Q/O %s K/V %s, paged block size %lld, causal;\n"
+             "       %lld positions in all; isa %s, %d threads\n", (long long)r->hq, (long long)r->hkv,
+          (long long)r->d, vecattn_dtype_name(r->dtype), vecattn_dtype_name(r->kv_dtype), (long long)r->block_size,
+          (long long)r->total_ctx, vecattn_isa_name(r->isa), r->threads);
   if (r->status != VECATTN_OK) {
     fprintf(f, "  ERROR: %s\n", vecattn_strerror(r->status));
     return;
   }
-  fprintf(f, "  %-26s %9s %10s %8s %8s %8s  %s\n", "method", "time", "tokens/s", "GB/s", "GFLOP/s", "x paged", "reps");
-  serve_row(f, "paged (one call)", r->t_paged, r, r->bytes, r->flops, r->tokens, r->reps_paged);
-  serve_row(f, "(a) one sdpa per sequence", r->t_per_seq, r, r->bytes, r->flops, r->tokens, r->reps_per_seq);
+  fprintf(f, "  %-26s %9s %10s %8s %8s %8s%s  %s\n", "method", "time", "tokens/s", "GB/s", "GFLOP/s", "x paged",
+          ref ? "   vs f32" : "", "reps");
+  serve_row(f, "paged (one call)", r->t_paged, r, r->bytes, r->flops, r->tokens, r->reps_paged, ref,
+            ref ? ref->t_paged : NAN);
+  serve_row(f, "(a) one sdpa per sequence", r->t_per_seq, r, r->bytes, r->flops, r->tokens, r->reps_per_seq, ref,
+            ref ? ref->t_per_seq : NAN);
   if (r->padded_skipped)
     fprintf(f, "  %-26s skipped: %.1f GiB would exceed a quarter of memory\n", "(b) padded, kv_len", r->padded_bytes / (1 << 30));
   else
-    serve_row(f, "(b) padded, kv_len", r->t_padded, r, r->bytes, r->flops, r->tokens, r->reps_padded);
+    serve_row(f, "(b) padded, kv_len", r->t_padded, r, r->bytes, r->flops, r->tokens, r->reps_padded, ref,
+              ref ? ref->t_padded : NAN);
   serve_row(f, "decodes alone, paged", r->t_paged_decode, r, r->bytes_decode, r->flops_decode, r->n_decode,
-            r->reps_paged_decode);
+            r->reps_paged_decode, ref, ref ? ref->t_paged_decode : NAN);
   serve_row(f, "decodes alone, (a)", r->t_per_seq_decode, r, r->bytes_decode, r->flops_decode, r->n_decode,
-            r->reps_per_seq_decode);
+            r->reps_per_seq_decode, ref, ref ? ref->t_per_seq_decode : NAN);
   const double xa = r->t_per_seq / r->t_paged, xb = r->t_padded / r->t_paged;
   const double bw_step = r->bytes / r->t_paged * 1e-9 / r->read_gbps, bw_dec = r->bytes_decode / r->t_paged_decode * 1e-9 / r->read_gbps;
   fprintf(f, "  read bandwidth of the pools right after: %.1f GB/s\n", r->read_gbps);
@@ -618,9 +645,11 @@ void vb_serve_print(FILE *f, const vb_serve *r) {
           100 * bw_step, 100 * bw_dec, bw_step >= 0.8 ? "met" : bw_dec >= 0.8 ? "met by the decodes only" : "NOT MET");
   fprintf(f, "  workspace: %.2f MiB (peak resident set over one paged call, less the resident set before)\n",
           r->workspace / MIB);
-  fprintf(f, "  check: paged against (a) rel L2 %.2e; against (b) %.2e (rows its mask gets right)\n", r->err_per_seq,
-          r->err_padded);
-  fprintf(f, "  GB/s counts unique bytes (each K/V position once, Q, out); tokens/s = new tokens per step / time.\n"
+  fprintf(f, "  check: paged against (a) rel L2 %.2e; against (b) %.2e (rows its mask gets right); limit %.0e: %s\n",
+          r->err_per_seq, r->err_padded, r->check_tol, r->check_ok ? "ok" : "MISMATCH");
+  fprintf(f, "  GB/s counts unique bytes of their types (each K/V position once, Q, out); tokens/s = new tokens\n"
+             "  per step / time.%s\n"
              "  (b) pads queries to the longest chunk (real ones last) and keys to the longest context, with\n"
-             "  kv_len per row: exact for decode rows; a shorter prefill row's causal mask is looser (same work).\n");
+             "  kv_len per row: exact for decode rows; a shorter prefill row's causal mask is looser (same work).\n",
+          ref ? " vs f32: the f32/f32 run's time for the same method / this time." : "");
 }

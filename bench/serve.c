@@ -14,7 +14,10 @@
  * The paged call and (a) are timed in turns, call by call (time_pair). The
  * 32 decodes are also timed alone (paged and per sequence): the
  * memory-bound part, held to the read bandwidth of the pools measured right
- * after. K and V are f32, D = 128 as in the `decode` shape. */
+ * after. D = 128 as in the `decode` shape. It runs once per (--dtype,
+ * --kv-dtype) pair: the pools, (a) and (b) hold K/V of the K/V type, Q and
+ * out are of the Q/out type, all from the same f32 values converted with
+ * vecattn_convert; the check compares outputs widened to f32. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +32,7 @@ static uint64_t next_u64(uint64_t *s) {
 }
 static double next_unit(uint64_t *s) { return (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0); }
 
-static void fill(float *p, size_t n, uint64_t *s) {
+static void fill(float *p, size_t n, uint64_t *s) { /* a vb_fill_fn */
   for (size_t i = 0; i < n; ++i) p[i] = (float)(next_unit(s) * 2.0 - 1.0);
 }
 
@@ -39,12 +42,13 @@ typedef struct {
   int64_t len[VB_SERVE_MAX_SEQS], nq[VB_SERVE_MAX_SEQS];
   int32_t ids[VB_SERVE_MAX_SEQS], cq[VB_SERVE_MAX_SEQS + 1];
   int64_t hq, hkv, d, bs, total_q;
-  float *k_pool, *v_pool;
+  vecattn_dtype qt, kvt;  /* Q/out, K/V */
+  void *k_pool, *v_pool;
   size_t pool_bytes;     /* each */
   vecattn_paged_cache *cache;
-  float *q, *out, *out_a; /* packed [total_q][hq][d] */
-  float **k_seq, **v_seq; /* (a): [hkv][len][d] per sequence */
-  float *qb, *ob, *kb, *vb; /* (b) */
+  void *q, *out, *out_a; /* packed [total_q][hq][d] */
+  void **k_seq, **v_seq; /* (a): [hkv][len][d] per sequence */
+  void *qb, *ob, *kb, *vb; /* (b) */
   int64_t nq_pad, nk_pad;
   int32_t *kv_len;
 } serve_data;
@@ -103,8 +107,8 @@ static vecattn_status time_pair(serve_data *sd, step_fn fa, step_fn fb, int deco
 }
 
 static vecattn_status run_paged(serve_data *sd, int decode_only, int threads) {
-  vecattn_tensor q = vecattn_tensor_bshd(sd->q, 1, sd->total_q, sd->hq, sd->d);
-  vecattn_tensor o = vecattn_tensor_bshd(sd->out, 1, sd->total_q, sd->hq, sd->d);
+  vecattn_tensor q = vecattn_tensor_bshd_typed(sd->q, sd->qt, 1, sd->total_q, sd->hq, sd->d);
+  vecattn_tensor o = vecattn_tensor_bshd_typed(sd->out, sd->qt, 1, sd->total_q, sd->hq, sd->d);
   vecattn_sdpa_opts opts = {0};
   opts.causal = 1, opts.num_threads = threads;
   return vecattn_sdpa_paged(&q, &o, sd->cache, sd->ids, sd->cq, decode_only ? sd->r->n_decode : sd->n, &opts);
@@ -116,10 +120,10 @@ static vecattn_status run_per_seq(serve_data *sd, int decode_only, int threads) 
   const int n = decode_only ? sd->r->n_decode : sd->n;
   for (int s = 0; s < n; ++s) {
     const int64_t off = (int64_t)sd->cq[s] * sd->hq * sd->d;
-    vecattn_tensor q = vecattn_tensor_bshd(sd->q + off, 1, sd->nq[s], sd->hq, sd->d);
-    vecattn_tensor o = vecattn_tensor_bshd(sd->out_a + off, 1, sd->nq[s], sd->hq, sd->d);
-    vecattn_tensor k = vecattn_tensor_bhsd(sd->k_seq[s], 1, sd->hkv, sd->len[s], sd->d);
-    vecattn_tensor v = vecattn_tensor_bhsd(sd->v_seq[s], 1, sd->hkv, sd->len[s], sd->d);
+    vecattn_tensor q = vecattn_tensor_bshd_typed(vb_elem(sd->q, sd->qt, off), sd->qt, 1, sd->nq[s], sd->hq, sd->d);
+    vecattn_tensor o = vecattn_tensor_bshd_typed(vb_elem(sd->out_a, sd->qt, off), sd->qt, 1, sd->nq[s], sd->hq, sd->d);
+    vecattn_tensor k = vecattn_tensor_bhsd_typed(sd->k_seq[s], sd->kvt, 1, sd->hkv, sd->len[s], sd->d);
+    vecattn_tensor v = vecattn_tensor_bhsd_typed(sd->v_seq[s], sd->kvt, 1, sd->hkv, sd->len[s], sd->d);
     vecattn_status st = vecattn_sdpa(&q, &k, &v, &o, &opts);
     if (st != VECATTN_OK) return st;
   }
@@ -128,25 +132,32 @@ static vecattn_status run_per_seq(serve_data *sd, int decode_only, int threads) 
 
 static vecattn_status run_padded(serve_data *sd, int decode_only, int threads) {
   (void)decode_only;
-  vecattn_tensor q = vecattn_tensor_bshd(sd->qb, sd->n, sd->nq_pad, sd->hq, sd->d);
-  vecattn_tensor o = vecattn_tensor_bshd(sd->ob, sd->n, sd->nq_pad, sd->hq, sd->d);
-  vecattn_tensor k = vecattn_tensor_bhsd(sd->kb, sd->n, sd->hkv, sd->nk_pad, sd->d);
-  vecattn_tensor v = vecattn_tensor_bhsd(sd->vb, sd->n, sd->hkv, sd->nk_pad, sd->d);
+  vecattn_tensor q = vecattn_tensor_bshd_typed(sd->qb, sd->qt, sd->n, sd->nq_pad, sd->hq, sd->d);
+  vecattn_tensor o = vecattn_tensor_bshd_typed(sd->ob, sd->qt, sd->n, sd->nq_pad, sd->hq, sd->d);
+  vecattn_tensor k = vecattn_tensor_bhsd_typed(sd->kb, sd->kvt, sd->n, sd->hkv, sd->nk_pad, sd->d);
+  vecattn_tensor v = vecattn_tensor_bhsd_typed(sd->vb, sd->kvt, sd->n, sd->hkv, sd->nk_pad, sd->d);
   vecattn_sdpa_opts opts = {0};
   opts.causal = 1, opts.num_threads = threads, opts.kv_len = sd->kv_len;
   return vecattn_sdpa(&q, &k, &v, &o, &opts);
 }
 
 /* Key j of kv head h of sequence s in the pool. */
-static float *pool_row(const serve_data *sd, float *pool, const int32_t *table, int64_t h, int64_t j) {
-  return pool + ((table[j / sd->bs] * sd->hkv + h) * sd->bs + j % sd->bs) * sd->d;
+static void *pool_row(const serve_data *sd, void *pool, const int32_t *table, int64_t h, int64_t j) {
+  return vb_elem(pool, sd->kvt, ((table[j / sd->bs] * sd->hkv + h) * sd->bs + j % sd->bs) * sd->d);
 }
+
+/* Bytes of n elements of K/V, of Q/out. */
+static size_t kv_bytes(const serve_data *sd, int64_t n) { return vecattn_dtype_bytes(sd->kvt, n); }
+static size_t q_bytes(const serve_data *sd, int64_t n) { return vecattn_dtype_bytes(sd->qt, n); }
+
+#define FILL_PIECE (64 * 1024) /* floats converted at a time */
 
 static int setup(serve_data *sd, vb_serve *r, int quick) {
   uint64_t seed = 0x5E57E5E7ULL;
   const double lo = log((double)r->ctx_lo), hi = log((double)r->ctx_hi);
   sd->n = r->n_decode + r->n_prefill;
   sd->hq = r->hq, sd->hkv = r->hkv, sd->d = r->d, sd->bs = r->block_size;
+  sd->qt = r->dtype, sd->kvt = r->kv_dtype;
   int64_t blocks = 0;
   sd->cq[0] = 0;
   for (int s = 0; s < sd->n; ++s) {
@@ -164,36 +175,35 @@ static int setup(serve_data *sd, vb_serve *r, int quick) {
   (void)quick;
   /* Pool and tables: blocks handed out in a shuffled order, as a server's
    * allocator leaves them after a while. */
-  const int64_t block_floats = sd->hkv * sd->bs * sd->d;
-  sd->pool_bytes = (size_t)(blocks * block_floats) * sizeof(float);
+  const int64_t block_elems = sd->hkv * sd->bs * sd->d;
+  sd->pool_bytes = kv_bytes(sd, blocks * block_elems);
   sd->k_pool = vb_alloc_big(sd->pool_bytes), sd->v_pool = vb_alloc_big(sd->pool_bytes);
   int32_t *perm = malloc((size_t)blocks * sizeof *perm);
-  if (!sd->k_pool || !sd->v_pool || !perm) return -1;
+  float *tmp = malloc(FILL_PIECE * sizeof *tmp);
+  if (!sd->pool_bytes || !sd->k_pool || !sd->v_pool || !perm || !tmp) return free(perm), free(tmp), -1;
   for (int64_t b = 0; b < blocks; ++b) perm[b] = (int32_t)b;
   for (int64_t b = blocks - 1; b > 0; --b) {
     const int64_t j = (int64_t)(next_u64(&seed) % (uint64_t)(b + 1));
     const int32_t t = perm[b];
     perm[b] = perm[j], perm[j] = t;
   }
-  fill(sd->k_pool, (size_t)(blocks * block_floats), &seed);
-  fill(sd->v_pool, (size_t)(blocks * block_floats), &seed);
-  vecattn_paged_cache_desc desc = {blocks, sd->bs, sd->hkv, sd->d, VECATTN_F32, VECATTN_F32, sd->n, sd->k_pool, sd->v_pool};
-  if (vecattn_paged_cache_create(&sd->cache, &desc) != VECATTN_OK) return free(perm), -1;
+  const size_t q_elems = (size_t)(sd->total_q * sd->hq * sd->d), qo_bytes = q_bytes(sd, (int64_t)q_elems);
+  int bad = vb_fill_typed(sd->k_pool, sd->kvt, (size_t)(blocks * block_elems), fill, tmp, FILL_PIECE, &seed) ||
+            vb_fill_typed(sd->v_pool, sd->kvt, (size_t)(blocks * block_elems), fill, tmp, FILL_PIECE, &seed);
+  vecattn_paged_cache_desc desc = {blocks, sd->bs, sd->hkv, sd->d, sd->kvt, sd->kvt, sd->n, sd->k_pool, sd->v_pool};
+  bad = bad || vecattn_paged_cache_create(&sd->cache, &desc) != VECATTN_OK;
   int64_t next = 0;
-  for (int s = 0; s < sd->n; ++s) {
+  for (int s = 0; s < sd->n && !bad; ++s) {
     const int64_t nb = (sd->len[s] + sd->bs - 1) / sd->bs;
-    if (vecattn_paged_cache_set_seq(sd->cache, s, perm + next, nb, sd->len[s]) != VECATTN_OK) return free(perm), -1;
+    bad = vecattn_paged_cache_set_seq(sd->cache, s, perm + next, nb, sd->len[s]) != VECATTN_OK;
     next += nb;
   }
   free(perm);
-
-  const size_t q_floats = (size_t)(sd->total_q * sd->hq * sd->d);
-  sd->q = vb_alloc_big(q_floats * sizeof(float));
-  sd->out = vb_alloc_big(q_floats * sizeof(float));
-  sd->out_a = vb_alloc_big(q_floats * sizeof(float));
-  if (!sd->q || !sd->out || !sd->out_a) return -1;
-  fill(sd->q, q_floats, &seed);
-  memset(sd->out, 0, q_floats * sizeof(float)), memset(sd->out_a, 0, q_floats * sizeof(float));
+  sd->q = vb_alloc_big(qo_bytes), sd->out = vb_alloc_big(qo_bytes), sd->out_a = vb_alloc_big(qo_bytes);
+  bad = bad || !sd->q || !sd->out || !sd->out_a || vb_fill_typed(sd->q, sd->qt, q_elems, fill, tmp, FILL_PIECE, &seed);
+  free(tmp);
+  if (bad) return -1;
+  memset(sd->out, 0, qo_bytes), memset(sd->out_a, 0, qo_bytes);
 
   /* (a): each sequence's rows copied out of its blocks, [hkv][len][d]. */
   sd->k_seq = calloc((size_t)sd->n, sizeof *sd->k_seq), sd->v_seq = calloc((size_t)sd->n, sizeof *sd->v_seq);
@@ -202,14 +212,14 @@ static int setup(serve_data *sd, vb_serve *r, int quick) {
     const int32_t *table;
     int64_t nb;
     vecattn_paged_cache_table(sd->cache, s, &table, &nb);
-    const size_t bytes = (size_t)(sd->hkv * sd->len[s] * sd->d) * sizeof(float);
+    const size_t bytes = kv_bytes(sd, sd->hkv * sd->len[s] * sd->d), row = kv_bytes(sd, sd->d);
     sd->k_seq[s] = vb_alloc_big(bytes), sd->v_seq[s] = vb_alloc_big(bytes);
     if (!sd->k_seq[s] || !sd->v_seq[s]) return -1;
     for (int64_t h = 0; h < sd->hkv; ++h)
       for (int64_t j = 0; j < sd->len[s]; ++j) {
-        const size_t at = (size_t)((h * sd->len[s] + j) * sd->d);
-        memcpy(sd->k_seq[s] + at, pool_row(sd, sd->k_pool, table, h, j), (size_t)sd->d * sizeof(float));
-        memcpy(sd->v_seq[s] + at, pool_row(sd, sd->v_pool, table, h, j), (size_t)sd->d * sizeof(float));
+        const int64_t at = (h * sd->len[s] + j) * sd->d;
+        memcpy(vb_elem(sd->k_seq[s], sd->kvt, at), pool_row(sd, sd->k_pool, table, h, j), row);
+        memcpy(vb_elem(sd->v_seq[s], sd->kvt, at), pool_row(sd, sd->v_pool, table, h, j), row);
       }
   }
 
@@ -220,27 +230,28 @@ static int setup(serve_data *sd, vb_serve *r, int quick) {
     if (sd->nq[s] > sd->nq_pad) sd->nq_pad = sd->nq[s];
     if (sd->len[s] > sd->nk_pad) sd->nk_pad = sd->len[s];
   }
-  const size_t qb_floats = (size_t)(sd->n * sd->nq_pad * sd->hq * sd->d);
-  const size_t kb_floats = (size_t)(sd->n * sd->hkv * sd->nk_pad * sd->d);
-  r->padded_bytes = (double)(2 * qb_floats + 2 * kb_floats) * sizeof(float);
+  const size_t qb_bytes = q_bytes(sd, sd->n * sd->nq_pad * sd->hq * sd->d);
+  const size_t kb_bytes = kv_bytes(sd, sd->n * sd->hkv * sd->nk_pad * sd->d);
+  r->padded_bytes = 2.0 * (double)qb_bytes + 2.0 * (double)kb_bytes;
   if (r->padded_bytes > (double)vb_phys_mem_bytes() / 4) {
     r->padded_skipped = 1; /* a rectangle this big would crowd the machine */
     return 0;
   }
-  sd->qb = vb_alloc_big(qb_floats * sizeof(float)), sd->ob = vb_alloc_big(qb_floats * sizeof(float));
-  sd->kb = vb_alloc_big(kb_floats * sizeof(float)), sd->vb = vb_alloc_big(kb_floats * sizeof(float));
+  sd->qb = vb_alloc_big(qb_bytes), sd->ob = vb_alloc_big(qb_bytes);
+  sd->kb = vb_alloc_big(kb_bytes), sd->vb = vb_alloc_big(kb_bytes);
   sd->kv_len = malloc((size_t)sd->n * sizeof *sd->kv_len);
   if (!sd->qb || !sd->ob || !sd->kb || !sd->vb || !sd->kv_len) return -1;
-  memset(sd->qb, 0, qb_floats * sizeof(float)), memset(sd->ob, 0, qb_floats * sizeof(float));
+  memset(sd->qb, 0, qb_bytes), memset(sd->ob, 0, qb_bytes);
   for (int s = 0; s < sd->n; ++s) {
     sd->kv_len[s] = (int32_t)sd->len[s];
     const int64_t row0 = sd->nq_pad - sd->nq[s]; /* real queries last */
-    memcpy(sd->qb + (size_t)((s * sd->nq_pad + row0) * sd->hq * sd->d), sd->q + (size_t)sd->cq[s] * sd->hq * sd->d,
-           (size_t)(sd->nq[s] * sd->hq * sd->d) * sizeof(float));
+    memcpy(vb_elem(sd->qb, sd->qt, (s * sd->nq_pad + row0) * sd->hq * sd->d),
+           vb_elem(sd->q, sd->qt, sd->cq[s] * sd->hq * sd->d), q_bytes(sd, sd->nq[s] * sd->hq * sd->d));
     for (int64_t h = 0; h < sd->hkv; ++h) {
-      const size_t rows = (size_t)(sd->len[s] * sd->d) * sizeof(float);
-      memcpy(sd->kb + (size_t)((s * sd->hkv + h) * sd->nk_pad * sd->d), sd->k_seq[s] + h * sd->len[s] * sd->d, rows);
-      memcpy(sd->vb + (size_t)((s * sd->hkv + h) * sd->nk_pad * sd->d), sd->v_seq[s] + h * sd->len[s] * sd->d, rows);
+      const int64_t to = (s * sd->hkv + h) * sd->nk_pad * sd->d, from = h * sd->len[s] * sd->d;
+      const size_t rows = kv_bytes(sd, sd->len[s] * sd->d);
+      memcpy(vb_elem(sd->kb, sd->kvt, to), vb_elem(sd->k_seq[s], sd->kvt, from), rows);
+      memcpy(vb_elem(sd->vb, sd->kvt, to), vb_elem(sd->v_seq[s], sd->kvt, from), rows);
     }
   }
   return 0;
@@ -255,40 +266,46 @@ static void teardown(serve_data *sd) {
 }
 
 /* Relative L2 of the paged output against (a) over all rows, and against (b)
- * over the rows whose padded mask is exact (decodes and the longest row). */
-static void check(const serve_data *sd, vb_serve *r) {
-  double num = 0, den = 0;
+ * over the rows whose padded mask is exact (decodes and the longest row),
+ * widened to f32; 0, or -1 if the buffers cannot be had. */
+static int check(const serve_data *sd, vb_serve *r) {
   const size_t n = (size_t)(sd->total_q * sd->hq * sd->d);
-  for (size_t i = 0; i < n; ++i) {
-    const double x = sd->out[i], y = sd->out_a[i];
-    num += (x - y) * (x - y), den += y * y;
-  }
-  r->err_per_seq = sqrt(num / den);
-  if (!sd->ob) return;
-  num = den = 0;
-  for (int s = 0; s < sd->n; ++s) {
+  float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+  int bad = !x || !y || vb_to_f32(sd->out, sd->qt, x, n) || vb_to_f32(sd->out_a, sd->qt, y, n);
+  if (!bad) r->err_per_seq = vb_rel_l2(x, y, n);
+  size_t m = 0; /* the rows (b) is compared on, gathered into x and y */
+  for (int s = 0; s < sd->n && sd->ob && !bad; ++s) {
     if (sd->nq[s] > 1 && sd->len[s] != sd->nk_pad) continue;
-    const size_t m = (size_t)(sd->nq[s] * sd->hq * sd->d);
-    const float *x = sd->out + (size_t)sd->cq[s] * sd->hq * sd->d;
-    const float *y = sd->ob + (size_t)((s * sd->nq_pad + sd->nq_pad - sd->nq[s]) * sd->hq * sd->d);
-    for (size_t i = 0; i < m; ++i) num += ((double)x[i] - y[i]) * ((double)x[i] - y[i]), den += (double)y[i] * y[i];
+    const size_t rows = (size_t)(sd->nq[s] * sd->hq * sd->d);
+    bad = vb_to_f32(vb_elem(sd->out, sd->qt, sd->cq[s] * sd->hq * sd->d), sd->qt, x + m, rows) ||
+          vb_to_f32(vb_elem(sd->ob, sd->qt, (s * sd->nq_pad + sd->nq_pad - sd->nq[s]) * sd->hq * sd->d), sd->qt,
+                    y + m, rows);
+    m += rows;
   }
-  r->err_padded = sqrt(num / den);
+  if (sd->ob && !bad) r->err_padded = vb_rel_l2(x, y, m);
+  free(x), free(y);
+  if (bad) return -1;
+  r->check_tol = vb_check_tol(sd->qt, 0);
+  r->check_ok = r->err_per_seq <= r->check_tol && (!sd->ob || r->err_padded <= r->check_tol);
+  return 0;
 }
 
 /* Unique bytes a step reads (K and V of every position once, Q) and writes
- * (out), and its flops (2 * 2 * D per visible (query, key) pair and head). */
+ * (out), each of its type, and its flops (2 * 2 * D per visible (query, key)
+ * pair and head). */
 static void count_work(const serve_data *sd, int n, double *bytes, double *flops) {
   *bytes = *flops = 0;
   for (int s = 0; s < n; ++s) {
-    *bytes += (double)(2 * sd->len[s] * sd->hkv * sd->d + 2 * sd->nq[s] * sd->hq * sd->d) * sizeof(float);
+    *bytes += 2.0 * (double)kv_bytes(sd, sd->len[s] * sd->hkv * sd->d) +
+              2.0 * (double)q_bytes(sd, sd->nq[s] * sd->hq * sd->d);
     for (int64_t i = 0; i < sd->nq[s]; ++i) /* causal, bottom-right */
       *flops += 4.0 * (double)sd->d * (double)sd->hq * (double)(sd->len[s] - sd->nq[s] + i + 1);
   }
 }
 
-void vb_serve_defaults(vb_serve *r, int quick, int block_size) {
+void vb_serve_defaults(vb_serve *r, int quick, int block_size, vecattn_dtype dtype, vecattn_dtype kv_dtype) {
   memset(r, 0, sizeof *r);
+  r->dtype = dtype, r->kv_dtype = kv_dtype;
   r->n_decode = quick ? 8 : 32;
   r->n_prefill = 2;
   r->chunk = quick ? 64 : 512;
@@ -297,7 +314,7 @@ void vb_serve_defaults(vb_serve *r, int quick, int block_size) {
   r->hq = 32, r->hkv = 8, r->d = 128;
   r->block_size = block_size > 0 ? block_size : 16;
   r->t_paged = r->t_per_seq = r->t_padded = r->t_paged_decode = r->t_per_seq_decode = NAN;
-  r->workspace = r->err_per_seq = r->err_padded = r->read_gbps = NAN;
+  r->workspace = r->err_per_seq = r->err_padded = r->read_gbps = r->check_tol = NAN;
 }
 
 int vb_serve_run(vb_serve *r, int quick, vecattn_isa isa, int threads, double min_time, int min_reps,
@@ -347,11 +364,20 @@ int vb_serve_run(vb_serve *r, int quick, vecattn_isa isa, int threads, double mi
   if (st != VECATTN_OK) goto done;
   /* The outputs of the last calls: paged decode-only left the prefill rows of
    * the full step in place, and (a) ran the full step before its decode-only run. */
-  check(&sd, r);
-  rc = 0;
+  if (check(&sd, r)) {
+    r->status = VECATTN_ENOMEM;
+    goto done;
+  }
+  rc = r->check_ok ? 0 : -1;
 done:
   vecattn_set_isa(VECATTN_ISA_AUTO);
   teardown(&sd);
   r->ran = 1;
   return rc;
+}
+
+const vb_serve *vb_serve_f32_run(const vb_serve *runs, int i) {
+  const vb_serve *f = &runs[0];
+  if (i <= 0 || f->dtype != VECATTN_F32 || f->kv_dtype != VECATTN_F32 || f->status != VECATTN_OK) return NULL;
+  return f;
 }

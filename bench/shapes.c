@@ -80,10 +80,12 @@ int vb_shape_kv_type_ok(const vb_shape *s, vecattn_dtype t, char *why, size_t le
  * to one unit in the last place: the limits are about that type's rounding
  * (f16 2^-11, bf16 2^-8 relative, with margin). bf16 products add about
  * 1e-3 on N(0,1) inputs; 1e-2 is the library's own test limit for them. */
-double vb_shape_check_tol(const vb_shape *s) {
-  double tol = s->dtype == VECATTN_F16 ? 2e-3 : s->dtype == VECATTN_BF16 ? 1.6e-2 : VB_CHECK_TOL;
-  return s->reduced_precision ? tol + 1e-2 : tol;
+double vb_check_tol(vecattn_dtype out, int reduced_precision) {
+  double tol = out == VECATTN_F16 ? 2e-3 : out == VECATTN_BF16 ? 1.6e-2 : VB_CHECK_TOL;
+  return reduced_precision ? tol + 1e-2 : tol;
 }
+
+double vb_shape_check_tol(const vb_shape *s) { return vb_check_tol(s->dtype, s->reduced_precision); }
 
 /* Deterministic padding: lengths spread evenly from 3/4 of nk up to nk. */
 void vb_shape_kv_len(const vb_shape *s, int32_t *kv_len) {

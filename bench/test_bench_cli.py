@@ -3,11 +3,13 @@
 
     test_bench_cli.py BUILD/bench/vecattn-bench BUILD/bench/vecattn-bench-layer
 
-Every run uses a tiny custom shape and --quick, so the whole file takes a few
-seconds. Checks: bad usage exits 2 before any timing; an output path that
-cannot be written fails at once with the system's error text; a run stopped by
-SIGINT or SIGTERM after its first result row exits 128+N and leaves valid JSON
-and CSV holding the cases measured; an uninterrupted run writes every case.
+Every run uses --quick and a tiny custom shape (or the quick serve case), so
+the whole file takes a few seconds. Checks: bad usage exits 2 before any
+timing; an output path that cannot be written fails at once with the system's
+error text; a run stopped by SIGINT or SIGTERM after its first result row exits
+128+N and leaves valid JSON and CSV holding the cases measured; an
+uninterrupted run writes every case; typed cases and serve runs record and
+count their types.
 """
 
 import csv
@@ -227,6 +229,34 @@ def typed(tmp):
           "D=48: q8_0 skipped with a note, f16 runs")
 
 
+def serve_types(tmp):
+    """--shape serve with --kv-dtype: one serve run per type pair, in type order,
+    each recording its types, counting the K/V bytes of its type, and its paged
+    output agreeing with the per-sequence and padded baselines."""
+    jpath = os.path.join(tmp, "serve.json")
+    p, _ = run(["--shape", "serve", "--quick", "--kv-dtype", "q8_0,f32", "--threads", "1", "--min-time", "0.01",
+                "--json", jpath])
+    check(p.returncode == 0, "serve f32 + q8_0 run exits 0 (got %d: %s)" % (p.returncode, p.stderr.strip()[-200:]))
+    runs = json.load(open(jpath)).get("serve", [])
+    check([(r["dtype"], r["kv_dtype"]) for r in runs] == [("f32", "f32"), ("f32", "q8_0")],
+          "serve: one run per type pair, f32 first (%s)" % [(r["dtype"], r["kv_dtype"]) for r in runs])
+    if len(runs) != 2:
+        return
+    check(all(r["status"] == "success" and r["check"] == "ok" and r["err_vs_per_seq"] <= r["check_tol"] and
+              r["err_vs_padded"] is not None and r["err_vs_padded"] <= r["check_tol"] for r in runs),
+          "serve: each run's paged output matches (a) and (b) (%s)" %
+          [(r["err_vs_per_seq"], r["err_vs_padded"]) for r in runs])
+    # The decodes alone read each context's K and V once, of the K/V type, and Q and out in f32.
+    check(all(abs(r["bytes_decode"] - (sum(r["decode_ctx"]) * 2 * r["hkv"] * r["d"] * KV_BYTES[r["kv_dtype"]] +
+                                       r["n_decode"] * 2 * r["hq"] * r["d"] * 4)) < 0.5 for r in runs),
+          "serve: bytes count the K/V type (%s)" % [r["bytes_decode"] for r in runs])
+    check(runs[0]["speedup_vs_f32"] is None and
+          abs(runs[1]["speedup_vs_f32"] - runs[0]["paged_s"] / runs[1]["paged_s"]) < 1e-6 * runs[1]["speedup_vs_f32"]
+          and runs[1]["speedup_decode_vs_f32"] > 0, "serve: the q8_0 run carries its time ratio over the f32 run")
+    check("Q/O f32 K/V q8_0" in p.stdout and re.search(r"decodes alone, paged .*\d\.\d\dx", p.stdout) is not None,
+          "serve: the table names the types and shows vs f32")
+
+
 def layer():
     """vecattn-bench-layer: bad usage exits 2; a tiny gemm case runs and names its limit."""
     for args in (["--bogus"], ["--threads", "0"], ["--case", "nope"], ["--min-time", "-1"], ["--llc-mib", "x"],
@@ -253,6 +283,7 @@ def main():
         complete(tmp)
         busy(tmp)
         typed(tmp)
+        serve_types(tmp)
     if LAYER:
         layer()
     if failures:
