@@ -19,8 +19,14 @@
 #endif
 /* Rows of 16-bit and q8_0 types are fetched 4x as many rows ahead (decode
  * from memory, 1 thread: f16 and bf16 9-10% faster at 64 rows than at 16, 48
- * and 128 slower than 64; f32 slower at 32 rows, so it stays at 16). */
-#define VF_PREFETCH_ROWS_T(bt) ((bt) == VECATTN_F32 ? VF_PREFETCH_ROWS : 4 * VF_PREFETCH_ROWS)
+ * and 128 slower than 64; f32 slower at 32 rows, so it stays at 16), unless
+ * they lie a whole number of KB apart (K and V whose heads interleave by key,
+ * BSHD): then a row's lines share a few L1 sets, where 64 rows in flight
+ * evicted each other, and 16 rows already reach 16 KB on (f16 BSHD decode,
+ * Nk 8192, Hq 32, Hkv 8: 1 thread 1.64-1.69 -> 1.40-1.47 ms, 2 threads
+ * 1.03-1.11 -> 0.93-1.07; q8_0 rows 1088 B apart gained nothing at 16). */
+#define VF_PREFETCH_ROWS_T(bt, ldb) \
+  ((bt) == VECATTN_F32 || ((ldb) >= 1024 && (ldb) % 1024 == 0) ? VF_PREFETCH_ROWS : 4 * VF_PREFETCH_ROWS)
 /* B's row ah rows on, in a stream of `ahead` rows at b that continues with
  * run2 rows at b2 (a paged cache's next page; b2 NULL: none): NULL past both. */
 static inline const vf_byte *vf_row_ahead(const vf_byte *b, int64_t ldb, int64_t ah, int64_t ahead, const vf_byte *b2,
@@ -75,7 +81,7 @@ static inline __attribute__((always_inline)) void gemm_block(
   for (int p = 0; p < k; ++p) {
     vf bv[VF_NR_MAX];
     /* VF_PREFETCH_ROWS_T rows on, or VF_PREFETCH_ROWS where a page ends sooner */
-    const int dist = p + VF_PREFETCH_ROWS_T(bt) < ahead ? VF_PREFETCH_ROWS_T(bt) : VF_PREFETCH_ROWS;
+    const int far = VF_PREFETCH_ROWS_T(bt, ldb), dist = p + far < ahead ? far : VF_PREFETCH_ROWS;
     const vf_byte *brow = bat ? bat[p] : b + p * ldb;
     const vf_byte *bahead = bat ? (p + dist < k ? bat[p + dist] : NULL)
                                 : vf_row_ahead(b, ldb, p + dist, ahead, paged ? b2 : NULL, run2);

@@ -127,7 +127,7 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
     brow[c] = b + (c < n ? c : n - 1) * ldb;
     /* The row VF_PREFETCH_ROWS_T on (else VF_PREFETCH_ROWS on): in this run, in
      * the next page (b2), or none. */
-    const vf_byte *far = vf_row_ahead(b, ldb, c + VF_PREFETCH_ROWS_T(bt), ahead, b2, run2);
+    const vf_byte *far = vf_row_ahead(b, ldb, c + VF_PREFETCH_ROWS_T(bt, ldb), ahead, b2, run2);
     bahead[c] = far ? far : vf_row_ahead(b, ldb, c + VF_PREFETCH_ROWS, ahead, b2, run2);
   }
   for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
