@@ -96,6 +96,11 @@ struct vecattn_kernels {
    * n whole blocks, quantised as vecattn_convert documents). */
   void (*to_f32)(const void *src, vecattn_dtype t, float *dst, int64_t n);
   void (*from_f32)(const float *src, vecattn_dtype t, void *dst, int64_t n);
+  /* The same with a scale, in one pass, bit for bit what scale() and then to_f32 /
+   * from_f32 give: dst[:n] = a * widened src[:n] (queries), dst[:n] = a * src[:n] rounded
+   * to t (output rows; t is F32, F16 or BF16). */
+  void (*scale_to_f32)(const void *src, vecattn_dtype t, float *dst, int64_t n, float a);
+  void (*scale_from_f32)(const float *src, float a, vecattn_dtype t, void *dst, int64_t n);
 
   /* bf16 products, NULL on ISAs without them. Operands are pairs of bf16 in 32 bits
    * (low half first): C[r][:n_pad] = (row_scale ? row_scale[r] * C[r][:] : 0) +

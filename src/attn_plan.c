@@ -227,8 +227,7 @@ static void pack_query_pairs_q8(const attn_plan *pl, const attn_tile *t, attn_wo
   float *d = (float *)(q + D);
   for (int r = 0; r < lanes; ++r) {
     if (r < t->rows) {
-      pl->kern->to_f32(query_row(pl, t, r), p->qt, x, D);
-      pl->kern->scale(x, D, p->scale);
+      pl->kern->scale_to_f32(query_row(pl, t, r), p->qt, x, D, p->scale);
       pl->kern->quantize_q8(x, D, q, d);
     } else {
       memset(q, 0, (size_t)D);
@@ -254,9 +253,7 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
   for (int r = 0; r < t->rows; ++r) {
     const void *src = query_row(pl, t, r);
     if (pl->keys_in_place) {
-      float *dst = ws->q_packed + (int64_t)r * p->D;
-      pl->kern->to_f32(src, p->qt, dst, p->D);
-      pl->kern->scale(dst, p->D, p->scale);
+      pl->kern->scale_to_f32(src, p->qt, ws->q_packed + (int64_t)r * p->D, p->D, p->scale);
     } else {
       const float *row = src;
       if (p->qt != VECATTN_F32) pl->kern->to_f32(src, p->qt, ws->row_tmp, p->D), row = ws->row_tmp;

@@ -222,8 +222,7 @@ void flash_write_row(const attn_plan *pl, int64_t b, int64_t h, int64_t i, float
   void *dst = (unsigned char *)p->out + dt_bytes(p->ot, b * p->os[0] + h * p->os[1] + i * p->os[2]);
   const int seen = row_max != -INFINITY && row_sum > 0.0f;
   if (seen) {
-    pl->kern->scale(acc, p->Dv, 1.0f / row_sum);
-    pl->kern->from_f32(acc, p->ot, dst, p->Dv);
+    pl->kern->scale_from_f32(acc, 1.0f / row_sum, p->ot, dst, p->Dv);
   } else {
     memset(dst, 0, (size_t)dt_bytes(p->ot, p->Dv)); /* +0 in every float type */
   }

@@ -26,6 +26,23 @@ static void to_f32(const void *src, vecattn_dtype t, float *dst, int64_t n) {
   }
 }
 
+static inline __attribute__((always_inline)) void scale_to_f32_body(const vf_byte *src, float *dst, int64_t n, vf a,
+                                                                    const int t) {
+  int64_t i = 0;
+  for (; i + VF_LANES <= n; i += VF_LANES) vf_store(dst + i, vf_mul(vf_load_t(src, i, t), a));
+  if (i < n) vf_store_n(dst + i, vf_mul(vf_load_n_t(src, i, (int)(n - i), t), a), (int)(n - i));
+}
+
+static void scale_to_f32(const void *src, vecattn_dtype t, float *dst, int64_t n, float a) {
+  const vf va = vf_set1(a);
+  switch (t) {
+  case VECATTN_F16: scale_to_f32_body(src, dst, n, va, VECATTN_F16); break;
+  case VECATTN_BF16: scale_to_f32_body(src, dst, n, va, VECATTN_BF16); break;
+  case VECATTN_Q8_0: scale_to_f32_body(src, dst, n, va, VECATTN_Q8_0); break;
+  default: scale_to_f32_body(src, dst, n, va, VECATTN_F32); break;
+  }
+}
+
 /* ggml's q8_0 rule for one block: d = max|x| / 127 and int8 = x * (1 / d)
  * rounded. A block too small for 1 / d to be finite (its f16 scale rounds to
  * 0 anyway) stores zeros, where ggml would convert an infinity. */
@@ -60,6 +77,25 @@ static void from_f32(const float *src, vecattn_dtype t, void *dst, int64_t n) {
     break;
   case VECATTN_Q8_0: q8_0_from_f32(src, dst, n); break;
   default: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+  }
+}
+
+static void scale_from_f32(const float *src, float a, vecattn_dtype t, void *dst, int64_t n) {
+  const vf va = vf_set1(a);
+  int64_t i = 0;
+  switch (t) {
+  case VECATTN_F16:
+    for (; i + VF_LANES <= n; i += VF_LANES) vf_store_f16((uint16_t *)dst + i, vf_mul(vf_load(src + i), va));
+    if (i < n) vf_store_n_f16((uint16_t *)dst + i, vf_mul(vf_load_n(src + i, (int)(n - i)), va), (int)(n - i));
+    break;
+  case VECATTN_BF16:
+    for (; i + VF_LANES <= n; i += VF_LANES) vf_store_bf16((uint16_t *)dst + i, vf_mul(vf_load(src + i), va));
+    if (i < n) vf_store_n_bf16((uint16_t *)dst + i, vf_mul(vf_load_n(src + i, (int)(n - i)), va), (int)(n - i));
+    break;
+  default:
+    for (; i + VF_LANES <= n; i += VF_LANES) vf_store((float *)dst + i, vf_mul(vf_load(src + i), va));
+    if (i < n) vf_store_n((float *)dst + i, vf_mul(vf_load_n(src + i, (int)(n - i)), va), (int)(n - i));
+    break;
   }
 }
 
