@@ -491,6 +491,52 @@ START_TEST(test_types_threads_bitwise) {
 }
 END_TEST
 
+/* Decode over K and V that interleave the heads by key (BSHD, as a llama.cpp
+ * cache read in place) with enough kv heads and keys that vecattn_sdpa walks
+ * heads in groups and splits keys (B 4, Hq 32, Hkv 8, Nk 4096, D 64; the
+ * chunk minimum depends on K's type): against float64 on every ISA, and
+ * bitwise across thread counts. Native only: 4096 keys cost minutes under
+ * emulation, and the grouping is plain C. */
+START_TEST(test_grouped_decode_types) {
+  if (tu_emulated()) {
+    printf("EMULATED: skipping the grouped BSHD decode with typed K/V (Nk 4096)\n");
+    return;
+  }
+  static const vecattn_dtype pairs[][2] = {{VECATTN_F16, VECATTN_F16}, {VECATTN_Q8_0, VECATTN_Q8_0},
+                                           {VECATTN_BF16, VECATTN_Q8_0}};
+  const vecattn_dtype kt = pairs[_i][0], vt = pairs[_i][1];
+  const int64_t B = 4, HQ = 32, HKV = 8, NK = 4096, D = 64;
+  tu_reseed(0xD760 + (uint64_t)_i);
+  typed q, k, v, o1, o2;
+  typed_make(&q, VECATTN_F32, LAY_BSHD, B, HQ, 1, D);
+  typed_make(&k, kt, LAY_BSHD, B, HKV, NK, D);
+  typed_make(&v, vt, LAY_BSHD, B, HKV, NK, D);
+  typed_make(&o1, VECATTN_F32, LAY_BHSD, B, HQ, 1, D);
+  typed_make(&o2, VECATTN_F32, LAY_BHSD, B, HQ, 1, D);
+  typed_fill(&q), typed_fill(&k), typed_fill(&v);
+  vecattn_sdpa_opts o = {0};
+  double *ref = malloc(sizeof(double) * (size_t)(B * HQ * D)), *ref_lse = malloc(sizeof(double) * (size_t)(B * HQ));
+  ref_sdpa(&q.t, &k.t, &v.t, &o, ref, ref_lse);
+  TU_FOR_EACH_ISA(isa) {
+    char label[128];
+    snprintf(label, sizeof label, "[%s] grouped BSHD decode, k %s v %s", vecattn_isa_name(isa), vecattn_dtype_name(kt),
+             vecattn_dtype_name(vt));
+    o.num_threads = 1;
+    ck_assert_msg(vecattn_sdpa(&q.t, &k.t, &v.t, &o1.t, &o) == VECATTN_OK, "%s: call failed", label);
+    const double err = typed_rel_l2(&o1.t, ref, label);
+    ck_assert_msg(err <= 1e-5, "%s: relative L2 error %.3g", label, err);
+    for (int threads = 2; threads <= 3 && tu_threads_ok(); ++threads) {
+      o.num_threads = threads;
+      memset(o2.mem, 0xFF, o2.bytes);
+      ck_assert_int_eq(vecattn_sdpa(&q.t, &k.t, &v.t, &o2.t, &o), VECATTN_OK);
+      ck_assert_msg(memcmp(o1.mem, o2.mem, o1.bytes) == 0, "%s: %d threads differ from 1", label, threads);
+    }
+  }
+  free(ref), free(ref_lse);
+  typed_free(&q), typed_free(&k), typed_free(&v), typed_free(&o1), typed_free(&o2);
+}
+END_TEST
+
 START_TEST(test_types_rejected) {
   typed q, k, v, out;
   tu_reseed(0xD750);
@@ -968,6 +1014,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_weights_types);
   tcase_add_test(tc, test_attend_types);
   tcase_add_test(tc, test_types_threads_bitwise);
+  tcase_add_loop_test(tc, test_grouped_decode_types, 0, 3);
   tcase_add_test(tc, test_types_rejected);
   tcase_add_test(tc, test_mha_typed_cache);
   tcase_add_loop_test(tc, test_bf16_products, 0, 3);
