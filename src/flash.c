@@ -190,6 +190,15 @@ int64_t flash_group_unit(const attn_plan *pl) {
   return interleaved ? bk : 0;
 }
 
+/* f32: BSHD decode over 8192 keys, groups of 8, 2 threads: chunks of 4 blocks
+ * 2.27-2.30 ms, of 16 2.24-2.26, of 64 2.09-2.14 with only 4 tasks. Narrower
+ * K at 16 blocks (1024 keys: their blocks hold 64) left vecattn_sdpa's
+ * 32-task rule groups of 2 heads, at 8 groups of 4 (Nk 8192, Hq 32, Hkv 8,
+ * D 128, 2 threads: q8_0 0.81-0.87 -> 0.70-0.72 ms, f16 0.98-1.03 ->
+ * 0.91-0.95; f32 at D 64, the same rows and blocks as f16 at D 128, was
+ * 2-4% slower at 8). */
+int64_t flash_group_short_chunk_blocks(const attn_plan *pl) { return pl->p->kt == VECATTN_F32 ? 16 : 8; }
+
 /* Each unit's last block reads on where the next tile's unit starts (after
  * the last tile, the first's next). One tile is flash_tile itself. */
 void flash_tile_group(const attn_plan *pl, const attn_tile *t, int n, int64_t k_begin, int64_t k_end, int64_t unit,

@@ -70,6 +70,11 @@ enum { FLASH_GROUP_TILES = 8 };
  * batch of medium contexts keeps its tasks for many cores. */
 enum { FLASH_GROUP_MIN_TASKS = 32 };
 int64_t flash_group_unit(const attn_plan *pl);
+/* Key blocks a chunk of grouped decode tiles keeps at least where a call
+ * would otherwise have too few tasks for its groups: a task starts with
+ * nothing prefetched, and K narrower than f32, whose decode on few cores is
+ * bound by arithmetic rather than reads, takes half as many as f32 (flash.c). */
+int64_t flash_group_short_chunk_blocks(const attn_plan *pl);
 /* flash_tile over tiles t[0 .. n) (n <= FLASH_GROUP_TILES, the same keys
  * after clipping) in turns of `unit` keys (n 1: any unit); each tile's
  * result is what flash_tile leaves, bit for bit, in ws[g]. */

@@ -19,16 +19,8 @@
 
 /* Fewer tasks than this and the keys are split. A shape constant, not the
  * thread count, or results would change with the machine. Chunks of grouped
- * decode tiles keep MIN_GROUP_CHUNK_BLOCKS: a task starts with nothing
- * prefetched (BSHD decode over 8192 keys, f32, groups of 8, 2 threads: chunks
- * of 4 blocks 2.27-2.30 ms, of 16 2.24-2.26, of 64 2.09-2.14, the last with
- * only 4 tasks). Narrower K, whose decode is bound by arithmetic rather than
- * reads on few cores, keeps half as many: with 16 the 32-task guard left
- * groups of 2 heads, with 8 groups of 4 (Nk 8192, Hq 32, Hkv 8, D 128, 2
- * threads: q8_0 0.81-0.87 -> 0.70-0.72 ms, f16 0.98-1.03 -> 0.91-0.95; 1
- * thread q8_0 1.38-1.43 -> 1.29-1.35, f16 within noise; f32 at D 64, the
- * same rows and blocks as f16 at D 128, was 2-4% slower at 8). */
-enum { SPLIT_BELOW_TASKS = 64, MIN_CHUNK_BLOCKS = 4, MIN_GROUP_CHUNK_BLOCKS = 16 };
+ * decode tiles keep flash_group_short_chunk_blocks. */
+enum { SPLIT_BELOW_TASKS = 64, MIN_CHUNK_BLOCKS = 4 };
 
 /* The tiles a task walks together (flash_tile_group): a batch row's decode
  * tiles, its kv heads in groups of up to FLASH_GROUP_TILES, where
@@ -69,8 +61,7 @@ static key_split plan_key_split(const attn_plan *pl, const tile_groups *tg) {
   const int64_t want = (SPLIT_BELOW_TASKS + tg->count - 1) / tg->count;
   const int64_t blocks = (pl->p->Nk + pl->block_k - 1) / pl->block_k;
   int64_t per_chunk = (blocks + want - 1) / want;
-  const int64_t least = tg->size == 1 ? MIN_CHUNK_BLOCKS
-                       : pl->p->kt == VECATTN_F32 ? MIN_GROUP_CHUNK_BLOCKS : MIN_GROUP_CHUNK_BLOCKS / 2;
+  const int64_t least = tg->size == 1 ? MIN_CHUNK_BLOCKS : flash_group_short_chunk_blocks(pl);
   if (per_chunk < least) per_chunk = least;
   ks.chunk_len = per_chunk * pl->block_k;
   ks.chunks = (pl->p->Nk + ks.chunk_len - 1) / ks.chunk_len;

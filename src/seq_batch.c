@@ -32,7 +32,14 @@ enum { STREAM_ROWS = 8 };
  * head's K and V): a task starts with nothing prefetched, and a decode step
  * over 32 sequences (64..16384 keys, block 16, f32) took 11.5 ms in chunks of
  * 32 blocks, 11.1 in chunks of 64 and 13.3-13.6 ungrouped (2 threads). Long
- * contexts still split: at 16384 keys into 8 tasks of 2048 keys x 8 heads. */
+ * contexts still split: at 16384 keys into 8 tasks of 2048 keys x 8 heads.
+ * Where that leaves fewer than FLASH_GROUP_MIN_TASKS tasks, chunks of
+ * flash_group_short_chunk_blocks are tried before smaller groups: one or two
+ * sequences of 8192 keys, Hq 32, Hkv 8, D 128, 2 threads, which 64 blocks
+ * left ungrouped (paged block 16 / packed varlen): q8_0 0.80 / 1.02-1.17 ->
+ * 0.68 / 0.67-0.87 ms and 1.65 / 1.80-2.05 -> 1.36 / 1.31-1.45, f16 1.01 /
+ * 0.99-1.06 -> 0.74 / 0.79-0.90. The choice depends on the shapes only, the
+ * same for a paged cache and the same rows packed, whose bits stay equal. */
 enum { MIN_GROUP_CHUNK_BLOCKS = 64 };
 
 typedef struct {
@@ -58,6 +65,7 @@ typedef struct {
   float *parts;
   int64_t n_tasks, n_splits;
   int64_t group_max; /* tiles a task may walk together */
+  int short_chunks;  /* grouped chunks keep flash_group_short_chunk_blocks, not MIN_GROUP_CHUNK_BLOCKS */
 } seq_work;
 
 /* Sequences whose longest task is longest first; within a sequence, plan
@@ -135,7 +143,9 @@ static vecattn_status build_tasks(seq_work *w, int64_t n_seqs) {
         }
         const int64_t blocks = (keys + pl->block_k - 1) / pl->block_k;
         int64_t chunks = work > target ? (work + target - 1) / target : 1;
-        const int64_t min_blocks = n_group > 1 ? MIN_GROUP_CHUNK_BLOCKS : MIN_CHUNK_BLOCKS;
+        const int64_t min_blocks = n_group == 1            ? MIN_CHUNK_BLOCKS
+                                   : w->short_chunks ? flash_group_short_chunk_blocks(pl)
+                                                     : MIN_GROUP_CHUNK_BLOCKS;
         if (chunks > blocks / min_blocks) chunks = blocks / min_blocks;
         if (chunks <= 1) {
           if (fill) w->tasks[n_tasks] = (seq_task){s, i, n_group, 0, pl->p->Nk, -1, 1, work, 0, 0};
@@ -243,11 +253,14 @@ vecattn_status seq_batch_run(const attn_problem *probs, int64_t n_seqs, int num_
     }
     attn_plan_init(&w.plans[s], &probs[s], kern);
   }
-  for (w.group_max = FLASH_GROUP_TILES;; w.group_max /= 2) {
+  /* Groups of 8 with long chunks, then short chunks, then groups of 4 ... */
+  for (w.group_max = FLASH_GROUP_TILES;;) {
     if ((st = build_tasks(&w, n_seqs)) != VECATTN_OK) goto done;
     if (w.n_tasks >= FLASH_GROUP_MIN_TASKS || w.group_max == 1) break;
     free(w.tasks), free(w.splits), free(w.parts);
     w.tasks = NULL, w.splits = NULL, w.parts = NULL;
+    if (!w.short_chunks) w.short_chunks = 1;
+    else w.short_chunks = 0, w.group_max /= 2;
   }
   if (w.n_tasks == 0) goto done;
   size_t ws_floats = 0;

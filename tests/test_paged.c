@@ -58,6 +58,9 @@ static const paged_case cases[] = {
      {70, 1, 33, 16}, {140, 99, 60, 16}, 5, 0},
     {"bs 16, int8 products, q8_0 K f16 V, alibi", 16, 4, 1, 96, 0, 0, 1, 1, BF16, Q80, F16, F32, 3,
      {23, 1, 65}, {130, 77, 65}, 2, 1},
+    /* two long decodes, 8 kv heads: too few tasks for groups of 8, so groups of 4 walk short key chunks */
+    {"bs 16, two long decodes, f16 K q8_0 V", 16, 8, 8, 64, 1, 0, 0, 0, F32, F16, Q80, F32, 2,
+     {1, 1}, {4096, 4000}, 0, 0},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
