@@ -149,12 +149,12 @@ void merge_chunks(const attn_plan *pl, const attn_tile *t, float *part, int64_t 
   }
 }
 
-/* Task `task` (group, key chunk) of a split call: each tile's partial state into parts. */
-/* Tasks of a batch row run chunk by chunk, its groups side by side: groups
- * of BSHD decode read neighbouring parts of the same rows, so they now read
- * them at about the same time (Nk 8192, Hq 32, Hkv 8, D 128, groups of 4, 2
- * threads: f32 1.94-1.98 -> 1.89-1.91 ms, q8_0 0.82-0.84 -> 0.77-0.80; f16
- * unchanged). Ungrouped tiles keep tile by tile. */
+/* Task `task` (group, key chunk) of a split call: each tile's partial state
+ * into parts. A batch row's tasks run chunk by chunk, its groups side by
+ * side: groups of BSHD decode read neighbouring parts of the same rows, so
+ * they read them at about the same time (Nk 8192, Hq 32, Hkv 8, D 128,
+ * groups of 4, 2 threads: f32 1.94-1.98 -> 1.89-1.91 ms, q8_0 0.82-0.84 ->
+ * 0.77-0.80; f16 unchanged). Ungrouped tiles keep tile by tile. */
 static void split_task(const region_ctx *c, int64_t task, attn_tile *t, attn_workspace *ws) {
   const attn_plan *pl = c->pl;
   const size_t stride = partial_floats(pl);
