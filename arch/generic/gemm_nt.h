@@ -138,24 +138,29 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
    * wider per element than B (f32 V beside 16-bit K). */
   const int64_t pf_step = nrun * pf_vec;
   const int pf_two = pf_step > 64;
+  /* One byte offset into B's rows per run, shared by every row and prefetch:
+   * indexing q8_0 blocks by element cost a division per address, and the
+   * spills it forced made the loop twice f16's on Intel. */
+  const int64_t run_bytes = dt_bytes((vecattn_dtype)bt, run);
   int64_t pf_off = 0; /* an offset, not a pointer: pf may be NULL (weights have no V) */
+  int64_t boff = 0;
   int p = 0;
-  for (; p + run <= k; p += run, pf_off += pf_step) {
+  for (; p + run <= k; p += run, pf_off += pf_step, boff += run_bytes) {
     vf scale[VF_LANES];
     for (int c = 0; c < kg; ++c) {
-      if (bahead[c]) __builtin_prefetch(vf_addr_t(bahead[c], p, bt), 0, VF_PREFETCH_LOCALITY);
+      if (bahead[c]) __builtin_prefetch(bahead[c] + boff, 0, VF_PREFETCH_LOCALITY);
       if (pf) {
         __builtin_prefetch(pf + c * ldpf + pf_off, 0, VF_PREFETCH_L2);
         if (pf_two) __builtin_prefetch(pf + c * ldpf + pf_off + 64, 0, VF_PREFETCH_L2);
       }
-      if (bt == VECATTN_Q8_0) scale[c] = vf_q8_scale(brow[c], p);
+      if (bt == VECATTN_Q8_0) scale[c] = vf_q8_scale(brow[c] + boff, 0);
     }
     for (int u = 0; u < nrun; ++u) {
       vf av[VF_LANES];
       for (int r = 0; r < rs; ++r) av[r] = vf_load(arow[r] + p + u * VF_LANES);
       for (int c = 0; c < kg; ++c) {
-        const vf bv = bt == VECATTN_Q8_0 ? vf_load_q8_scaled(brow[c], p + u * VF_LANES, scale[c])
-                                         : vf_load_t(brow[c], p + u * VF_LANES, bt);
+        const vf bv = bt == VECATTN_Q8_0 ? vf_load_q8_scaled(brow[c] + boff, u * VF_LANES, scale[c])
+                                         : vf_load_t(brow[c] + boff, u * VF_LANES, bt);
         for (int r = 0; r < rs; ++r) acc[vf_hsum_slot(c * rs + r)] = vf_fma(av[r], bv, acc[vf_hsum_slot(c * rs + r)]);
       }
     }

@@ -15,9 +15,14 @@ typedef unsigned char vf_byte;
 
 /* The q8_0 block scale of element e, broadcast; and VF_LANES int8 of that block times it. */
 static inline __attribute__((always_inline)) vf vf_q8_scale(const vf_byte *row, int64_t e) {
+  const vf_byte *blk = row + e / VECATTN_Q8_0_BLOCK * VECATTN_Q8_0_BLOCK_BYTES;
+#ifdef VF_HAVE_BCAST_F16
+  return vf_bcast_f16(blk); /* reads 8 of the block's 34 bytes */
+#else
   uint16_t d;
-  memcpy(&d, row + e / VECATTN_Q8_0_BLOCK * VECATTN_Q8_0_BLOCK_BYTES, sizeof d);
+  memcpy(&d, blk, sizeof d);
   return vf_set1(vf_f16_1(d));
+#endif
 }
 static inline __attribute__((always_inline)) vf vf_load_q8_scaled(const vf_byte *row, int64_t e, vf scale) {
   const vf_byte *blk = row + e / VECATTN_Q8_0_BLOCK * VECATTN_Q8_0_BLOCK_BYTES;

@@ -71,6 +71,13 @@ static inline vf vf_load_bf16(const uint16_t *p) {
 }
 static inline vf vf_load_i8(const int8_t *p) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p))); }
 static inline float vf_f16_1(uint16_t h) { return _cvtsh_ss(h); }
+/* The f16 at p in every lane (p needs 8 readable bytes): as in avx512/vec.h. */
+#define VF_HAVE_BCAST_F16 1
+static inline vf vf_bcast_f16(const void *p) {
+  __m128 x; /* compilers load into a register first unless told */
+  __asm__("vcvtph2ps %1, %0" : "=x"(x) : "m"(*(const struct { unsigned char b[8]; } *)p));
+  return _mm256_broadcastss_ps(x);
+}
 static inline void vf_store_f16(uint16_t *p, vf v) {
   _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }

@@ -58,6 +58,15 @@ static inline vf vf_load_bf16(const uint16_t *p) { return vf_bf16_widen(_mm256_l
 static inline vf vf_load_n_bf16(const uint16_t *p, int n) { return vf_bf16_widen(_mm256_maskz_loadu_epi16(vf_tail_mask(n), p)); }
 static inline vf vf_load_i8(const int8_t *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
 static inline float vf_f16_1(uint16_t h) { return _cvtsh_ss(h); }
+/* The f16 at p in every lane. vcvtph2ps reading memory (4 halves: p needs 8
+ * readable bytes) skips the shuffle port that inserting it into a register
+ * takes on Intel cores, where that port also runs the FMAs. */
+#define VF_HAVE_BCAST_F16 1
+static inline vf vf_bcast_f16(const void *p) {
+  __m128 x; /* compilers load into a register first unless told */
+  __asm__("vcvtph2ps %1, %0" : "=x"(x) : "m"(*(const struct { unsigned char b[8]; } *)p));
+  return _mm512_broadcastss_ps(x);
+}
 static inline __m256i vf_f16_bits(vf v) { return _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static inline void vf_store_f16(uint16_t *p, vf v) { _mm256_storeu_si256((__m256i *)p, vf_f16_bits(v)); }
 static inline void vf_store_n_f16(uint16_t *p, vf v, int n) { _mm256_mask_storeu_epi16(p, vf_tail_mask(n), vf_f16_bits(v)); }
