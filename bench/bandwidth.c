@@ -1,7 +1,12 @@
 /* Streaming read bandwidth: every thread sums its own contiguous slice of a
- * buffer several times larger than the last-level cache. Plain C with eight
- * integer accumulators: integer adds may be reordered, so the compiler
- * vectorizes it for the baseline ISA, and the loads outrun DRAM anyway. */
+ * buffer several times larger than the last-level cache, in two ways, and a
+ * pass counts the faster. Plain C with eight integer accumulators: integer
+ * adds may be reordered, so the compiler vectorizes it for the baseline ISA.
+ * One sequential stream is the fastest read on AMD Zen 5 (2 threads: 61-64
+ * GB/s, 4 streams 36-46); on Intel Emerald Rapids one thread's hardware
+ * prefetch leaves it short of DRAM's rate, and 4 interleaved streams with
+ * prefetches 1 KB ahead read 12.2 GB/s against 8.9 at 1 thread and 138
+ * against 101 at 16, which decode itself beat by up to 40%. */
 #include <omp.h>
 #include <stdlib.h>
 
@@ -37,9 +42,25 @@ static uint64_t sum_words(const uint64_t *p, size_t n) {
   return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
 }
 
+/* The slice as 4 streams, a line of each in turn, each fetched 1 KB ahead. */
+enum { VB_STREAMS = 4, VB_LINE_WORDS = 8, VB_AHEAD_WORDS = 128 };
+static uint64_t sum_words_streams(const uint64_t *p, size_t n) {
+  uint64_t a[VB_LINE_WORDS] = {0};
+  const size_t part = n / VB_STREAMS / VB_LINE_WORDS * VB_LINE_WORDS;
+  for (size_t i = 0; i < part; i += VB_LINE_WORDS)
+    for (int s = 0; s < VB_STREAMS; s++) {
+      const uint64_t *q = p + (size_t)s * part + i;
+      __builtin_prefetch(q + VB_AHEAD_WORDS);
+      for (int j = 0; j < VB_LINE_WORDS; j++) a[j] += q[j];
+    }
+  uint64_t sum = sum_words(p + VB_STREAMS * part, n - VB_STREAMS * part);
+  for (int j = 0; j < VB_LINE_WORDS; j++) sum += a[j];
+  return sum;
+}
+
 /* Seconds for `threads` threads to read bufs[0..nbufs), each thread its own
- * contiguous slice of every buffer. */
-static double read_pass(const void *const *bufs, const size_t *bytes, int nbufs, int threads) {
+ * contiguous slice of every buffer, as one stream or as several. */
+static double read_once(const void *const *bufs, const size_t *bytes, int nbufs, int threads, int streams) {
   uint64_t sum = 0;
   double t0 = vb_now();
 #pragma omp parallel num_threads(threads) reduction(+ : sum)
@@ -47,12 +68,19 @@ static double read_pass(const void *const *bufs, const size_t *bytes, int nbufs,
     size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
     for (int b = 0; b < nbufs; b++) {
       size_t n = bytes[b] / sizeof(uint64_t), lo = n * id / nt, hi = n * (id + 1) / nt;
-      sum += sum_words((const uint64_t *)bufs[b] + lo, hi - lo);
+      const uint64_t *p = (const uint64_t *)bufs[b] + lo;
+      sum += streams ? sum_words_streams(p, hi - lo) : sum_words(p, hi - lo);
     }
   }
   double dt = vb_now() - t0;
   vb_bw_sink = sum;
   return dt;
+}
+
+/* The faster of the two ways. */
+static double read_pass(const void *const *bufs, const size_t *bytes, int nbufs, int threads) {
+  const double one = read_once(bufs, bytes, nbufs, threads, 0), several = read_once(bufs, bytes, nbufs, threads, 1);
+  return one < several ? one : several;
 }
 
 /* Best of `passes`: the fastest pass is the least disturbed one. */

@@ -112,7 +112,7 @@ double vb_peak_gflops(vecattn_isa isa, int threads, double seconds);
 /* ---- bandwidth.c: streaming read bandwidth ---- */
 void *vb_bw_alloc(size_t bytes);
 double vb_bw_gbps(const void *buf, size_t bytes, int threads, int passes);
-/* The same read loop over one copy of d's K and V per pass, rotating from
+/* The same read passes over one copy of d's K and V per pass, rotating from
  * first_copy on (best of `passes`): the limit a decode case is held to,
  * measured next to it. */
 double vb_bw_kv_gbps(const vb_data *d, int first_copy, int threads, int passes);
