@@ -78,10 +78,11 @@ static inline __attribute__((always_inline)) void gemm_block(
   /* e0 is a multiple of q8_share: a q8_0 vector j shares its block (and scale)
    * with vector j - 1 unless j * VF_LANES is a multiple of it too. */
   const int q8_share = GEMM_LOWBIT(VF_LANES * nv);
+  const int far = VF_PREFETCH_ROWS_T(bt, ldb);
   for (int p = 0; p < k; ++p) {
     vf bv[VF_NR_MAX];
     /* VF_PREFETCH_ROWS_T rows on, or VF_PREFETCH_ROWS where a page ends sooner */
-    const int far = VF_PREFETCH_ROWS_T(bt, ldb), dist = p + far < ahead ? far : VF_PREFETCH_ROWS;
+    const int dist = p + far < ahead ? far : VF_PREFETCH_ROWS;
     const vf_byte *brow = bat ? bat[p] : b + p * ldb;
     const vf_byte *bahead = bat ? (p + dist < k ? bat[p + dist] : NULL)
                                 : vf_row_ahead(b, ldb, p + dist, ahead, paged ? b2 : NULL, run2);
