@@ -116,8 +116,9 @@ double vb_bw_gbps(const void *buf, size_t bytes, int threads, int passes);
  * first_copy on (best of `passes`): the limit a decode case is held to,
  * measured next to it. */
 double vb_bw_kv_gbps(const vb_data *d, int first_copy, int threads, int passes);
-/* One read pass over bufs[0..nbufs) with `threads` threads, in GB/s. */
-double vb_bw_bufs_gbps(const void *const *bufs, const size_t *bytes, int nbufs, int threads);
+/* Read pass `pass` of a best-of series over bufs[0..nbufs) with `threads`
+ * threads, in GB/s (passes alternate the way they read: run at least 2). */
+double vb_bw_bufs_gbps(const void *const *bufs, const size_t *bytes, int nbufs, int threads, int pass);
 
 /* ---- stop.c: SIGINT/SIGTERM end a run early, keeping what was measured ---- */
 /* --busy: n spinning threads (at most 64) until vb_busy_stop; returns how

@@ -340,7 +340,7 @@ static double layer_bw(const layer_ctx *l, int threads) {
     const layer_copy *c = &l->c[pass % l->copies];
     const void *bufs[3] = {c->wmem, c->k, c->v};
     const size_t bytes[3] = {l->wbytes, l->kvbytes / 2, l->kvbytes / 2};
-    best = fmax(best, vb_bw_bufs_gbps(bufs, bytes, 3, threads));
+    best = fmax(best, vb_bw_bufs_gbps(bufs, bytes, 3, threads, pass));
   }
   return best;
 }

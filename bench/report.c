@@ -90,8 +90,8 @@ void vb_report_limits(FILE *f, const vb_info *in, const vb_limits *l) {
   for (int t = 0; t < l->count; t++) fprintf(f, "  %11.1f", l->bw[t]);
   fprintf(f, "\n  (peak: best of 5 windows of 12 independent FMA chains per thread, summed over threads;\n"
              "   sse2/scalar: 7+7 independent mul and add chains instead;\n"
-             "   bandwidth: best of several read passes over %.0f MiB, each the faster of one stream per\n"
-             "   thread and 4 prefetched streams%s)\n\n",
+             "   bandwidth: best of several read passes over %.0f MiB, alternately one stream per thread\n"
+             "   and 4 prefetched streams%s)\n\n",
           (double)l->bw_bytes / MIB, in->quick ? ", smaller than 4x LLC in --quick, so partly cache" : "");
 }
 
@@ -179,8 +179,8 @@ void vb_report_summary(FILE *f, const vb_info *in, const vb_result *r, int n) {
              "  size   : full = the shape above; reduced = its reduced copy (same B/H/D/masks, Nq and Nk\n"
              "           capped at %lld), where a slow path on a big shape is timed by default (--full: never).\n"
              "  %%limit : GFLOP/s against the same ISA's FMA peak at the same thread count; GB/s against\n"
-             "           read passes over the case's own K and V copies with the same threads (the faster\n"
-             "           of one stream and 4 prefetched streams per thread),\n"
+             "           read passes over the case's own K and V copies with the same threads (alternately\n"
+             "           one stream and 4 prefetched streams per thread, one copy each),\n"
              "           taken right after its timed runs (best of 3, 2 with --quick; JSON: read_gbps_case):\n"
              "           a shared machine's bandwidth drifts; the table above has the start-of-run figure.\n"
              "  vs     : speed-up (ratio of rates) over scalar and over the next lower ISA measured\n"

@@ -355,7 +355,7 @@ int vb_serve_run(vb_serve *r, int quick, vecattn_isa isa, int threads, double mi
   const size_t sizes[2] = {sd.pool_bytes, sd.pool_bytes};
   r->read_gbps = 0;
   for (int k = 0; k < (quick ? 2 : 3); ++k) {
-    const double g = vb_bw_bufs_gbps(bufs, sizes, 2, threads);
+    const double g = vb_bw_bufs_gbps(bufs, sizes, 2, threads, k);
     if (g > r->read_gbps) r->read_gbps = g;
   }
   if (st == VECATTN_OK && !r->padded_skipped)
