@@ -8,6 +8,7 @@
 #include <omp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #ifdef __linux__
 #include <fcntl.h>
@@ -71,15 +72,33 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* When this thread last started a team, and its size: libgomp's idle
- * workers spin for a while after a region (GOMP_SPINCOUNT, 300k polls: a few
- * ms), and spinning they count as runnable in /proc/loadavg; asleep they do
- * not. Counting them always made two busy threads look like one whenever
- * the workers had gone to sleep (a team of 2 beside 2 spinning threads on 2
- * cores: decode 1.6-2.8x the serial time in 4 of 9 runs). */
+/* When this thread's last team ended, and its size: libgomp's idle workers
+ * spin for a while after a region (GOMP_SPINCOUNT, 300k polls: 6-12 ms on
+ * Zen 5, longer on Intel, whose PAUSE is slower), and spinning they count as
+ * runnable in /proc/loadavg; asleep they do not. Counting them always made
+ * two busy threads look like one whenever the workers had gone to sleep (a
+ * team of 2 beside 2 spinning threads on 2 cores: decode 1.6-2.8x the serial
+ * time in 4 of 9 runs). The window runs from the region's end: timed from
+ * its start, every call longer than the window saw its own team spinning as
+ * other work and gave the next call a team of 2 (16-core Intel VM: a
+ * 2048-token prefill 38.6 ms at 16 threads, 26.8 ms once the workers slept
+ * at once with OMP_WAIT_POLICY=passive). */
 #define TEAM_SPIN_NS 5000000
-static _Thread_local int64_t team_started_at;
+static _Thread_local int64_t team_ended_at;
 static _Thread_local int64_t team_size;
+
+/* OMP_WAIT_POLICY=passive: workers sleep as soon as a region ends, so a
+ * finished team never shows as runnable. Read once, as libgomp does. */
+static int workers_sleep_at_once(void) {
+  static atomic_int passive; /* 0 unread, 1 no, 2 yes */
+  int v = atomic_load_explicit(&passive, memory_order_relaxed);
+  if (v == 0) {
+    const char *w = getenv("OMP_WAIT_POLICY");
+    v = w && strcasecmp(w, "passive") == 0 ? 2 : 1;
+    atomic_store_explicit(&passive, v, memory_order_relaxed);
+  }
+  return v == 2;
+}
 
 /* Other threads runnable on the machine (not this one, nor this thread's
  * team while it may still spin), read at most once per RUNNABLE_REUSE_NS on
@@ -94,7 +113,8 @@ static int64_t others_recent(void) {
   const int64_t t = now_ns();
   if (!have || t - read_at >= RUNNABLE_REUSE_NS || t < read_at) {
     const int runnable = runnable_now();
-    const int64_t own_spinning = team_size > 1 && t - team_started_at < TEAM_SPIN_NS ? team_size - 1 : 0;
+    const int64_t own_spinning =
+        team_size > 1 && t - team_ended_at < TEAM_SPIN_NS && !workers_sleep_at_once() ? team_size - 1 : 0;
     last = runnable < 0 ? -1 : runnable - 1 - own_spinning;
     read_at = t, have = 1;
   }
@@ -128,9 +148,6 @@ int vecattn_thread_count(int requested, int64_t tasks, double flops, double byte
   if (n > tasks) n = tasks;
   if (n > 1) n = fit_free_cpus(n);
   if (n < 1) n = 1;
-#ifdef __linux__
-  if (n > 1) team_started_at = now_ns(), team_size = n;
-#endif
   return (int)n;
 }
 
@@ -141,4 +158,7 @@ void vecattn_run_region(int threads, void (*region)(void *ctx), void *ctx) {
   }
 #pragma omp parallel num_threads(threads)
   region(ctx);
+#ifdef __linux__
+  if (threads > 1 && omp_get_level() == 0) team_ended_at = now_ns(), team_size = threads;
+#endif
 }

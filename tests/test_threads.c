@@ -5,7 +5,9 @@
  * team leaves more entries in /proc/self/task than it found. Nested teams'
  * threads exit with their region, so those are counted as they are created,
  * by this executable's pthread_create, which the runtime's calls reach
- * first (not under ASan/TSan, whose own pthread_create must stay in place). */
+ * first (not under ASan/TSan, whose own pthread_create must stay in place).
+ * Team sizes are seen the same way, by this executable's GOMP_parallel (the
+ * libgomp entry a `#pragma omp parallel` compiles to with GCC). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testutil.h"
 #include "vecattn.h"
@@ -50,6 +53,22 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *t, const pt
   }
   atomic_fetch_add(&threads_created, 1);
   return f(t, attr, fn, arg);
+}
+
+/* The size of the last team asked of libgomp (-1: none seen), and how many. */
+static atomic_int last_team = -1, teams_seen;
+typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
+__attribute__((visibility("default"))) void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads,
+                                                          unsigned flags) {
+  static _Atomic(gomp_parallel_fn) real;
+  gomp_parallel_fn f = atomic_load(&real);
+  if (!f) {
+    f = (gomp_parallel_fn)dlsym(RTLD_NEXT, "GOMP_parallel");
+    atomic_store(&real, f);
+  }
+  atomic_store(&last_team, (int)num_threads);
+  atomic_fetch_add(&teams_seen, 1);
+  f(fn, data, num_threads, flags);
 }
 #endif
 
@@ -210,6 +229,52 @@ START_TEST(test_nested_is_serial) {
 }
 END_TEST
 
+/* A call right after a long one keeps its team: the workers of the long
+ * call still spin when the next begins, and the rule that sizes teams by the
+ * runnable threads must not count them as other work (timed from the team's
+ * start, it did: every call after one longer than 5 ms got a smaller team,
+ * on 16 cores 2 threads instead of 8). Each pair starts after a pause long
+ * enough for the workers to sleep, so its first call gets the full team. */
+START_TEST(test_team_kept_after_long_call) {
+#if COUNTS_CREATED
+  cpu_set_t set;
+  const int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  if (cpus < 2 || !tu_threads_ok()) {
+    printf("SKIP: %d CPU allowed here (or threads unavailable): no team to keep\n", cpus);
+    return;
+  }
+  /* Every CPU: then the workers spinning are all but one of the CPUs, which
+   * the old rule took for other work. 1.07 GFLOP per thread: over 5 ms. */
+  const int n = cpus < 64 ? cpus : 64;
+  tu_reseed(0x7A04);
+  inputs in;
+  tu_tensor out;
+  inputs_make(&in, 1, 4 * n, n, 1024, 1024, 64);
+  tu_tensor_make(&out, TU_BHSD, 1, 4 * n, 1024, 64);
+  int shrunk = 0, first[5], next[5];
+  for (int rep = 0; rep < 5; ++rep) {
+    const struct timespec pause = {0, 60 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    atomic_store(&last_team, 1); /* stays 1 when a call runs on its own thread */
+    ck_assert_int_eq(sdpa(&in, &out, n), VECATTN_OK);
+    first[rep] = atomic_load(&last_team);
+    atomic_store(&last_team, 1);
+    ck_assert_int_eq(sdpa(&in, &out, n), VECATTN_OK);
+    next[rep] = atomic_load(&last_team);
+    shrunk += next[rep] < first[rep];
+  }
+  ck_assert_int_gt(atomic_load(&teams_seen), 0);
+  /* Other work may take a core for a moment; the old rule shrank every time. */
+  ck_assert_msg(shrunk <= 1, "num_threads=%d, teams of pairs of calls in a row: %d->%d %d->%d %d->%d %d->%d %d->%d", n,
+                first[0], next[0], first[1], next[1], first[2], next[2], first[3], next[3], first[4], next[4]);
+  tu_tensor_free(&out);
+  inputs_free(&in);
+#else
+  printf("sanitized build: team sizes not observed\n");
+#endif
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("threads");
   TCase *tc = tcase_create("threads");
@@ -217,6 +282,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_small_work_is_serial);
   tcase_add_test(tc, test_capped_at_affinity);
   tcase_add_test(tc, test_nested_is_serial);
+  tcase_add_test(tc, test_team_kept_after_long_call);
   suite_add_tcase(s, tc);
   return s;
 }
