@@ -8,11 +8,14 @@
 #include <omp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <strings.h>
 
 #ifdef __linux__
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 #endif
@@ -81,30 +84,46 @@ static int64_t now_ns(void) {
  * time in 4 of 9 runs). The window runs from the region's end: timed from
  * its start, every call longer than the window saw its own team spinning as
  * other work and gave the next call a team of 2 (16-core Intel VM: a
- * 2048-token prefill 38.6 ms at 16 threads, 26.8 ms once the workers slept
- * at once with OMP_WAIT_POLICY=passive). */
+ * 2048-token prefill 128.7-129.1 ms at 16 threads, 22.9-23.4 ms timed from
+ * the end). */
 #define TEAM_SPIN_NS 5000000
 static _Thread_local int64_t team_ended_at;
 static _Thread_local int64_t team_size;
 
-/* OMP_WAIT_POLICY=passive: workers sleep as soon as a region ends, so a
- * finished team never shows as runnable. Read once, as libgomp does. */
-static int workers_sleep_at_once(void) {
-  static atomic_int passive; /* 0 unread, 1 no, 2 yes */
-  int v = atomic_load_explicit(&passive, memory_order_relaxed);
-  if (v == 0) {
-    const char *w = getenv("OMP_WAIT_POLICY");
-    v = w && strcasecmp(w, "passive") == 0 ? 2 : 1;
-    atomic_store_explicit(&passive, v, memory_order_relaxed);
+/* The workers of this thread's OpenMP pool, as its teams last reported them:
+ * libgomp keeps one pool per thread for every region the thread starts, the
+ * host's own (BLAS, its projections) as well as ours, so after a region of
+ * the host's the same workers may spin, outside the window above. Their
+ * state in /proc tells: 'R' spinning, 'S' asleep. */
+#define POOL_MAX 255
+static _Thread_local pid_t pool_tids[POOL_MAX];
+static _Thread_local int pool_count;
+
+/* How many of the pool's workers are runnable now; 0 when none is known. */
+static int pool_runnable(void) {
+  int n = 0;
+  for (int i = 0; i < pool_count; ++i) {
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)pool_tids[i]);
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue; /* the worker has exited */
+    const ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0) continue;
+    buf[len] = '\0';
+    const char *paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    n += paren && paren[1] == ' ' && paren[2] == 'R';
   }
-  return v == 2;
+  return n;
 }
 
 /* Other threads runnable on the machine (not this one, nor this thread's
- * team while it may still spin), read at most once per RUNNABLE_REUSE_NS on
+ * pool while it may still spin), read at most once per RUNNABLE_REUSE_NS on
  * each calling thread: the read costs 2-4 us, a decode step of a small model
- * ~10. The figure only sizes teams, so a stale one costs speed, never
- * results. -1 when unreadable. */
+ * ~10. Right after a team of ours the pool is taken to spin; otherwise, when
+ * the count would cost the call cores, the pool's workers are looked up one
+ * by one (3-4 us each). The figure only sizes teams, so a stale one costs
+ * speed, never results. -1 when unreadable. */
 #define RUNNABLE_REUSE_NS 1000000
 static int64_t others_recent(void) {
   static _Thread_local int64_t read_at;
@@ -113,9 +132,10 @@ static int64_t others_recent(void) {
   const int64_t t = now_ns();
   if (!have || t - read_at >= RUNNABLE_REUSE_NS || t < read_at) {
     const int runnable = runnable_now();
-    const int64_t own_spinning =
-        team_size > 1 && t - team_ended_at < TEAM_SPIN_NS && !workers_sleep_at_once() ? team_size - 1 : 0;
-    last = runnable < 0 ? -1 : runnable - 1 - own_spinning;
+    int64_t others = runnable - 1;
+    if (team_size > 1 && t - team_ended_at < TEAM_SPIN_NS) others -= team_size - 1;
+    else if (others > 1) others -= pool_runnable();
+    last = runnable < 0 ? -1 : others;
     read_at = t, have = 1;
   }
   return last;
@@ -156,9 +176,21 @@ void vecattn_run_region(int threads, void (*region)(void *ctx), void *ctx) {
     region(ctx);
     return;
   }
+#ifdef __linux__
+  if (omp_get_level() == 0) {
+    pid_t *tids = pool_tids; /* this thread's, written by its workers */
+#pragma omp parallel num_threads(threads)
+    {
+      const int id = omp_get_thread_num();
+      if (id > 0 && id <= POOL_MAX) tids[id - 1] = (pid_t)syscall(SYS_gettid);
+      region(ctx);
+    }
+    const int workers = threads - 1 < POOL_MAX ? threads - 1 : POOL_MAX;
+    if (workers > pool_count) pool_count = workers; /* a smaller team leaves the rest of the pool as it was */
+    team_ended_at = now_ns(), team_size = threads;
+    return;
+  }
+#endif
 #pragma omp parallel num_threads(threads)
   region(ctx);
-#ifdef __linux__
-  if (threads > 1 && omp_get_level() == 0) team_ended_at = now_ns(), team_size = threads;
-#endif
 }
