@@ -36,6 +36,14 @@ static int count_threads(void) {
   return n;
 }
 
+/* CPUs this process may use: the calling thread's mask, or under
+ * OMP_PROC_BIND (which pins it to one place) the CPUs OpenMP started with. */
+static int process_cpus(void) {
+  if (omp_get_proc_bind() != omp_proc_bind_false) return omp_get_num_procs();
+  cpu_set_t set;
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define COUNTS_CREATED 0
 #else
@@ -133,6 +141,10 @@ END_TEST
  * its default: asking for 4 threads, or the default, starts no team. */
 START_TEST(test_capped_at_affinity) {
   if (!can_observe()) return;
+  if (omp_get_proc_bind() != omp_proc_bind_false) {
+    printf("SKIP: under OMP_PROC_BIND the runtime sets threads' masks; the CPUs it started with count\n");
+    return;
+  }
   cpu_set_t old, one;
   ck_assert_int_eq(sched_getaffinity(0, sizeof old, &old), 0);
   int first = 0;
@@ -255,8 +267,7 @@ static void foreign_region(int n) {
  * is asked for: then the spinning workers are all CPUs but one. */
 START_TEST(test_team_kept_after_long_region) {
 #if COUNTS_CREATED
-  cpu_set_t set;
-  const int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  const int cpus = process_cpus();
   if (cpus < 2 || !tu_threads_ok()) {
     printf("SKIP: %d CPU allowed here (or threads unavailable): no team to keep\n", cpus);
     return;
@@ -295,6 +306,43 @@ START_TEST(test_team_kept_after_long_region) {
 }
 END_TEST
 
+/* Under OMP_PROC_BIND the runtime pins the calling thread to one place, so
+ * its affinity mask is one CPU: a call must still get a team over the CPUs
+ * the process had (sizing it by the mask ran every call serially). The
+ * threads_bound test runs this suite with OMP_PROC_BIND=close. */
+START_TEST(test_team_under_proc_bind) {
+#if COUNTS_CREATED
+  if (omp_get_proc_bind() == omp_proc_bind_false) {
+    printf("SKIP: OMP_PROC_BIND unset here (the threads_bound test sets it)\n");
+    return;
+  }
+  const int procs = omp_get_num_procs();
+  if (procs < 2 || omp_get_max_threads() < 2 || !tu_threads_ok()) {
+    printf("SKIP: %d CPU for this process, %d OpenMP threads: no team to start\n", procs, omp_get_max_threads());
+    return;
+  }
+  tu_reseed(0x7A05);
+  inputs in;
+  tu_tensor out;
+  inputs_make(&in, 1, 8, 8, 512, 512, 64); /* 0.54 GFLOP */
+  tu_tensor_make(&out, TU_BHSD, 1, 8, 512, 64);
+  int widest = 1;
+  for (int rep = 0; rep < 5 && widest < 2; ++rep) { /* another process may hold the cores for a moment */
+    const struct timespec pause = {0, 60 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    atomic_store(&last_team, 1);
+    ck_assert_int_eq(sdpa(&in, &out, 0), VECATTN_OK);
+    if (atomic_load(&last_team) > widest) widest = atomic_load(&last_team);
+  }
+  ck_assert_msg(widest >= 2, "bound (OMP_PROC_BIND), %d CPUs: 5 calls all ran on one thread", procs);
+  tu_tensor_free(&out);
+  inputs_free(&in);
+#else
+  printf("sanitized build: team sizes not observed\n");
+#endif
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("threads");
   TCase *tc = tcase_create("threads");
@@ -303,6 +351,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_capped_at_affinity);
   tcase_add_test(tc, test_nested_is_serial);
   tcase_add_test(tc, test_team_kept_after_long_region);
+  tcase_add_test(tc, test_team_under_proc_bind);
   suite_add_tcase(s, tc);
   return s;
 }
