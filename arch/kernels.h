@@ -43,6 +43,11 @@ struct vecattn_kernels {
   void (*gemm)(const float *a, int64_t a_row, int64_t a_col, int m, const float *b, int64_t ldb,
                int k, int n_pad, float *c, int64_t ldc, const float *row_scale);
 
+  /* gemm with A's m rows gathered (row r at a_at[r], k floats) and a_col 1: the
+   * scores of a block of f32 keys spread over pages, in one call. */
+  void (*gemm_at)(const float *const *a_at, int m, const float *b, int64_t ldb, int k, int n_pad, float *c,
+                  int64_t ldc);
+
   /* gemm with B of any element type, widened as it is loaded: P.V over V as it lies in
    * memory, B's rows strided or gathered (b.at: V rows of several pages in one call, pf
    * then unused). pf.p, if not NULL: rows pf[p][:n_pad], p < k, are prefetched into L2

@@ -32,6 +32,8 @@ typedef struct {
   int pack_v;    /* V rows copied when Dv is not whole vectors */
   int gather_v;  /* prefill over pages: P.V reads a block's V rows through ws->v_at, one call
                     per block instead of one per page */
+  int gather_k;  /* prefill over pages with f32 K read in place: the score gemm reads a block's
+                    K rows through ws->k_at, likewise */
   int keys_in_place; /* few rows per tile: dot against K rows instead of packing K^T */
   int widen_k;   /* K not f32 and not keys_in_place: each K block is widened once into
                     ws->k_block, where the score gemm broadcasts from it */
@@ -75,6 +77,7 @@ typedef struct {
   float *ones;      /* [rows_pad] of 1.0f when the keys are paged: the row scale that
                        continues a P.V sum in a second call, bit for bit */
   const void **v_at; /* when gather_v: [block_k] addresses of the block's V rows */
+  const void **k_at; /* when gather_k: [block_k] addresses of the block's K rows */
 } attn_workspace;
 
 void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_kernels *kern);

@@ -58,11 +58,11 @@ static inline const vf_byte *vf_row_ahead(const vf_byte *b, int64_t ldb, int64_t
 static inline __attribute__((always_inline)) void gemm_block(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int64_t e0,
     int k, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const vf_byte *const *bat, const int mr,
-    const int nv, const int bt, const int with_pf, const int paged) {
+    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const vf_byte *const *bat,
+    const float *const *aat, const int mr, const int nv, const int bt, const int with_pf, const int paged) {
   vf acc[VF_MR][VF_NR_MAX];
   const float *arow[VF_MR];
-  for (int r = 0; r < mr; ++r) arow[r] = a + (r < rows ? r : 0) * a_row;
+  for (int r = 0; r < mr; ++r) arow[r] = aat ? aat[r < rows ? r : 0] : a + (r < rows ? r : 0) * a_row;
 
   if (row_scale) {
     for (int r = 0; r < mr; ++r) {
@@ -120,45 +120,47 @@ static inline __attribute__((always_inline)) void gemm_block(
 static inline __attribute__((always_inline)) void gemm_rows(
     const float *a, int64_t a_row, int64_t a_col, int rows, const vf_byte *b, int64_t ldb, int k,
     int nvec, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const vf_byte *const *bat, const int mr,
-    const int bt, const int with_pf, const int paged) {
+    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const vf_byte *const *bat,
+    const float *const *aat, const int mr, const int bt, const int with_pf, const int paged) {
   const int nr = mr <= 4 && bt != VECATTN_Q8_0 ? VF_NR_SHORT : VF_NR; /* q8_0: blocks sharing a scale */
   int j = 0;
   for (; j + nr <= nvec; j += nr)
     gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, b2, run2, bat, mr, nr, bt, with_pf, paged);
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, b2, run2, bat, aat, mr, nr, bt, with_pf, paged);
   for (; j < nvec; ++j)
     gemm_block(a, a_row, a_col, rows, b, ldb, (int64_t)j * VF_LANES, k, c + j * VF_LANES, ldc, row_scale,
-               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, b2, run2, bat, mr, 1, bt, with_pf, paged);
+               with_pf ? pf + j * pf_vec : pf, ldpf, pf_vec, ahead, b2, run2, bat, aat, mr, 1, bt, with_pf, paged);
 }
 
 /* bt and with_pf are compile-time, so the common, prefetch-free f32 case keeps
- * a branch-free inner loop. */
+ * a branch-free inner loop. aat: NULL, or A's m rows gathered (row r at
+ * aat[r]; a and a_row are then unused). */
 static inline __attribute__((always_inline)) void gemm_body(
     const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,
     int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,
-    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const vf_byte *const *bat, const int bt,
-    const int with_pf, const int paged) {
+    int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const vf_byte *const *bat,
+    const float *const *aat, const int bt, const int with_pf, const int paged) {
   const int nvec = n_pad / VF_LANES;
   for (int r0 = 0; r0 < m; r0 += VF_MR) {
     const int rows = m - r0 < VF_MR ? m - r0 : VF_MR;
-    const float *ar = a + r0 * a_row;
+    const float *ar = aat ? NULL : a + r0 * a_row;
+    const float *const *aa = aat ? aat + r0 : NULL;
     float *cr = c + r0 * ldc;
     const float *rs = row_scale ? row_scale + r0 : NULL;
     const int rpf = with_pf && r0 == 0, rpaged = paged && r0 == 0; /* once per call */
     /* Short last blocks (decode: a handful of rows) use fewer register rows. */
     if (rows > 4 || VF_MR <= 4)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, VF_MR, bt, rpf,
-                rpaged);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, aa, VF_MR,
+                bt, rpf, rpaged);
     else if (rows > 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, 4, bt, rpf,
-                rpaged);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, aa, 4, bt,
+                rpf, rpaged);
     else if (rows == 2)
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, 2, bt, rpf,
-                rpaged);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, aa, 2, bt,
+                rpf, rpaged);
     else
-      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, 1, bt, rpf,
-                rpaged);
+      gemm_rows(ar, a_row, a_col, rows, b, ldb, k, nvec, cr, ldc, rs, pf, ldpf, pf_vec, ahead, b2, run2, bat, aa, 1, bt,
+                rpf, rpaged);
   }
 }
 
@@ -169,7 +171,7 @@ static inline __attribute__((always_inline)) void gemm_body(
                                                        int n_pad, float *c, int64_t ldc,             \
                                                        const float *row_scale, int64_t ahead) {      \
     gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, NULL, 0, 0, ahead, NULL, 0,   \
-              NULL, VECATTN_##T, 0, 0);                                                              \
+              NULL, NULL, VECATTN_##T, 0, 0);                                                        \
   }                                                                                                  \
   static __attribute__((noinline)) void gemm_gather_##T(const float *a, int64_t a_row, int64_t a_col, \
                                                         int m, const vf_byte *const *bat, int k,     \
@@ -177,21 +179,21 @@ static inline __attribute__((always_inline)) void gemm_body(
                                                         const float *row_scale) {                    \
     if (!bat) __builtin_unreachable();                                                               \
     gemm_body(a, a_row, a_col, m, NULL, 0, k, n_pad, c, ldc, row_scale, NULL, 0, 0, INT64_MAX, NULL, \
-              0, bat, VECATTN_##T, 0, 0);                                                            \
+              0, bat, NULL, VECATTN_##T, 0, 0);                                                      \
   }                                                                                                  \
   static __attribute__((noinline)) void gemm_prefetching_##T(                                        \
       const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,     \
       int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,     \
       int64_t pf_vec, int64_t ahead) {                                                               \
     gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, pf_vec, ahead, NULL, \
-              0, NULL, VECATTN_##T, 1, 0);                                                           \
+              0, NULL, NULL, VECATTN_##T, 1, 0);                                                     \
   }                                                                                                  \
   static __attribute__((noinline)) void gemm_paging_##T(                                             \
       const float *a, int64_t a_row, int64_t a_col, int m, const vf_byte *b, int64_t ldb, int k,     \
       int n_pad, float *c, int64_t ldc, const float *row_scale, const vf_byte *pf, int64_t ldpf,     \
       int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2) {                              \
     gemm_body(a, a_row, a_col, m, b, ldb, k, n_pad, c, ldc, row_scale, pf, ldpf, pf_vec, ahead, b2,  \
-              run2, NULL, VECATTN_##T, 1, 1);                                                        \
+              run2, NULL, NULL, VECATTN_##T, 1, 1);                                                  \
   }
 GEMM_VARIANT(F32)
 GEMM_VARIANT(F16)
@@ -203,6 +205,15 @@ static void gemm(const float *a, int64_t a_row, int64_t a_col, int m, const floa
                  int k, int n_pad, float *c, int64_t ldc, const float *row_scale) {
   gemm_plain_F32(a, a_row, a_col, m, (const vf_byte *)b, ldb * (int64_t)sizeof(float), k, n_pad, c, ldc,
                  row_scale, INT64_MAX);
+}
+
+/* gemm with A's m rows gathered (a_at[r]: row r, k floats read by
+ * broadcast) and B f32: the scores of a block of keys spread over pages, in
+ * one call, so its register blocks span page ends. */
+static __attribute__((noinline)) void gemm_at(const float *const *a_at, int m, const float *b, int64_t ldb, int k,
+                                              int n_pad, float *c, int64_t ldc) {
+  gemm_body(NULL, 0, 1, m, (const vf_byte *)b, ldb * (int64_t)sizeof(float), k, n_pad, c, ldc, NULL, NULL, 0, 0,
+            INT64_MAX, NULL, 0, NULL, a_at, VECATTN_F32, 0, 0);
 }
 
 static void gemm_typed(const float *a, int64_t a_row, int64_t a_col, int m, vecattn_rows b, int k,

@@ -28,6 +28,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .gemm_nr = VF_LANES * VF_NR,
     .gemm = gemm,
     .gemm_typed = gemm_typed,
+    .gemm_at = gemm_at,
     .gemm_nt = gemm_nt,
     .gemm_nt_st = gemm_nt_st,
     .softmax_update = softmax_update,
