@@ -44,6 +44,9 @@ static int process_cpus(void) {
   return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
 }
 
+/* The size of the last team asked of libgomp (-1: none seen), and how many. */
+static atomic_int last_team = -1, teams_seen;
+
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define COUNTS_CREATED 0
 #else
@@ -63,8 +66,6 @@ __attribute__((visibility("default"))) int pthread_create(pthread_t *t, const pt
   return f(t, attr, fn, arg);
 }
 
-/* The size of the last team asked of libgomp (-1: none seen), and how many. */
-static atomic_int last_team = -1, teams_seen;
 typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
 __attribute__((visibility("default"))) void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads,
                                                           unsigned flags) {
@@ -241,6 +242,25 @@ START_TEST(test_nested_is_serial) {
 }
 END_TEST
 
+/* Team sizes are seen where GOMP_parallel is this executable's (not under
+ * ASan/TSan, like thread creation). */
+static int teams_observable(void) {
+  if (!COUNTS_CREATED) printf("sanitized build: team sizes not observed\n");
+  return COUNTS_CREATED;
+}
+
+/* The team one call got (1: it ran on its own thread), after a pause long
+ * enough for idle workers to sleep if `pause`. */
+static int team_of_call(inputs *in, tu_tensor *out, int num_threads, int pause) {
+  if (pause) {
+    const struct timespec ms60 = {0, 60 * 1000 * 1000};
+    nanosleep(&ms60, NULL);
+  }
+  atomic_store(&last_team, 1);
+  ck_assert_int_eq(sdpa(in, out, num_threads), VECATTN_OK);
+  return atomic_load(&last_team);
+}
+
 static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -266,7 +286,7 @@ static void foreign_region(int n) {
  * for the workers to sleep, so its first call gets the full team. Every CPU
  * is asked for: then the spinning workers are all CPUs but one. */
 START_TEST(test_team_kept_after_long_region) {
-#if COUNTS_CREATED
+  if (!teams_observable()) return;
   const int cpus = process_cpus();
   if (cpus < 2 || !tu_threads_ok()) {
     printf("SKIP: %d CPU allowed here (or threads unavailable): no team to keep\n", cpus);
@@ -281,15 +301,9 @@ START_TEST(test_team_kept_after_long_region) {
   for (int foreign = 0; foreign < 2; ++foreign) {
     int shrunk = 0, first[5], next[5];
     for (int rep = 0; rep < 5; ++rep) {
-      const struct timespec pause = {0, 60 * 1000 * 1000};
-      nanosleep(&pause, NULL);
-      atomic_store(&last_team, 1); /* stays 1 when a call runs on its own thread */
-      ck_assert_int_eq(sdpa(&in, &out, n), VECATTN_OK);
-      first[rep] = atomic_load(&last_team);
+      first[rep] = team_of_call(&in, &out, n, 1);
       if (foreign) foreign_region(n);
-      atomic_store(&last_team, 1);
-      ck_assert_int_eq(sdpa(&in, &out, n), VECATTN_OK);
-      next[rep] = atomic_load(&last_team);
+      next[rep] = team_of_call(&in, &out, n, 0);
       shrunk += next[rep] < first[rep];
     }
     ck_assert_int_gt(atomic_load(&teams_seen), 0);
@@ -300,9 +314,6 @@ START_TEST(test_team_kept_after_long_region) {
   }
   tu_tensor_free(&out);
   inputs_free(&in);
-#else
-  printf("sanitized build: team sizes not observed\n");
-#endif
 }
 END_TEST
 
@@ -311,7 +322,7 @@ END_TEST
  * the process had (sizing it by the mask ran every call serially). The
  * threads_bound test runs this suite with OMP_PROC_BIND=close. */
 START_TEST(test_team_under_proc_bind) {
-#if COUNTS_CREATED
+  if (!teams_observable()) return;
   if (omp_get_proc_bind() == omp_proc_bind_false) {
     printf("SKIP: OMP_PROC_BIND unset here (the threads_bound test sets it)\n");
     return;
@@ -328,18 +339,12 @@ START_TEST(test_team_under_proc_bind) {
   tu_tensor_make(&out, TU_BHSD, 1, 8, 512, 64);
   int widest = 1;
   for (int rep = 0; rep < 5 && widest < 2; ++rep) { /* another process may hold the cores for a moment */
-    const struct timespec pause = {0, 60 * 1000 * 1000};
-    nanosleep(&pause, NULL);
-    atomic_store(&last_team, 1);
-    ck_assert_int_eq(sdpa(&in, &out, 0), VECATTN_OK);
-    if (atomic_load(&last_team) > widest) widest = atomic_load(&last_team);
+    const int team = team_of_call(&in, &out, 0, 1);
+    if (team > widest) widest = team;
   }
   ck_assert_msg(widest >= 2, "bound (OMP_PROC_BIND), %d CPUs: 5 calls all ran on one thread", procs);
   tu_tensor_free(&out);
   inputs_free(&in);
-#else
-  printf("sanitized build: team sizes not observed\n");
-#endif
 }
 END_TEST
 
