@@ -15,6 +15,9 @@
 #ifndef VF_NT_MR
 #define VF_NT_MR 4
 #endif
+#ifndef VF_PIN /* vec.h's register pin, where its compilers need one */
+#define VF_PIN(v) ((void)0)
+#endif
 #ifndef VF_NT_NC
 #define VF_NT_NC 2
 #endif
@@ -41,10 +44,14 @@ static inline __attribute__((always_inline)) void gemm_nt_block(
   int p = 0;
   for (; p + VF_LANES <= k; p += VF_LANES) {
     vf bv[VF_NT_NC];
-    for (int j = 0; j < nc; ++j) bv[j] = vf_load_t(b + j * ldb, p, bt);
+    for (int j = 0; j < nc; ++j) {
+      bv[j] = vf_load_t(b + j * ldb, p, bt);
+      VF_PIN(bv[j]);
+    }
     for (int j = 0; j < nc; ++j) __builtin_prefetch(vf_addr_t(b + j * ldb, p + pf_ahead, bt), 0, VF_PREFETCH_LOCALITY);
     for (int r = 0; r < mr; ++r) {
-      const vf av = vf_load(arow[r] + p);
+      vf av = vf_load(arow[r] + p);
+      VF_PIN(av);
       for (int j = 0; j < nc; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
     }
   }
@@ -157,19 +164,27 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
     }
     for (int u = 0; u < nrun; ++u) {
       vf av[VF_LANES];
-      for (int r = 0; r < rs; ++r) av[r] = vf_load(arow[r] + p + u * VF_LANES);
+      for (int r = 0; r < rs; ++r) {
+        av[r] = vf_load(arow[r] + p + u * VF_LANES);
+        VF_PIN(av[r]);
+      }
       for (int c = 0; c < kg; ++c) {
-        const vf bv = bt == VECATTN_Q8_0 ? vf_load_q8_scaled(brow[c] + boff, u * VF_LANES, scale[c])
-                                         : vf_load_t(brow[c] + boff, u * VF_LANES, bt);
+        vf bv = bt == VECATTN_Q8_0 ? vf_load_q8_scaled(brow[c] + boff, u * VF_LANES, scale[c])
+                                   : vf_load_t(brow[c] + boff, u * VF_LANES, bt);
+        VF_PIN(bv);
         for (int r = 0; r < rs; ++r) acc[vf_hsum_slot(c * rs + r)] = vf_fma(av[r], bv, acc[vf_hsum_slot(c * rs + r)]);
       }
     }
   }
   for (; p + VF_LANES <= k; p += VF_LANES) {
     vf av[VF_LANES];
-    for (int r = 0; r < rs; ++r) av[r] = vf_load(arow[r] + p);
+    for (int r = 0; r < rs; ++r) {
+      av[r] = vf_load(arow[r] + p);
+      VF_PIN(av[r]);
+    }
     for (int c = 0; c < kg; ++c) {
-      const vf bv = vf_load_t(brow[c], p, bt);
+      vf bv = vf_load_t(brow[c], p, bt);
+      VF_PIN(bv);
       for (int r = 0; r < rs; ++r) acc[vf_hsum_slot(c * rs + r)] = vf_fma(av[r], bv, acc[vf_hsum_slot(c * rs + r)]);
     }
   }
