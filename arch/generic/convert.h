@@ -11,35 +11,37 @@
 #include "dtype_scalar.h"
 #include "typed.h"
 
-static inline __attribute__((always_inline)) void to_f32_body(const vf_byte *src, float *dst, int64_t n, const int t) {
+/* dst[:n] = widened src[:n], times a when `scaled` (compile-time). */
+static inline __attribute__((always_inline)) void widen_body(const vf_byte *src, float *dst, int64_t n, vf a, const int t,
+                                                             const int scaled) {
   int64_t i = 0;
-  for (; i + VF_LANES <= n; i += VF_LANES) vf_store(dst + i, vf_load_t(src, i, t));
-  if (i < n) vf_store_n(dst + i, vf_load_n_t(src, i, (int)(n - i), t), (int)(n - i));
-}
-
-static void to_f32(const void *src, vecattn_dtype t, float *dst, int64_t n) {
-  switch (t) {
-  case VECATTN_F16: to_f32_body(src, dst, n, VECATTN_F16); break;
-  case VECATTN_BF16: to_f32_body(src, dst, n, VECATTN_BF16); break;
-  case VECATTN_Q8_0: to_f32_body(src, dst, n, VECATTN_Q8_0); break;
-  default: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+  for (; i + VF_LANES <= n; i += VF_LANES) {
+    const vf v = vf_load_t(src, i, t);
+    vf_store(dst + i, scaled ? vf_mul(v, a) : v);
+  }
+  if (i < n) {
+    const vf v = vf_load_n_t(src, i, (int)(n - i), t);
+    vf_store_n(dst + i, scaled ? vf_mul(v, a) : v, (int)(n - i));
   }
 }
 
-static inline __attribute__((always_inline)) void scale_to_f32_body(const vf_byte *src, float *dst, int64_t n, vf a,
-                                                                    const int t) {
-  int64_t i = 0;
-  for (; i + VF_LANES <= n; i += VF_LANES) vf_store(dst + i, vf_mul(vf_load_t(src, i, t), a));
-  if (i < n) vf_store_n(dst + i, vf_mul(vf_load_n_t(src, i, (int)(n - i), t), a), (int)(n - i));
+static void to_f32(const void *src, vecattn_dtype t, float *dst, int64_t n) {
+  const vf unused = vf_zero(); /* no scale */
+  switch (t) {
+  case VECATTN_F16: widen_body(src, dst, n, unused, VECATTN_F16, 0); break;
+  case VECATTN_BF16: widen_body(src, dst, n, unused, VECATTN_BF16, 0); break;
+  case VECATTN_Q8_0: widen_body(src, dst, n, unused, VECATTN_Q8_0, 0); break;
+  default: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+  }
 }
 
 static void scale_to_f32(const void *src, vecattn_dtype t, float *dst, int64_t n, float a) {
   const vf va = vf_set1(a);
   switch (t) {
-  case VECATTN_F16: scale_to_f32_body(src, dst, n, va, VECATTN_F16); break;
-  case VECATTN_BF16: scale_to_f32_body(src, dst, n, va, VECATTN_BF16); break;
-  case VECATTN_Q8_0: scale_to_f32_body(src, dst, n, va, VECATTN_Q8_0); break;
-  default: scale_to_f32_body(src, dst, n, va, VECATTN_F32); break;
+  case VECATTN_F16: widen_body(src, dst, n, va, VECATTN_F16, 1); break;
+  case VECATTN_BF16: widen_body(src, dst, n, va, VECATTN_BF16, 1); break;
+  case VECATTN_Q8_0: widen_body(src, dst, n, va, VECATTN_Q8_0, 1); break;
+  default: widen_body(src, dst, n, va, VECATTN_F32, 1); break;
   }
 }
 
@@ -64,17 +66,31 @@ static void q8_0_from_f32(const float *src, vf_byte *dst, int64_t n) {
   }
 }
 
-static void from_f32(const float *src, vecattn_dtype t, void *dst, int64_t n) {
+/* dst[:n] = src[:n] (times a when `scaled`, compile-time) rounded to t: F32,
+ * F16 or BF16. */
+static inline __attribute__((always_inline)) void narrow_body(const float *src, void *dst, int64_t n, vf a, const int t,
+                                                              const int scaled) {
   int64_t i = 0;
+  for (; i + VF_LANES <= n; i += VF_LANES) {
+    const vf v = scaled ? vf_mul(vf_load(src + i), a) : vf_load(src + i);
+    if (t == VECATTN_F16) vf_store_f16((uint16_t *)dst + i, v);
+    else if (t == VECATTN_BF16) vf_store_bf16((uint16_t *)dst + i, v);
+    else vf_store((float *)dst + i, v);
+  }
+  if (i < n) {
+    const int tail = (int)(n - i);
+    const vf v = scaled ? vf_mul(vf_load_n(src + i, tail), a) : vf_load_n(src + i, tail);
+    if (t == VECATTN_F16) vf_store_n_f16((uint16_t *)dst + i, v, tail);
+    else if (t == VECATTN_BF16) vf_store_n_bf16((uint16_t *)dst + i, v, tail);
+    else vf_store_n((float *)dst + i, v, tail);
+  }
+}
+
+static void from_f32(const float *src, vecattn_dtype t, void *dst, int64_t n) {
+  const vf unused = vf_zero(); /* no scale */
   switch (t) {
-  case VECATTN_F16:
-    for (; i + VF_LANES <= n; i += VF_LANES) vf_store_f16((uint16_t *)dst + i, vf_load(src + i));
-    if (i < n) vf_store_n_f16((uint16_t *)dst + i, vf_load_n(src + i, (int)(n - i)), (int)(n - i));
-    break;
-  case VECATTN_BF16:
-    for (; i + VF_LANES <= n; i += VF_LANES) vf_store_bf16((uint16_t *)dst + i, vf_load(src + i));
-    if (i < n) vf_store_n_bf16((uint16_t *)dst + i, vf_load_n(src + i, (int)(n - i)), (int)(n - i));
-    break;
+  case VECATTN_F16: narrow_body(src, dst, n, unused, VECATTN_F16, 0); break;
+  case VECATTN_BF16: narrow_body(src, dst, n, unused, VECATTN_BF16, 0); break;
   case VECATTN_Q8_0: q8_0_from_f32(src, dst, n); break;
   default: memcpy(dst, src, (size_t)n * sizeof(float)); break;
   }
@@ -82,20 +98,10 @@ static void from_f32(const float *src, vecattn_dtype t, void *dst, int64_t n) {
 
 static void scale_from_f32(const float *src, float a, vecattn_dtype t, void *dst, int64_t n) {
   const vf va = vf_set1(a);
-  int64_t i = 0;
   switch (t) {
-  case VECATTN_F16:
-    for (; i + VF_LANES <= n; i += VF_LANES) vf_store_f16((uint16_t *)dst + i, vf_mul(vf_load(src + i), va));
-    if (i < n) vf_store_n_f16((uint16_t *)dst + i, vf_mul(vf_load_n(src + i, (int)(n - i)), va), (int)(n - i));
-    break;
-  case VECATTN_BF16:
-    for (; i + VF_LANES <= n; i += VF_LANES) vf_store_bf16((uint16_t *)dst + i, vf_mul(vf_load(src + i), va));
-    if (i < n) vf_store_n_bf16((uint16_t *)dst + i, vf_mul(vf_load_n(src + i, (int)(n - i)), va), (int)(n - i));
-    break;
-  default:
-    for (; i + VF_LANES <= n; i += VF_LANES) vf_store((float *)dst + i, vf_mul(vf_load(src + i), va));
-    if (i < n) vf_store_n((float *)dst + i, vf_mul(vf_load_n(src + i, (int)(n - i)), va), (int)(n - i));
-    break;
+  case VECATTN_F16: narrow_body(src, dst, n, va, VECATTN_F16, 1); break;
+  case VECATTN_BF16: narrow_body(src, dst, n, va, VECATTN_BF16, 1); break;
+  default: narrow_body(src, dst, n, va, VECATTN_F32, 1); break;
   }
 }
 
