@@ -1,7 +1,8 @@
 /* Streaming read bandwidth: every thread sums its own contiguous slice of a
  * buffer several times larger than the last-level cache, in one of two ways
- * that passes alternate, and the fastest pass counts. Plain C with eight integer accumulators: integer
- * adds may be reordered, so the compiler vectorizes it for the baseline ISA.
+ * that passes alternate, and the fastest pass counts. Plain C with eight
+ * integer accumulators: integer adds may be reordered, so the compiler
+ * vectorizes it for the baseline ISA.
  * One sequential stream is the fastest read on AMD Zen 5 (2 threads: 61-64
  * GB/s, 4 streams 36-46); on Intel Emerald Rapids one thread's hardware
  * prefetch leaves it short of DRAM's rate, and 4 interleaved streams with

@@ -94,7 +94,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
    * chunk after 3584 positions, Hq 32, Hkv 8, 1 thread: score 12% slower than
    * over contiguous rows, now level; the call 144.9-146.4 -> 142.4-143.3 ms,
    * contiguous 136.3). */
-  pl->gather_k = p->pages && !pl->keys_in_place && !pl->widen_k && !pl->bf16 && !pl->q8mm && !p->additive;
+  pl->gather_k = p->pages && !pl->keys_in_place && p->kt == VECATTN_F32 && !p->additive && !pl->bf16;
   pl->d2 = (int)((p->D + 1) / 2);
   if (pl->keys_in_place && pl->rows_max < kern->lanes) {
     int g = 1;
