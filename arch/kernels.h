@@ -18,6 +18,10 @@
  * of them: kernels may prefetch there, and compute only on the rows asked for.
  * at: NULL, or row r starts at at[r] for every row the call reads (rows gathered
  * across pages; p, ld, run and p2 are then unused), where a kernel takes it. */
+/* Bytes a pack_q8 output of k dimensions may take: 8 rows' int8, then a
+ * 64-byte sum and a 64-byte scale vector per 32-element block. */
+#define VECATTN_Q8_PACK_BYTES(k) ((int64_t)(k) * 12)
+
 typedef struct {
   const void *p;
   int64_t ld;
@@ -128,6 +132,10 @@ struct vecattn_kernels {
   void (*quantize_q8)(const float *x, int64_t n, int8_t *q, float *d);
   void (*gemm_nt_st_q8)(const int8_t *aq, const float *ad, int m, int rs, vecattn_rows b, int n, int k,
                         float *st, vecattn_rows pf);
+  /* NULL, or the layout gemm_nt_st_q8 reads instead (then given as aq, ad NULL;
+   * rs <= 8): rows m (rs) of quantize_q8's output rearranged once per tile into
+   * dst, at most VECATTN_Q8_PACK_BYTES(k) bytes. */
+  void (*pack_q8)(const int8_t *aq, const float *ad, int m, int rs, int k, void *dst);
   /* int8 matrix products, NULL on ISAs without them: c[j * ldc + r] = the gemm_nt_st_q8
    * product of row r and row j of B (type Q8_0, k whole blocks) for j < n, r < n_pad (a
    * multiple of lanes). Rows come in pairs, quantised as quantize_q8 does: pair p's int8

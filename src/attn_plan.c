@@ -43,7 +43,11 @@ static size_t bf16_floats(const attn_plan *pl) {
  * their scales, one per 32 elements (q8mm: each pair's two, twice). */
 static int64_t q8_bytes(const attn_plan *pl) { return (int64_t)(pl->q8mm ? pl->rows_pad : pl->rows_max) * pl->p->D; }
 static int64_t q8_scales(const attn_plan *pl) { return q8_bytes(pl) / VECATTN_Q8_0_BLOCK * (pl->q8mm ? 2 : 1); }
-static size_t q8_floats(const attn_plan *pl) { return align16(ceil_div(q8_bytes(pl), 4)) + align16(q8_scales(pl)); }
+static int q8_packs(const attn_plan *pl) { return pl->q8dot && pl->kern->pack_q8; }
+static size_t q8_floats(const attn_plan *pl) {
+  return align16(ceil_div(q8_bytes(pl), 4)) + align16(q8_scales(pl)) +
+         (q8_packs(pl) ? align16(ceil_div(VECATTN_Q8_PACK_BYTES(pl->p->D), 4)) : 0);
+}
 
 /* Q^T, or with keys_in_place its rows (no padding rows: the dot products
  * read only the tile's own); none with q8mm, whose quantised rows are all it reads. */
@@ -144,6 +148,8 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
     ws.q_i8 = (int8_t *)mem, mem += align16(ceil_div(q8_bytes(pl), 4));
     ws.q_d = mem, mem += align16(q8_scales(pl));
   }
+  ws.q_pack = NULL;
+  if (q8_packs(pl)) ws.q_pack = mem, mem += align16(ceil_div(VECATTN_Q8_PACK_BYTES(pl->p->D), 4));
   ws.row_tmp = mem, mem += row_tmp_floats(pl->p);
   ws.scores = mem, mem += align16(rows_pad * pl->block_k);
   ws.acc = NULL;
@@ -270,6 +276,8 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
     for (int r = 0; r < t->rows; ++r)
       pl->kern->quantize_q8(ws->q_packed + (int64_t)r * p->D, p->D, ws->q_i8 + (int64_t)r * p->D,
                             ws->q_d + (int64_t)r * p->D / VECATTN_Q8_0_BLOCK);
+  if (pl->q8dot && pl->kern->pack_q8) /* the ISA's own layout of them */
+    pl->kern->pack_q8(ws->q_i8, ws->q_d, t->rows, pl->score_ld, (int)p->D, ws->q_pack);
   if (!pl->keys_in_place) /* padding lanes score 0, never NaN */
     for (int64_t d = 0; d < p->D; ++d)
       for (int r = t->rows; r < lanes; ++r) ws->q_packed[d * lanes + r] = 0.0f;
@@ -429,7 +437,8 @@ static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0,
         keys.p2 = after.p, keys.run2 = after.run < at.hi - at.j ? after.run : at.hi - at.j;
       }
       if (pl->q8dot)
-        pl->kern->gemm_nt_st_q8(ws->q_i8, ws->q_d, t->rows, pl->score_ld, keys, n, (int)p->D,
+        pl->kern->gemm_nt_st_q8(ws->q_pack ? (const int8_t *)ws->q_pack : ws->q_i8, ws->q_pack ? NULL : ws->q_d,
+                                t->rows, pl->score_ld, keys, n, (int)p->D,
                                 ws->scores + (int64_t)c * pl->score_ld, attn_values(pl, t, j0 + c));
       else
         pl->kern->gemm_nt_st(ws->q_packed, p->D, t->rows, pl->score_ld, keys, n, (int)p->D,

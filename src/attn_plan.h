@@ -69,6 +69,7 @@ typedef struct {
   int8_t *q_i8;     /* when q8dot: Q [rows_max][D] as int8; when q8mm: [rows_pad / 2] row pairs
                        of 2 * D int8 as kernels.h's gemm_q8mm reads them */
   float *q_d;       /* their scales: [rows_max][D / 32], or when q8mm [rows_pad / 2][D / 32][4] */
+  void *q_pack;     /* when q8dot on an ISA with pack_q8: both as its gemm_nt_st_q8 reads them */
   float *row_tmp;   /* two rows of max(D, Dv) floats for conversions */
   float *scores;    /* S^T [block_k][score_ld] */
   float *acc;       /* [rows_max][dv_pad] */

@@ -34,6 +34,7 @@ static unsigned detect_flags(void) {
     if (b & (1u << 17)) f |= CPU_AVX512DQ;
     if (b & (1u << 30)) f |= CPU_AVX512BW;
     if (b & (1u << 31)) f |= CPU_AVX512VL;
+    if (c & (1u << 11)) f |= CPU_AVX512VNNI;
   }
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5))) f |= CPU_AVX512BF16;
   return f;
@@ -128,7 +129,7 @@ void cpu_features_detect(cpu_features *out) {
       {CPU_AVX512BF16, "avx512bf16"}, {CPU_ASIMDHP, "asimdhp"}, {CPU_ASIMDDP, "asimddp"},
       {CPU_I8MM, "i8mm"},         {CPU_BF16, "bf16"},         {CPU_SVE, "sve"},
       {CPU_SVE2, "sve2"},         {CPU_SVEBF16, "svebf16"},   {CPU_SVEI8MM, "svei8mm"},
-      {CPU_NEON32, "neon"},       {CPU_VFPV4, "vfpv4"},
+      {CPU_NEON32, "neon"},       {CPU_VFPV4, "vfpv4"},       {CPU_AVX512VNNI, "avx512vnni"},
   };
   out->flags = detect_flags();
   out->sve_bits = detect_sve_bits(out->flags);

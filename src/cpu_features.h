@@ -26,6 +26,7 @@ enum {
   CPU_AVX512BF16 = 1u << 21,
   CPU_SVEBF16 = 1u << 22, /* BFDOT/BFMMLA on SVE vectors */
   CPU_SVEI8MM = 1u << 23, /* SMMLA on SVE vectors */
+  CPU_AVX512VNNI = 1u << 24, /* VPDPBUSD: u8 x s8 products into int32 */
 };
 
 typedef struct {

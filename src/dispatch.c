@@ -97,7 +97,12 @@ static int cpu_runs(vecattn_isa isa) {
     case VECATTN_ISA_AVX2: return (f & avx2) == avx2;
     case VECATTN_ISA_AVX512: return (f & avx512) == avx512;
     case VECATTN_ISA_NEON: return (f & CPU_ASIMD) != 0;
-    case VECATTN_ISA_AVX512BF16: return (f & (avx512 | CPU_AVX512BF16)) == (avx512 | CPU_AVX512BF16);
+    /* Every AVX512_BF16 CPU (Cooper Lake, Sapphire Rapids on, Zen 4 on) has
+     * AVX512_VNNI too; the path uses both. */
+    case VECATTN_ISA_AVX512BF16: {
+      const unsigned bf16 = avx512 | CPU_AVX512BF16 | CPU_AVX512VNNI;
+      return (f & bf16) == bf16;
+    }
     case VECATTN_ISA_SVE: return (f & CPU_SVE) != 0;
     case VECATTN_ISA_NEON32: return (f & CPU_NEON32) != 0;
     /* neonbf16 extends neondot: BF16 cores all have the dot product (ARMv8.4+),

@@ -643,7 +643,8 @@ START_TEST(test_bf16_products) {
   /* Each path with bf16 products, and the path it extends. */
   static const vecattn_isa pairs[][2] = {{VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512},
                                          {VECATTN_ISA_NEONBF16, VECATTN_ISA_NEON},
-                                         {VECATTN_ISA_SVEBF16, VECATTN_ISA_SVE}};
+                                         {VECATTN_ISA_SVEBF16, VECATTN_ISA_SVE},
+                                         {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512}};
   const vecattn_isa bf16 = pairs[_i][0], base = pairs[_i][1];
   if (!vecattn_isa_supported(bf16)) {
     printf("SKIP bf16 products on %s: not supported on this machine/build\n", vecattn_isa_name(bf16));
@@ -756,7 +757,7 @@ static vecattn_sdpa_opts int8_case_opts(int mask, int window, float slope_unit, 
   return o;
 }
 
-/* int8 products (neondot, neonbf16, sve, svebf16 with opts.reduced_precision): decode
+/* int8 products (neondot, neonbf16, sve, svebf16, avx512bf16 with opts.reduced_precision): decode
  * against q8_0 K quantises the queries per 32-element block and sums exact
  * int8 products. Against float64 with the queries as quantised, the result
  * keeps the project's bar; against the true float64 result it is off by the
@@ -769,7 +770,8 @@ START_TEST(test_q8_products) {
   static const vecattn_isa pairs[][2] = {{VECATTN_ISA_NEONDOT, VECATTN_ISA_NEON},
                                          {VECATTN_ISA_NEONBF16, VECATTN_ISA_NEON},
                                          {VECATTN_ISA_SVE, VECATTN_ISA_SVE},
-                                         {VECATTN_ISA_SVEBF16, VECATTN_ISA_SVE}};
+                                         {VECATTN_ISA_SVEBF16, VECATTN_ISA_SVE},
+                                         {VECATTN_ISA_AVX512BF16, VECATTN_ISA_AVX512}};
   const vecattn_isa dot = pairs[_i][0], base = pairs[_i][1];
   if (!vecattn_isa_supported(dot)) {
     printf("SKIP int8 products on %s: not supported on this machine/build\n", vecattn_isa_name(dot));
@@ -845,8 +847,9 @@ START_TEST(test_q8_products) {
       ck_assert_msg(memcmp(out.mem, base_rp, out.bytes) == 0, "%s: with the option differs from %s", label,
                     vecattn_isa_name(base));
     free(base_rp);
-    /* neonbf16's and svebf16's bf16 products change prefill */
-    if (!used && ((dot != VECATTN_ISA_NEONBF16 && dot != VECATTN_ISA_SVEBF16) || NQ == 1))
+    /* neonbf16's, svebf16's and avx512bf16's bf16 products change prefill */
+    if (!used && ((dot != VECATTN_ISA_NEONBF16 && dot != VECATTN_ISA_SVEBF16 && dot != VECATTN_ISA_AVX512BF16) ||
+                  NQ == 1))
       ck_assert_msg(memcmp(out.mem, base_out.mem, out.bytes) == 0, "%s: the option changed a call it does not apply to",
                     label);
     if (used) {
@@ -1018,7 +1021,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_types_rejected);
   tcase_add_test(tc, test_mha_typed_cache);
   tcase_add_loop_test(tc, test_bf16_products, 0, 3);
-  tcase_add_loop_test(tc, test_q8_products, 0, 4);
+  tcase_add_loop_test(tc, test_q8_products, 0, 5);
   tcase_add_loop_test(tc, test_q8mm_products, 0, 2);
   suite_add_tcase(s, tc);
   return s;

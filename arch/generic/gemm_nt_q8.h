@@ -18,7 +18,7 @@
 #ifndef VECATTN_GENERIC_GEMM_NT_Q8_H
 #define VECATTN_GENERIC_GEMM_NT_Q8_H
 
-#ifdef VF_HAVE_I8DOT
+#if defined(VF_HAVE_I8DOT) || defined(VF_HAVE_I8DOT_LANES)
 #include <stdint.h>
 #include <string.h>
 
@@ -26,6 +26,21 @@
 #include "gemm.h"    /* VF_PREFETCH_* */
 #include "lanes.h"
 #include "typed.h"
+
+/* The queries quantised by q8_0's rule, with f32 scales. */
+static void quantize_q8(const float *x, int64_t n, int8_t *q, float *d) {
+  for (int64_t b = 0; b < n / VECATTN_Q8_0_BLOCK; ++b)
+    d[b] = q8_block(x + b * VECATTN_Q8_0_BLOCK, q + b * VECATTN_Q8_0_BLOCK);
+}
+
+/* The row VF_PREFETCH_ROWS after row j: in this run, in the next page (p2), or none. */
+static inline const vf_byte *q8_row_ahead(vecattn_rows b, int64_t ldb, int64_t j) {
+  return vf_row_ahead((const vf_byte *)b.p, ldb, j + VF_PREFETCH_ROWS, b.run ? b.run : INT64_MAX,
+                      (const vf_byte *)b.p2, b.run2);
+}
+#endif
+
+#ifdef VF_HAVE_I8DOT
 
 #define VF_I8_BYTES (4 * VF_LANES) /* int8 in one vector */
 #if VF_I8_BYTES <= VECATTN_Q8_0_BLOCK
@@ -70,12 +85,6 @@ static inline __attribute__((always_inline)) void q8_query_step(const int8_t *q,
   *qd = vf_set_halves(d[blk], two ? d[blk + 1] : 0.0f);
   qv[0] = two ? vi8_load(q) : vi8_load_halves(q, NULL);
 #endif
-}
-
-/* The queries quantised by q8_0's rule, with f32 scales. */
-static void quantize_q8(const float *x, int64_t n, int8_t *q, float *d) {
-  for (int64_t b = 0; b < n / VECATTN_Q8_0_BLOCK; ++b)
-    d[b] = q8_block(x + b * VECATTN_Q8_0_BLOCK, q + b * VECATTN_Q8_0_BLOCK);
 }
 
 /* One (key, row) pair of a step: an exact int32 sum, times both scales. */
@@ -128,12 +137,6 @@ static inline __attribute__((always_inline)) void gemm_nt_q8_block(
     }
   }
   vf_store(st, vf_hsum_lanes(acc));
-}
-
-/* The row VF_PREFETCH_ROWS after row j: in this run, in the next page (p2), or none. */
-static inline const vf_byte *q8_row_ahead(vecattn_rows b, int64_t ldb, int64_t j) {
-  return vf_row_ahead((const vf_byte *)b.p, ldb, j + VF_PREFETCH_ROWS, b.run ? b.run : INT64_MAX,
-                      (const vf_byte *)b.p2, b.run2);
 }
 
 /* rs < VF_LANES: VF_LANES / rs keys per vector of S^T (keys past n - 1 repeat
@@ -191,9 +194,16 @@ static void gemm_nt_st_q8(const int8_t *aq, const float *ad, int m, int rs, veca
 }
 #define VF_QUANTIZE_Q8 quantize_q8
 #define VF_GEMM_NT_ST_Q8 gemm_nt_st_q8
+#define VF_PACK_Q8 NULL
+#elif defined(VF_HAVE_I8DOT_LANES)
+#include "gemm_nt_q8_lanes.h"
+#define VF_QUANTIZE_Q8 quantize_q8
+#define VF_GEMM_NT_ST_Q8 gemm_nt_st_q8_lanes
+#define VF_PACK_Q8 pack_q8_lanes
 #else
 #define VF_QUANTIZE_Q8 NULL
 #define VF_GEMM_NT_ST_Q8 NULL
+#define VF_PACK_Q8 NULL
 #endif
 
 #endif

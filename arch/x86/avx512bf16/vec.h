@@ -22,4 +22,33 @@ static inline void vf_store_bf16_pairs(uint32_t *dst, vf x0, vf x1) { _mm512_sto
 static inline void vf_store_bf16_pairs_n(uint32_t *dst, vf x0, vf x1, int n) {
   _mm512_mask_storeu_epi32(dst, vf_tail_mask(n), vf_bf16_pairs(x0, x1));
 }
+
+/* int8 products (generic/gemm_nt_q8_lanes.h): VPDPBUSD (AVX512_VNNI) adds
+ * four u8 x s8 products into each 32-bit lane, 64 an instruction. */
+#define VF_HAVE_I8DOT_LANES 1
+typedef __m512i vi8;
+typedef __m512i vi32;
+static inline vi8 vi8_load(const int8_t *p) { return _mm512_loadu_si512(p); }
+static inline vi8 vi8_set1(int8_t x) { return _mm512_set1_epi8(x); }
+static inline vi32 vi32_zero(void) { return _mm512_setzero_si512(); }
+static inline vi32 vi32_load(const int32_t *p) { return _mm512_loadu_si512(p); }
+static inline void vi32_store(int32_t *p, vi32 v) { _mm512_storeu_si512(p, v); }
+static inline vi32 vi32_neg(vi32 v) { return _mm512_sub_epi32(_mm512_setzero_si512(), v); }
+/* The `bytes` (8, 16 or 32) at p in every group of that many: a load. */
+static inline vi8 vi8_bcast(const void *p, const int bytes) {
+  if (bytes == 8) {
+    long long x;
+    memcpy(&x, p, sizeof x);
+    return _mm512_set1_epi64(x);
+  }
+  if (bytes == 16) return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p));
+  return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+}
+/* int8 x as uint8 x + 128. */
+static inline vi8 vi8_flip(vi8 x) { return _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80)); }
+/* Lane i of acc + the sum of a[4i + j] * b[4i + j], j < 4: a unsigned, b signed. */
+static inline vi32 vi32_dot(vi32 acc, vi8 a, vi8 b) { return _mm512_dpbusd_epi32(acc, a, b); }
+static inline vf vf_from_i32(vi32 v) { return _mm512_cvtepi32_ps(v); }
+/* Lane i of the result is lane idx[i] of v. */
+static inline vf vf_permute(vf v, const int32_t *idx) { return _mm512_permutexvar_ps(_mm512_loadu_si512(idx), v); }
 #endif
