@@ -18,7 +18,9 @@ static const char *isa_uses(vecattn_isa isa) {
     case VECATTN_ISA_AVX2: return "avx2 + fma + f16c";
     case VECATTN_ISA_AVX512: return "avx512f/bw/dq/vl + f16c, os-zmm";
     case VECATTN_ISA_NEON: return "asimd: fused multiply-add, f16 widened by fcvtl";
-    case VECATTN_ISA_AVX512BF16: return "avx512 + avx512_bf16 (vdpbf16ps with reduced_precision)";
+    case VECATTN_ISA_AVX512BF16:
+      return "avx512 + avx512_bf16 + avx512_vnni (with reduced_precision: vdpbf16ps in prefill, vpdpbusd on q8_0 K in "
+             "decode)";
     case VECATTN_ISA_SVE: return "sve at the CPU's vector length (128/256/512-bit builds; sdot on q8_0 K in decode with reduced_precision)";
     case VECATTN_ISA_NEON32: return "32-bit neon: vmla (not fused), f16 lane by lane";
     case VECATTN_ISA_NEONBF16: return "neondot + bf16 + i8mm (with reduced_precision: smmla on q8_0 K and bfdot in prefill)";
@@ -96,13 +98,14 @@ int main(int argc, char **argv) {
   else
     printf("\nbf16 products (opts.reduced_precision): available on %s%s\n", vecattn_isa_name(bf16_isa),
            active == bf16_isa ? " (active)" : ", not active");
-  const vecattn_isa dot_isa = vecattn_isa_supported(VECATTN_ISA_SVEBF16)    ? VECATTN_ISA_SVEBF16
+  const vecattn_isa dot_isa = vecattn_isa_supported(VECATTN_ISA_AVX512BF16) ? VECATTN_ISA_AVX512BF16
+                              : vecattn_isa_supported(VECATTN_ISA_SVEBF16)  ? VECATTN_ISA_SVEBF16
                               : vecattn_isa_supported(VECATTN_ISA_SVE)      ? VECATTN_ISA_SVE
                               : vecattn_isa_supported(VECATTN_ISA_NEONBF16) ? VECATTN_ISA_NEONBF16
                               : vecattn_isa_supported(VECATTN_ISA_NEONDOT) ? VECATTN_ISA_NEONDOT
                                                                            : VECATTN_ISA_AUTO;
   if (active == VECATTN_ISA_SVE || active == VECATTN_ISA_SVEBF16 || active == VECATTN_ISA_NEONBF16 ||
-      active == VECATTN_ISA_NEONDOT)
+      active == VECATTN_ISA_NEONDOT || active == VECATTN_ISA_AVX512BF16)
     printf("int8 products on q8_0 K in decode (opts.reduced_precision): available (%s is active)\n",
            vecattn_isa_name(active));
   else if (dot_isa != VECATTN_ISA_AUTO)
