@@ -143,6 +143,7 @@ typedef struct {
   int64_t chunk, ctx_lo, ctx_hi; /* prefill chunk; contexts drawn log-uniform in [ctx_lo, ctx_hi] */
   int64_t hq, hkv, d, block_size;
   vecattn_dtype dtype, kv_dtype; /* Q/out; K/V (pools, (a) and (b) alike) */
+  int reduced_precision;         /* opts.reduced_precision of every call, (a) and (b) alike */
   int64_t decode_ctx[VB_SERVE_MAX_SEQS], prefix[VB_SERVE_MAX_SEQS];
   int64_t total_ctx;
   vecattn_isa isa;

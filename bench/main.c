@@ -1017,6 +1017,7 @@ int main(int argc, char **argv) {
       for (int kt = 0; kt < in.nkv_dtypes && !vb_stop_requested(); kt++) {
         vb_serve *r = &serve[in.nserve];
         vb_serve_defaults(r, o.quick, (int)o.serve_block, in.dtypes[dt], in.kv_dtypes[kt]);
+        r->reduced_precision = o.reduced_precision;
         vb_progress(step, "serve %s/%s: preparing the cache and its baselines ...", vecattn_dtype_name(r->dtype),
                     vecattn_dtype_name(r->kv_dtype));
         if (vb_serve_run(r, o.quick, in.isas[in.nisas - 1], threads, o.min_time, o.min_reps, in.mem)) in.ok = 0;

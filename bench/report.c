@@ -378,7 +378,8 @@ static void json_serve(FILE *f, const vb_serve *r, const vb_serve *ref) {
   jstr(f, vecattn_dtype_name(r->kv_dtype));
   jkey(f, "isa", 0);
   jstr(f, vecattn_isa_name(r->isa));
-  fprintf(f, ", \"threads\": %d, \"status\": ", r->threads);
+  fprintf(f, ", \"threads\": %d, \"reduced_precision\": %s, \"status\": ", r->threads,
+          r->reduced_precision ? "true" : "false");
   jstr(f, vecattn_strerror(r->status));
   jkey(f, "check", 0);
   jstr(f, r->status != VECATTN_OK ? "-" : r->check_ok ? "ok" : "MISMATCH");
@@ -616,9 +617,10 @@ void vb_serve_print(FILE *f, const vb_serve *runs, int i) {
           (long long)r->chunk);
   for (int k = 0; k < r->n_prefill; k++) fprintf(f, " %lld", (long long)r->prefix[k]);
   fprintf(f, "), Hq %lld Hkv %lld D %lld, Q/O %s K/V %s, paged block size %lld, causal;\n"
-             "       %lld positions in all; isa %s, %d threads\n", (long long)r->hq, (long long)r->hkv,
+             "       %lld positions in all; isa %s, %d threads%s\n", (long long)r->hq, (long long)r->hkv,
           (long long)r->d, vecattn_dtype_name(r->dtype), vecattn_dtype_name(r->kv_dtype), (long long)r->block_size,
-          (long long)r->total_ctx, vecattn_isa_name(r->isa), r->threads);
+          (long long)r->total_ctx, vecattn_isa_name(r->isa), r->threads,
+          r->reduced_precision ? ", reduced-precision" : "");
   if (r->status != VECATTN_OK) {
     fprintf(f, "  ERROR: %s\n", vecattn_strerror(r->status));
     return;

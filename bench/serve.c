@@ -110,13 +110,13 @@ static vecattn_status run_paged(serve_data *sd, int decode_only, int threads) {
   vecattn_tensor q = vecattn_tensor_bshd_typed(sd->q, sd->qt, 1, sd->total_q, sd->hq, sd->d);
   vecattn_tensor o = vecattn_tensor_bshd_typed(sd->out, sd->qt, 1, sd->total_q, sd->hq, sd->d);
   vecattn_sdpa_opts opts = {0};
-  opts.causal = 1, opts.num_threads = threads;
+  opts.causal = 1, opts.num_threads = threads, opts.reduced_precision = sd->r->reduced_precision;
   return vecattn_sdpa_paged(&q, &o, sd->cache, sd->ids, sd->cq, decode_only ? sd->r->n_decode : sd->n, &opts);
 }
 
 static vecattn_status run_per_seq(serve_data *sd, int decode_only, int threads) {
   vecattn_sdpa_opts opts = {0};
-  opts.causal = 1, opts.num_threads = threads;
+  opts.causal = 1, opts.num_threads = threads, opts.reduced_precision = sd->r->reduced_precision;
   const int n = decode_only ? sd->r->n_decode : sd->n;
   for (int s = 0; s < n; ++s) {
     const int64_t off = (int64_t)sd->cq[s] * sd->hq * sd->d;
@@ -137,7 +137,7 @@ static vecattn_status run_padded(serve_data *sd, int decode_only, int threads) {
   vecattn_tensor k = vecattn_tensor_bhsd_typed(sd->kb, sd->kvt, sd->n, sd->hkv, sd->nk_pad, sd->d);
   vecattn_tensor v = vecattn_tensor_bhsd_typed(sd->vb, sd->kvt, sd->n, sd->hkv, sd->nk_pad, sd->d);
   vecattn_sdpa_opts opts = {0};
-  opts.causal = 1, opts.num_threads = threads, opts.kv_len = sd->kv_len;
+  opts.causal = 1, opts.num_threads = threads, opts.reduced_precision = sd->r->reduced_precision, opts.kv_len = sd->kv_len;
   return vecattn_sdpa(&q, &k, &v, &o, &opts);
 }
 
@@ -285,7 +285,7 @@ static int check(const serve_data *sd, vb_serve *r) {
   if (sd->ob && !bad) r->err_padded = vb_rel_l2(x, y, m);
   free(x), free(y);
   if (bad) return -1;
-  r->check_tol = vb_check_tol(sd->qt, 0);
+  r->check_tol = vb_check_tol(sd->qt, r->reduced_precision);
   r->check_ok = r->err_per_seq <= r->check_tol && (!sd->ob || r->err_padded <= r->check_tol);
   return 0;
 }

@@ -255,6 +255,15 @@ def serve_types(tmp):
           and runs[1]["speedup_decode_vs_f32"] > 0, "serve: the q8_0 run carries its time ratio over the f32 run")
     check("Q/O f32 K/V q8_0" in p.stdout and re.search(r"decodes alone, paged .*\d\.\d\dx", p.stdout) is not None,
           "serve: the table names the types and shows vs f32")
+    check(all(r["reduced_precision"] is False for r in runs), "serve: runs without the option record it off")
+    # With --reduced-precision every call of the step (paged, (a), (b)) sets the option; the check allows for it.
+    p, _ = run(["--shape", "serve", "--quick", "--kv-dtype", "q8_0", "--threads", "1", "--min-time", "0.01",
+                "--reduced-precision", "--json", jpath])
+    runs = json.load(open(jpath)).get("serve", [])
+    check(p.returncode == 0 and len(runs) == 1 and runs[0]["reduced_precision"] is True and
+          runs[0]["check"] == "ok" and abs(runs[0]["check_tol"] - 1.01e-2) < 1e-12 and "reduced-precision" in p.stdout,
+          "serve --reduced-precision: recorded, checked at its tolerance (%s)" %
+          [(r["reduced_precision"], r["check"], r["check_tol"]) for r in runs])
 
 
 def layer():
