@@ -794,6 +794,8 @@ START_TEST(test_q8_products) {
       {1, 2, 2, 3, 17, 32, 32, 4, VECATTN_F32, VECATTN_Q8_0, VECATTN_BF16},     /* 3 of 4 rows */
       {1, 2, 1, 1, 1, 96, 32, 0, VECATTN_F32, VECATTN_Q8_0, VECATTN_Q8_0},      /* one key */
       {1, 4, 1, 1, 77, 160, 40, 0, VECATTN_F32, VECATTN_Q8_0, VECATTN_F16},     /* 5 blocks: odd for 512-bit SVE */
+      {1, 8, 1, 1, 100, 512, 64, 1, VECATTN_F32, VECATTN_Q8_0, VECATTN_F16},    /* 16 blocks, 8 rows */
+      {1, 3, 3, 1, 50, 256, 32, 0, VECATTN_F32, VECATTN_Q8_0, VECATTN_Q8_0},    /* 8 blocks, 1 row */
       {1, 4, 2, 1, 127, 64, 64, 0, VECATTN_F32, VECATTN_F16, VECATTN_Q8_0},     /* K not q8_0: no change */
       {1, 4, 2, 33, 127, 64, 64, 1, VECATTN_F32, VECATTN_Q8_0, VECATTN_Q8_0},   /* prefill */
   };
