@@ -136,14 +136,17 @@ struct vecattn_kernels {
    * rs <= 8): rows m (rs) of quantize_q8's output rearranged once per tile into
    * dst, at most VECATTN_Q8_PACK_BYTES(k) bytes. */
   void (*pack_q8)(const int8_t *aq, const float *ad, int m, int rs, int k, void *dst);
-  /* int8 matrix products, NULL on ISAs without them: c[j * ldc + r] = the gemm_nt_st_q8
-   * product of row r and row j of B (type Q8_0, k whole blocks) for j < n, r < n_pad (a
-   * multiple of lanes). Rows come in pairs, quantised as quantize_q8 does: pair p's int8
-   * at aq + p * 2k, per block and 8-byte chunk s the chunk of row 2p then of row 2p + 1
-   * (aq[p * 2k + blk * 64 + s * 16 + 8 * (r % 2) + e], e < 8), its scales at
-   * ad + (p * k / 32 + blk) * 4 as d(2p), d(2p + 1), d(2p), d(2p + 1). */
+  /* int8 products in prefill, NULL on ISAs without them: c[j * ldc + r] = the
+   * gemm_nt_st_q8 product of row r and row j of B (type Q8_0, k whole blocks) for j < n,
+   * r < n_pad (a multiple of lanes), the rows quantised as quantize_q8 does and each put
+   * where this ISA reads it by q8mm_place (aq: n_pad * k bytes, ad: at most n_pad * k / 16
+   * floats). Matrix products (SMMLA) take rows in pairs: pair p's int8 at aq + p * 2k, per
+   * block and 8-byte chunk s the chunk of row 2p then of row 2p + 1, its scales at
+   * ad + (p * k / 32 + blk) * 4 as d(2p), d(2p + 1), d(2p), d(2p + 1) (gemm_q8mm.h);
+   * VPDPBUSD takes 16 rows in the lanes (gemm_q8dp.h). */
   void (*gemm_q8mm)(const int8_t *aq, const float *ad, int n_pad, vecattn_rows b, int n, int k, float *c,
                     int64_t ldc);
+  void (*q8mm_place)(const int8_t *q, const float *d, int r, int k, int8_t *aq, float *ad);
 };
 
 extern const struct vecattn_kernels vecattn_kernels_scalar;

@@ -227,10 +227,9 @@ static const void *query_row(const attn_plan *pl, const attn_tile *t, int r) {
   return (const unsigned char *)p->q + dt_bytes(p->qt, t->b * p->qs[0] + h * p->qs[1] + i * p->qs[2]);
 }
 
-/* The tile's scaled queries quantised (quantize_q8) as the row pairs gemm_q8mm
- * reads: each 8-byte chunk of rows 2p and 2p + 1 side by side, the pair's two
- * scales twice a block. Lanes past the tile's rows are zeros with scale 0, so
- * padding rows score 0. Rows are quantised one at a time in row_tmp. */
+/* The tile's scaled queries quantised (quantize_q8) and put where gemm_q8mm
+ * reads them (q8mm_place). Lanes past the tile's rows are zeros with scale 0,
+ * so padding rows score 0. Rows are quantised one at a time in row_tmp. */
 static void pack_query_pairs_q8(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, int lanes) {
   const attn_problem *p = pl->p;
   const int64_t D = p->D, nb = D / VECATTN_Q8_0_BLOCK;
@@ -245,12 +244,7 @@ static void pack_query_pairs_q8(const attn_plan *pl, const attn_tile *t, attn_wo
       memset(q, 0, (size_t)D);
       memset(d, 0, (size_t)nb * sizeof *d);
     }
-    int8_t *pair = ws->q_i8 + (int64_t)(r / 2) * 2 * D + 8 * (r % 2);
-    float *pd = ws->q_d + (int64_t)(r / 2) * 4 * nb + r % 2;
-    for (int64_t b = 0; b < nb; ++b) {
-      for (int s = 0; s < VECATTN_Q8_0_BLOCK / 8; ++s) memcpy(pair + b * 64 + s * 16, q + b * 32 + s * 8, 8);
-      pd[4 * b] = pd[4 * b + 2] = d[b];
-    }
+    pl->kern->q8mm_place(q, d, r, (int)D, ws->q_i8, ws->q_d);
   }
 }
 

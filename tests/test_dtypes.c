@@ -900,10 +900,11 @@ START_TEST(test_q8_products) {
 }
 END_TEST
 
-/* int8 matrix products (neonbf16, svebf16: SMMLA, with opts.reduced_precision):
- * prefill tiles (more than 8 query rows) against q8_0 K quantise the queries
- * as decode does and score 2 keys x 2 rows an instruction; P.V keeps the
- * path's bf16 products. lse depends on the scores alone: against float64 fed
+/* int8 products in prefill (neonbf16, svebf16: SMMLA; avx512bf16: VPDPBUSD,
+ * with opts.reduced_precision): prefill tiles (more than 8 query rows) against
+ * q8_0 K quantise the queries as decode does and score 2 keys x 2 rows (SMMLA)
+ * or 16 rows x 1 key (VPDPBUSD) an instruction; P.V keeps the path's bf16
+ * products. lse depends on the scores alone: against float64 fed
  * the quantised queries it keeps the project's bar (the products add nothing
  * beyond the quantisation) and against the true float64 it shows the
  * quantisation (the products were used). The output carries the bf16 P.V on
@@ -912,14 +913,14 @@ END_TEST
  * 1 to 64 rows, 1 to 300 keys, D 32 to 160, every mask, fully masked rows,
  * strided and interleaved K rows. */
 START_TEST(test_q8mm_products) {
-  static const vecattn_isa paths[] = {VECATTN_ISA_NEONBF16, VECATTN_ISA_SVEBF16};
+  static const vecattn_isa paths[] = {VECATTN_ISA_NEONBF16, VECATTN_ISA_SVEBF16, VECATTN_ISA_AVX512BF16};
   const vecattn_isa mm = paths[_i];
   if (!vecattn_isa_supported(mm)) {
-    printf("SKIP int8 matrix products on %s: not supported on this machine/build\n", vecattn_isa_name(mm));
+    printf("SKIP int8 products in prefill on %s: not supported on this machine/build\n", vecattn_isa_name(mm));
     return;
   }
   if (!tu_isa_selected(mm)) {
-    printf("SKIP int8 matrix products on %s: not selected by VECATTN_TEST_ISAS\n", vecattn_isa_name(mm));
+    printf("SKIP int8 products in prefill on %s: not selected by VECATTN_TEST_ISAS\n", vecattn_isa_name(mm));
     return;
   }
   tu_reseed(0xD790);
@@ -952,7 +953,7 @@ START_TEST(test_q8mm_products) {
     vecattn_sdpa_opts o =
         int8_case_opts(cases[c].mask, 20, -0.015625f / (float)HQ, B, HQ, NQ, NK, D, kv_len, &bias, slopes);
     char label[160];
-    snprintf(label, sizeof label, "[%s] int8 matrix products, q %s v %s, B %d Hq %d Hkv %d Nq %d Nk %d D %d Dv %d mask %d",
+    snprintf(label, sizeof label, "[%s] int8 products in prefill, q %s v %s, B %d Hq %d Hkv %d Nq %d Nk %d D %d Dv %d mask %d",
              vecattn_isa_name(mm), vecattn_dtype_name(cases[c].qt), vecattn_dtype_name(cases[c].vt), B, HQ,
              cases[c].hkv, NQ, NK, D, DV, cases[c].mask);
 
@@ -1024,7 +1025,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_mha_typed_cache);
   tcase_add_loop_test(tc, test_bf16_products, 0, 3);
   tcase_add_loop_test(tc, test_q8_products, 0, 5);
-  tcase_add_loop_test(tc, test_q8mm_products, 0, 2);
+  tcase_add_loop_test(tc, test_q8mm_products, 0, 3);
   suite_add_tcase(s, tc);
   return s;
 }

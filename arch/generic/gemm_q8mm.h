@@ -143,9 +143,25 @@ static void gemm_q8mm(const int8_t *aq, const float *ad, int n_pad, vecattn_rows
     q8mm_keys(aq, ad, n_pad, k, krow, n - j < 2 ? n - j : 2, c + j * ldc, ldc, 1);
   }
 }
+/* Row r of the tile's queries where gemm_q8mm reads it (kernels.h). */
+static void q8mm_place(const int8_t *q, const float *d, int r, int k, int8_t *aq, float *ad) {
+  const int nb = k / VECATTN_Q8_0_BLOCK;
+  int8_t *pair = aq + (int64_t)(r / 2) * 2 * k + 8 * (r % 2);
+  float *pd = ad + (int64_t)(r / 2) * 4 * nb + r % 2;
+  for (int b = 0; b < nb; ++b) {
+    for (int s = 0; s < VECATTN_Q8_0_BLOCK / 8; ++s) memcpy(pair + b * 64 + s * 16, q + b * 32 + s * 8, 8);
+    pd[4 * b] = pd[4 * b + 2] = d[b];
+  }
+}
 #define VF_GEMM_Q8MM gemm_q8mm
+#define VF_Q8MM_PLACE q8mm_place
+#elif defined(VF_HAVE_I8DOT_LANES)
+#include "gemm_q8dp.h"
+#define VF_GEMM_Q8MM gemm_q8dp
+#define VF_Q8MM_PLACE q8dp_place
 #else
 #define VF_GEMM_Q8MM NULL
+#define VF_Q8MM_PLACE NULL
 #endif
 
 #endif

@@ -47,6 +47,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .quantize_q8 = VF_QUANTIZE_Q8,
     .gemm_nt_st_q8 = VF_GEMM_NT_ST_Q8,
     .pack_q8 = VF_PACK_Q8,
+    .q8mm_place = VF_Q8MM_PLACE,
     .gemm_q8mm = VF_GEMM_Q8MM,
 };
 

@@ -34,8 +34,14 @@ static inline vi32 vi32_zero(void) { return _mm512_setzero_si512(); }
 static inline vi32 vi32_load(const int32_t *p) { return _mm512_loadu_si512(p); }
 static inline void vi32_store(int32_t *p, vi32 v) { _mm512_storeu_si512(p, v); }
 static inline vi32 vi32_neg(vi32 v) { return _mm512_sub_epi32(_mm512_setzero_si512(), v); }
-/* The `bytes` (8, 16 or 32) at p in every group of that many: a load. */
+static inline vi32 vi32_set1(int32_t x) { return _mm512_set1_epi32(x); }
+/* The `bytes` (4, 8, 16 or 32) at p in every group of that many: a load. */
 static inline vi8 vi8_bcast(const void *p, const int bytes) {
+  if (bytes == 4) {
+    int32_t x;
+    memcpy(&x, p, sizeof x);
+    return _mm512_set1_epi32(x);
+  }
   if (bytes == 8) {
     long long x;
     memcpy(&x, p, sizeof x);
@@ -43,6 +49,13 @@ static inline vi8 vi8_bcast(const void *p, const int bytes) {
   }
   if (bytes == 16) return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p));
   return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
+}
+/* The sum of the 32 int8 at p (the bytes + 128 summed by VPSADBW, less 32 x 128). */
+static inline int32_t vi8_sum32(const void *p) {
+  const __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p), _mm256_set1_epi8((char)0x80));
+  const __m256i s = _mm256_sad_epu8(x, _mm256_setzero_si256());
+  const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
 }
 /* int8 x as uint8 x + 128. */
 static inline vi8 vi8_flip(vi8 x) { return _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80)); }
