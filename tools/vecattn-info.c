@@ -19,8 +19,7 @@ static const char *isa_uses(vecattn_isa isa) {
     case VECATTN_ISA_AVX512: return "avx512f/bw/dq/vl + f16c, os-zmm";
     case VECATTN_ISA_NEON: return "asimd: fused multiply-add, f16 widened by fcvtl";
     case VECATTN_ISA_AVX512BF16:
-      return "avx512 + avx512_bf16 + avx512_vnni (with reduced_precision: vdpbf16ps in prefill, vpdpbusd on q8_0 K in "
-             "decode)";
+      return "avx512 + avx512_bf16 + avx512_vnni (with reduced_precision: vdpbf16ps in prefill, vpdpbusd on q8_0 K)";
     case VECATTN_ISA_SVE: return "sve at the CPU's vector length (128/256/512-bit builds; sdot on q8_0 K in decode with reduced_precision)";
     case VECATTN_ISA_NEON32: return "32-bit neon: vmla (not fused), f16 lane by lane";
     case VECATTN_ISA_NEONBF16: return "neondot + bf16 + i8mm (with reduced_precision: smmla on q8_0 K and bfdot in prefill)";
@@ -119,6 +118,10 @@ int main(int argc, char **argv) {
   if (mm_isa != VECATTN_ISA_AUTO)
     printf("int8 matrix products on q8_0 K in prefill (opts.reduced_precision): available on %s%s\n",
            vecattn_isa_name(mm_isa), active == mm_isa ? " (active)" : ", not active");
+  /* x86: VPDPBUSD (AVX512_VNNI, required by avx512bf16), one row per lane. */
+  if (vecattn_isa_supported(VECATTN_ISA_AVX512BF16))
+    printf("int8 products on q8_0 K in prefill (opts.reduced_precision): available on avx512bf16%s\n",
+           active == VECATTN_ISA_AVX512BF16 ? " (active)" : ", not active");
 #if defined(__aarch64__)
   print_arm_features(vecattn_cpu_features());
 #else
