@@ -910,7 +910,7 @@ END_TEST
  * quantisation (the products were used). The output carries the bf16 P.V on
  * top: the bf16 bound against the quantised queries, the int8 bound against
  * float64. Odd rows (lane padding), odd keys (a key without a pair), tiles of
- * 1 to 64 rows, 1 to 300 keys, D 32 to 160, every mask, fully masked rows,
+ * 1 to 64 rows, 1 to 300 keys, D 32 to 544, every mask, fully masked rows,
  * strided and interleaved K rows. */
 START_TEST(test_q8mm_products) {
   static const vecattn_isa paths[] = {VECATTN_ISA_NEONBF16, VECATTN_ISA_SVEBF16, VECATTN_ISA_AVX512BF16};
@@ -936,6 +936,7 @@ START_TEST(test_q8mm_products) {
       {1, 16, 1, 1, 300, 64, 64, 4, VECATTN_F32, VECATTN_Q8_0},    /* one query, 16 heads: a prefill tile */
       {1, 8, 2, 3, 1, 160, 32, 0, VECATTN_F32, VECATTN_F16},       /* one key, 5 blocks */
       {1, 1, 1, 200, 199, 64, 64, 1, VECATTN_F32, VECATTN_F32},    /* MHA prefill, causal */
+      {1, 2, 1, 9, 40, 544, 32, 1, VECATTN_F32, VECATTN_Q8_0},     /* 17 blocks: more than a pass holds */
   };
   for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); ++c) {
     const int B = cases[c].b, HQ = cases[c].hq, NQ = cases[c].nq, NK = cases[c].nk, D = cases[c].d, DV = cases[c].dv;
