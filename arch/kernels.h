@@ -118,9 +118,10 @@ struct vecattn_kernels {
    * accumulated in f32. */
   void (*gemm_bf16)(const void *a, int64_t a_row, int64_t a_col, int m, const uint32_t *b,
                     int64_t ldb, int k2, int n_pad, float *c, int64_t ldc, const float *row_scale);
-  /* dst[q * n + j] = bf16(x0[j]) | bf16(x1[j]) << 16 for j < n (x1 NULL: zeros), rounded
-   * to nearest even: two f32 rows interleaved as the pairs gemm_bf16 reads. */
-  void (*pack_bf16_pairs)(const float *x0, const float *x1, int n, uint32_t *dst);
+  /* dst[j] = bf16(x0[j]) | bf16(x1[j]) << 16 for j < n (x1 NULL: zeros), rounded to
+   * nearest even: two rows of type t (F32, F16 or Q8_0, n whole blocks) widened in
+   * registers and interleaved as the pairs gemm_bf16 reads. */
+  void (*pack_bf16_pairs)(const void *x0, const void *x1, vecattn_dtype t, int n, uint32_t *dst);
   /* The same for rows already in bf16: dst[j] = b0[j] | b1[j] << 16 (b1 NULL: zeros). */
   void (*zip_bf16)(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *dst);
 

@@ -277,7 +277,8 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
       for (int r = t->rows; r < lanes; ++r) ws->q_packed[d * lanes + r] = 0.0f;
   if (pl->bf16) /* pairs of Q^T rows: dimensions 2q and 2q + 1 side by side */
     for (int64_t q = 0; q < pl->d2; ++q)
-      pl->kern->pack_bf16_pairs(ws->q_packed + 2 * q * lanes, 2 * q + 1 < p->D ? ws->q_packed + (2 * q + 1) * lanes : NULL,
+      pl->kern->pack_bf16_pairs(ws->q_packed + 2 * q * lanes,
+                                2 * q + 1 < p->D ? ws->q_packed + (2 * q + 1) * lanes : NULL, VECATTN_F32,
                                 lanes, ws->q_pairs + q * lanes);
 }
 
@@ -328,22 +329,18 @@ void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, a
                   const float *row_scale) {
   const attn_problem *p = pl->p;
   const int lanes = attn_tile_lanes(pl, t), kp = (nk + 1) / 2;
-  float *v0 = ws->row_tmp, *v1 = ws->row_tmp + align16(p->D > p->Dv ? p->D : p->Dv);
   for (int q = 0; q < kp; ++q) {
     const int second = 2 * q + 1 < nk;
     pl->kern->pack_bf16_pairs(ws->scores + 2 * q * pl->score_ld, second ? ws->scores + (2 * q + 1) * pl->score_ld : NULL,
-                              lanes, ws->p_pairs + (int64_t)q * pl->rows_pad);
+                              VECATTN_F32, lanes, ws->p_pairs + (int64_t)q * pl->rows_pad);
     uint32_t *vp = ws->v_pairs + (int64_t)q * pl->dv_pad;
     /* Each row on its own: the two of a pair may lie in different pages. */
     const vecattn_rows r0 = attn_values(pl, t, j0 + 2 * q);
     const vecattn_rows r1 = second ? attn_values(pl, t, j0 + 2 * q + 1) : r0;
-    if (r0.t == VECATTN_BF16) {
+    if (r0.t == VECATTN_BF16)
       pl->kern->zip_bf16(r0.p, second ? r1.p : NULL, (int)p->Dv, vp);
-    } else {
-      widen_row(pl, r0, 0, p->Dv, v0);
-      if (second) widen_row(pl, r1, 0, p->Dv, v1);
-      pl->kern->pack_bf16_pairs(v0, second ? v1 : NULL, (int)p->Dv, vp);
-    }
+    else
+      pl->kern->pack_bf16_pairs(r0.p, second ? r1.p : NULL, r0.t, (int)p->Dv, vp);
     memset(vp + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof *vp);
   }
   pl->kern->gemm_bf16(ws->p_pairs, 1, pl->rows_pad, t->rows, ws->v_pairs, pl->dv_pad, kp, pl->dv_pad, acc,

