@@ -19,7 +19,7 @@
 #define VECATTN_GENERIC_GEMM_Q8DP_H
 
 #if defined(VF_HAVE_I8DOT_LANES) && VF_LANES == 16
-#define Q8DP_KEYS 4    /* keys a register block */
+#define Q8DP_KEYS 4    /* keys a register block: vi8_sum32_x4 sums one block of each */
 #define Q8DP_CHUNK 16  /* blocks whose key sums and scales are held at once */
 #define Q8DP_GROUPS (VECATTN_Q8_0_BLOCK / 4)
 #define Q8DP_VEC_BYTES (16 * VECATTN_Q8_0_BLOCK) /* one block of 16 rows */
@@ -39,13 +39,13 @@ static void q8dp_place(const int8_t *q, const float *d, int r, int k, int8_t *aq
 }
 
 /* rv vectors of rows (aq, ad at the first one's block 0) x Q8DP_KEYS keys
- * (krow; the first nkeys stored), blocks b0 .. b0 + nbc - 1: corr / kd hold
- * the keys' -128 x byte sums and scales of those blocks. add: sum into c
- * (blocks before b0 are there), else store. */
+ * (krow; the first nkeys stored), blocks b0 .. b0 + nbc - 1: corr[g] / kd[g]
+ * hold the keys' -128 x byte sums and scales of block b0 + g. add: sum into
+ * c (blocks before b0 are there), else store. */
 static inline __attribute__((always_inline)) void q8dp_block(const int8_t *aq, const float *ad, int nb, int b0,
                                                              int nbc, const vf_byte *const *krow,
-                                                             const int32_t (*corr)[Q8DP_CHUNK],
-                                                             const float (*kd)[Q8DP_CHUNK], float *c, int64_t ldc,
+                                                             const int32_t (*corr)[Q8DP_KEYS],
+                                                             const float (*kd)[Q8DP_KEYS], float *c, int64_t ldc,
                                                              int nkeys, int add, const int rv) {
   vf acc[2][Q8DP_KEYS];
   for (int i = 0; i < rv; ++i)
@@ -54,7 +54,7 @@ static inline __attribute__((always_inline)) void q8dp_block(const int8_t *aq, c
     const int64_t b = b0 + g, kb = b * VECATTN_Q8_0_BLOCK_BYTES + 2;
     vi32 dot[2][Q8DP_KEYS];
     for (int j = 0; j < Q8DP_KEYS; ++j)
-      for (int i = 0; i < rv; ++i) dot[i][j] = vi32_set1(corr[j][g]);
+      for (int i = 0; i < rv; ++i) dot[i][j] = vi32_set1(corr[g][j]);
     for (int w = 0; w < Q8DP_GROUPS; ++w) {
       vi8 qv[2];
       for (int i = 0; i < rv; ++i) qv[i] = vi8_load(aq + ((int64_t)i * nb + b) * Q8DP_VEC_BYTES + w * 64);
@@ -65,7 +65,7 @@ static inline __attribute__((always_inline)) void q8dp_block(const int8_t *aq, c
     }
     for (int i = 0; i < rv; ++i) {
       const vf qd = vf_load(ad + ((int64_t)i * nb + b) * 16);
-      for (int j = 0; j < Q8DP_KEYS; ++j) acc[i][j] = vf_fma(vf_from_i32(dot[i][j]), vf_mul(qd, vf_set1(kd[j][g])), acc[i][j]);
+      for (int j = 0; j < Q8DP_KEYS; ++j) acc[i][j] = vf_fma(vf_from_i32(dot[i][j]), vf_mul(qd, vf_set1(kd[g][j])), acc[i][j]);
     }
   }
   for (int j = 0; j < nkeys; ++j)
@@ -86,16 +86,20 @@ static void gemm_q8dp(const int8_t *aq, const float *ad, int n_pad, vecattn_rows
     for (int i = 0; i < Q8DP_KEYS; ++i) krow[i] = bp + (j + (i < nkeys ? i : nkeys - 1)) * ldb;
     for (int b0 = 0; b0 < nb; b0 += Q8DP_CHUNK) {
       const int nbc = nb - b0 < Q8DP_CHUNK ? nb - b0 : Q8DP_CHUNK;
-      int32_t corr[Q8DP_KEYS][Q8DP_CHUNK];
-      float kd[Q8DP_KEYS][Q8DP_CHUNK];
-      for (int i = 0; i < Q8DP_KEYS; ++i)
-        for (int g = 0; g < nbc; ++g) {
+      int32_t corr[Q8DP_CHUNK][Q8DP_KEYS];
+      float kd[Q8DP_CHUNK][Q8DP_KEYS];
+      for (int g = 0; g < nbc; ++g) {
+        const void *bytes[Q8DP_KEYS];
+        for (int i = 0; i < Q8DP_KEYS; ++i) {
           const vf_byte *blk = krow[i] + (int64_t)(b0 + g) * VECATTN_Q8_0_BLOCK_BYTES;
           uint16_t h;
           memcpy(&h, blk, sizeof h);
-          corr[i][g] = -128 * vi8_sum32(blk + 2);
-          kd[i][g] = vf_f16_1(h);
+          kd[g][i] = vf_f16_1(h);
+          bytes[i] = blk + 2;
         }
+        vi8_sum32_x4(bytes, corr[g]);
+        for (int i = 0; i < Q8DP_KEYS; ++i) corr[g][i] *= -128;
+      }
       int v = 0;
       for (; v + 2 <= nv; v += 2)
         q8dp_block(aq + (int64_t)v * nb * Q8DP_VEC_BYTES, ad + (int64_t)v * nb * 16, nb, b0, nbc, krow, corr, kd,

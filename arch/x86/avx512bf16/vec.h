@@ -50,12 +50,19 @@ static inline vi8 vi8_bcast(const void *p, const int bytes) {
   if (bytes == 16) return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p));
   return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
 }
-/* The sum of the 32 int8 at p (the bytes + 128 summed by VPSADBW, less 32 x 128). */
-static inline int32_t vi8_sum32(const void *p) {
-  const __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p), _mm256_set1_epi8((char)0x80));
-  const __m256i s = _mm256_sad_epu8(x, _mm256_setzero_si256());
-  const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-  return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
+/* s[i] = the sum of the 32 int8 at p[i], i < 4: each row's bytes + 128
+ * summed by VPSADBW into 4 quarters, the quarters of all four added in one
+ * transposing step, less 32 x 128. */
+static inline void vi8_sum32_x4(const void *const *p, int32_t *s) {
+  __m256i q[4];
+  for (int i = 0; i < 4; ++i)
+    q[i] = _mm256_sad_epu8(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p[i]), _mm256_set1_epi8((char)0x80)),
+                           _mm256_setzero_si256());
+  /* per 128 bits: [q0 a + b, q1 a + b] and [q2 .., q3 ..] */
+  const __m256i t01 = _mm256_add_epi64(_mm256_unpacklo_epi64(q[0], q[1]), _mm256_unpackhi_epi64(q[0], q[1]));
+  const __m256i t23 = _mm256_add_epi64(_mm256_unpacklo_epi64(q[2], q[3]), _mm256_unpackhi_epi64(q[2], q[3]));
+  const __m256i u = _mm256_add_epi64(_mm256_permute2x128_si256(t01, t23, 0x20), _mm256_permute2x128_si256(t01, t23, 0x31));
+  _mm_storeu_si128((__m128i *)s, _mm_sub_epi32(_mm256_cvtepi64_epi32(u), _mm_set1_epi32(32 * 128)));
 }
 /* int8 x as uint8 x + 128. */
 static inline vi8 vi8_flip(vi8 x) { return _mm512_xor_si512(x, _mm512_set1_epi8((char)0x80)); }
