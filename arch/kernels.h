@@ -18,10 +18,6 @@
  * of them: kernels may prefetch there, and compute only on the rows asked for.
  * at: NULL, or row r starts at at[r] for every row the call reads (rows gathered
  * across pages; p, ld, run and p2 are then unused), where a kernel takes it. */
-/* Bytes a pack_q8 output of k dimensions may take: 8 rows' int8, then a
- * 64-byte sum and a 64-byte scale vector per 32-element block. */
-#define VECATTN_Q8_PACK_BYTES(k) ((int64_t)(k) * 12)
-
 typedef struct {
   const void *p;
   int64_t ld;
@@ -31,6 +27,10 @@ typedef struct {
   int64_t run2;
   const void *const *at;
 } vecattn_rows;
+
+/* Bytes a pack_q8 output of k dimensions may take: 8 rows' int8, then a
+ * 64-byte sum and a 64-byte scale vector per 32-element block. */
+#define VECATTN_Q8_PACK_BYTES(k) ((int64_t)(k) * 12)
 
 struct vecattn_kernels {
   vecattn_isa isa;
@@ -119,8 +119,8 @@ struct vecattn_kernels {
   void (*gemm_bf16)(const void *a, int64_t a_row, int64_t a_col, int m, const uint32_t *b,
                     int64_t ldb, int k2, int n_pad, float *c, int64_t ldc, const float *row_scale);
   /* dst[j] = bf16(x0[j]) | bf16(x1[j]) << 16 for j < n (x1 NULL: zeros), rounded to
-   * nearest even: two rows of type t (F32, F16 or Q8_0, n whole blocks) widened in
-   * registers and interleaved as the pairs gemm_bf16 reads. */
+   * nearest even: two rows of type t (Q8_0: n whole blocks) widened in registers and
+   * interleaved as the pairs gemm_bf16 reads (bf16 rows: zip_bf16 does it without rounding). */
   void (*pack_bf16_pairs)(const void *x0, const void *x1, vecattn_dtype t, int n, uint32_t *dst);
   /* The same for rows already in bf16: dst[j] = b0[j] | b1[j] << 16 (b1 NULL: zeros). */
   void (*zip_bf16)(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *dst);

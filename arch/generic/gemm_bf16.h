@@ -76,6 +76,7 @@ static inline __attribute__((always_inline)) void pack_bf16_pairs_body(const vf_
 static void pack_bf16_pairs(const void *x0, const void *x1, vecattn_dtype t, int n, uint32_t *dst) {
   switch (t) {
   case VECATTN_F16: pack_bf16_pairs_body(x0, x1, n, dst, VECATTN_F16); break;
+  case VECATTN_BF16: pack_bf16_pairs_body(x0, x1, n, dst, VECATTN_BF16); break;
   case VECATTN_Q8_0: pack_bf16_pairs_body(x0, x1, n, dst, VECATTN_Q8_0); break;
   default: pack_bf16_pairs_body(x0, x1, n, dst, VECATTN_F32); break;
   }
