@@ -106,17 +106,22 @@ static vecattn_status time_pair(serve_data *sd, step_fn fa, step_fn fb, int deco
   return VECATTN_OK;
 }
 
+/* The options every call of the step shares. */
+static vecattn_sdpa_opts step_opts(const serve_data *sd, int threads) {
+  vecattn_sdpa_opts opts = {0};
+  opts.causal = 1, opts.num_threads = threads, opts.reduced_precision = sd->r->reduced_precision;
+  return opts;
+}
+
 static vecattn_status run_paged(serve_data *sd, int decode_only, int threads) {
   vecattn_tensor q = vecattn_tensor_bshd_typed(sd->q, sd->qt, 1, sd->total_q, sd->hq, sd->d);
   vecattn_tensor o = vecattn_tensor_bshd_typed(sd->out, sd->qt, 1, sd->total_q, sd->hq, sd->d);
-  vecattn_sdpa_opts opts = {0};
-  opts.causal = 1, opts.num_threads = threads, opts.reduced_precision = sd->r->reduced_precision;
+  const vecattn_sdpa_opts opts = step_opts(sd, threads);
   return vecattn_sdpa_paged(&q, &o, sd->cache, sd->ids, sd->cq, decode_only ? sd->r->n_decode : sd->n, &opts);
 }
 
 static vecattn_status run_per_seq(serve_data *sd, int decode_only, int threads) {
-  vecattn_sdpa_opts opts = {0};
-  opts.causal = 1, opts.num_threads = threads, opts.reduced_precision = sd->r->reduced_precision;
+  const vecattn_sdpa_opts opts = step_opts(sd, threads);
   const int n = decode_only ? sd->r->n_decode : sd->n;
   for (int s = 0; s < n; ++s) {
     const int64_t off = (int64_t)sd->cq[s] * sd->hq * sd->d;
@@ -136,8 +141,8 @@ static vecattn_status run_padded(serve_data *sd, int decode_only, int threads) {
   vecattn_tensor o = vecattn_tensor_bshd_typed(sd->ob, sd->qt, sd->n, sd->nq_pad, sd->hq, sd->d);
   vecattn_tensor k = vecattn_tensor_bhsd_typed(sd->kb, sd->kvt, sd->n, sd->hkv, sd->nk_pad, sd->d);
   vecattn_tensor v = vecattn_tensor_bhsd_typed(sd->vb, sd->kvt, sd->n, sd->hkv, sd->nk_pad, sd->d);
-  vecattn_sdpa_opts opts = {0};
-  opts.causal = 1, opts.num_threads = threads, opts.reduced_precision = sd->r->reduced_precision, opts.kv_len = sd->kv_len;
+  vecattn_sdpa_opts opts = step_opts(sd, threads);
+  opts.kv_len = sd->kv_len;
   return vecattn_sdpa(&q, &k, &v, &o, &opts);
 }
 

@@ -230,7 +230,7 @@ static const void *query_row(const attn_plan *pl, const attn_tile *t, int r) {
 /* The tile's scaled queries quantised (quantize_q8) and put where gemm_q8mm
  * reads them (q8mm_place). Lanes past the tile's rows are zeros with scale 0,
  * so padding rows score 0. Rows are quantised one at a time in row_tmp. */
-static void pack_query_pairs_q8(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, int lanes) {
+static void place_queries_q8(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, int lanes) {
   const attn_problem *p = pl->p;
   const int64_t D = p->D, nb = D / VECATTN_Q8_0_BLOCK;
   float *x = ws->row_tmp;
@@ -253,7 +253,7 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
   if (p->additive) return; /* its projected queries are read in place */
   const int lanes = attn_tile_lanes(pl, t);
   if (pl->q8mm) { /* the only form its score product reads */
-    pack_query_pairs_q8(pl, t, ws, lanes);
+    place_queries_q8(pl, t, ws, lanes);
     return;
   }
   for (int r = 0; r < t->rows; ++r) {
@@ -270,7 +270,7 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
     for (int r = 0; r < t->rows; ++r)
       pl->kern->quantize_q8(ws->q_packed + (int64_t)r * p->D, p->D, ws->q_i8 + (int64_t)r * p->D,
                             ws->q_d + (int64_t)r * p->D / VECATTN_Q8_0_BLOCK);
-  if (pl->q8dot && pl->kern->pack_q8) /* the ISA's own layout of them */
+  if (ws->q_pack) /* the ISA's own layout of them */
     pl->kern->pack_q8(ws->q_i8, ws->q_d, t->rows, pl->score_ld, (int)p->D, ws->q_pack);
   if (!pl->keys_in_place) /* padding lanes score 0, never NaN */
     for (int64_t d = 0; d < p->D; ++d)

@@ -24,6 +24,20 @@
 #if defined(VF_HAVE_I8DOT_LANES) && VF_LANES == 16
 static inline int q8l_rows(int rs) { return rs < 2 ? 2 : rs; }
 
+/* Where pack_q8_lanes' three parts start (layout below). */
+typedef struct {
+  int8_t *qv;
+  int32_t *corr;
+  float *qd;
+} q8l_parts;
+static inline q8l_parts q8l_split(const void *packed, int k, int R) {
+  q8l_parts p;
+  p.qv = (int8_t *)packed;
+  p.corr = (int32_t *)(p.qv + (int64_t)k * R);
+  p.qd = (float *)(p.corr + (int64_t)k / VECATTN_Q8_0_BLOCK * 16);
+  return p;
+}
+
 /* The tile's query side for k dimensions and R rows, per 32-element block g:
  * `steps` vectors, vector s holding in lane group r row r's bytes
  * s * cb .. s * cb + cb - 1 of the block (cb = 64 / R); then per block each
@@ -31,9 +45,10 @@ static inline int q8l_rows(int rs) { return rs < 2 ? 2 : rs; }
  * r's scale in its lane group. k * R + 4k bytes (VECATTN_Q8_PACK_BYTES). */
 static void pack_q8_lanes(const int8_t *aq, const float *ad, int m, int rs, int k, void *dst) {
   const int R = q8l_rows(rs), nb = k / VECATTN_Q8_0_BLOCK, cb = 64 / R, steps = VECATTN_Q8_0_BLOCK / cb;
-  int8_t *qv = dst;
-  int32_t *corr = (int32_t *)(qv + (int64_t)k * R);
-  float *qd = (float *)(corr + (int64_t)nb * 16);
+  const q8l_parts parts = q8l_split(dst, k, R);
+  int8_t *qv = parts.qv;
+  int32_t *corr = parts.corr;
+  float *qd = parts.qd;
   for (int g = 0; g < nb; ++g) {
     for (int i = 0; i < 16; ++i) qd[g * 16 + i] = ad[(int64_t)(i * R / 16 < m ? i * R / 16 : 0) * nb + g];
     vi32 sum = vi32_zero();
@@ -77,7 +92,7 @@ static inline __attribute__((always_inline)) void q8l_keys(const int8_t *qv, con
   }
 }
 
-/* 16 / R keys' vectors (q8l_key) folded into one: (key c, row r) at lane
+/* 16 / R keys' vectors (q8l_keys) folded into one: (key c, row r) at lane
  * c * rs + r for r < rs, by pair sums and one permute. */
 static inline __attribute__((always_inline)) vf q8l_fold(vf *v, const int R, const int rs) {
   if (R == 8) { /* per 128 bits G: key 0 rows 2G, 2G + 1, key 1 rows 2G, 2G + 1 */
@@ -102,9 +117,10 @@ static inline __attribute__((always_inline)) void gemm_nt_st_q8_lanes_r(const vo
                                                                         int n, int k, float *st, vecattn_rows pf,
                                                                         const int R) {
   const int nb = k / VECATTN_Q8_0_BLOCK, keys = 16 / R;
-  const int8_t *qv = packed;
-  const int32_t *corr = (const int32_t *)(qv + (int64_t)k * R);
-  const float *qd = (const float *)(corr + (int64_t)nb * 16);
+  const q8l_parts parts = q8l_split(packed, k, R);
+  const int8_t *qv = parts.qv;
+  const int32_t *corr = parts.corr;
+  const float *qd = parts.qd;
   const vf_byte *bp = b.p, *pfp = pf.p;
   /* One row: its stride is never used, and the API lets it be anything. */
   const int64_t ldb = n > 1 ? dt_bytes(VECATTN_Q8_0, b.ld) : 0, ldpf = n > 1 && pfp ? dt_bytes(pf.t, pf.ld) : 0;
