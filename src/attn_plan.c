@@ -25,7 +25,10 @@ static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 static size_t align16(int64_t floats) { return (size_t)round_up(floats, 16); }
 
 static int decode_block_k(const attn_problem *p, const struct vecattn_kernels *kern) {
-  int64_t keys = DECODE_BLOCK_BYTES / dt_bytes(p->kt, p->D);
+  /* Additive scores read projected f32 rows, never K (whose q8_0 rows are not
+   * D elements then: D is the queries' dim, maybe under one block). */
+  const int64_t row = p->additive ? (int64_t)p->additive->ld * (int64_t)sizeof(float) : dt_bytes(p->kt, p->D);
+  int64_t keys = DECODE_BLOCK_BYTES / row;
   keys = keys < DECODE_BLOCK_MIN ? DECODE_BLOCK_MIN : keys > DECODE_BLOCK_MAX ? DECODE_BLOCK_MAX : keys;
   return keys < kern->block_k ? (int)keys : kern->block_k;
 }

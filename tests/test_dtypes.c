@@ -428,29 +428,34 @@ START_TEST(test_weights_types) {
 }
 END_TEST
 
+/* Case 2: additive scores with q8_0 K and 3-element queries, a query dim
+ * under one q8_0 block (decode tiles once sized their key blocks by D q8_0
+ * elements of K: zero bytes, a division by zero). */
 START_TEST(test_attend_types) {
   tu_reseed(0xD730);
-  enum { B = 1, H = 2, NQ = 5, NK = 33, DQ = 32, DK = 64, DA = 16 };
-  float *w = malloc(sizeof(float) * DQ * DK), *u = malloc(sizeof(float) * DA * DK), va[DA];
-  tu_fill_normal(w, DQ * DK), tu_fill_normal(u, DA * DK), tu_fill_normal(va, DA);
+  enum { B = 1, H = 2, NQ = 5, NK = 33, DQ = 32, DK = 64, DA = 16, DQ_SHORT = 3 };
+  float *w = malloc(sizeof(float) * DQ * DK), *u = malloc(sizeof(float) * DA * DK), va[DA], ws[DA * DQ_SHORT];
+  tu_fill_normal(w, DQ * DK), tu_fill_normal(u, DA * DK), tu_fill_normal(va, DA), tu_fill_normal(ws, DA * DQ_SHORT);
   for (int i = 0; i < DQ * DK; ++i) w[i] *= 0.125f;
   for (int i = 0; i < DA * DK; ++i) u[i] *= 0.125f;
   TU_FOR_EACH_ISA(isa) {
-    for (int additive = 0; additive < 2; ++additive) {
+    for (int c = 0; c < 3; ++c) {
+      const int additive = c > 0;
       vecattn_score_fn fn = {additive ? VECATTN_SCORE_ADDITIVE : VECATTN_SCORE_GENERAL, w, u, va, DA};
-      if (additive) fn.w = u; /* W_q [Da x Dq]: Dq = Dk here */
-      const int64_t dq = additive ? DK : DQ;
+      if (additive) fn.w = c == 2 ? ws : u; /* W_q [Da x Dq]: Dq = Dk in case 1 */
+      const int64_t dq = c == 2 ? DQ_SHORT : additive ? DK : DQ;
       typed q, k, v, out;
-      typed_make(&q, additive ? VECATTN_BF16 : VECATTN_F16, LAY_BSHD, B, H, NQ, dq);
-      typed_make(&k, additive ? VECATTN_F16 : VECATTN_Q8_0, LAY_BHSD, B, H, NK, DK);
+      typed_make(&q, c == 2 ? VECATTN_F32 : additive ? VECATTN_BF16 : VECATTN_F16, LAY_BSHD, B, H, NQ, dq);
+      typed_make(&k, c == 1 ? VECATTN_F16 : VECATTN_Q8_0, LAY_BHSD, B, H, NK, DK);
       typed_make(&v, VECATTN_Q8_0, LAY_GAPS, B, H, NK, 32);
       typed_make(&out, VECATTN_F32, LAY_BHSD, B, H, NQ, 32);
       typed_fill(&q), typed_fill(&k), typed_fill(&v);
       double *ref = malloc(sizeof(double) * B * H * NQ * 32);
       ref_attend(&fn, &q.t, &k.t, &v.t, NULL, ref, NULL);
       ck_assert_int_eq(vecattn_attend(&fn, &q.t, &k.t, &v.t, &out.t, NULL), VECATTN_OK);
-      char label[64];
-      snprintf(label, sizeof label, "[%s] attend %s", vecattn_isa_name(isa), additive ? "additive" : "general");
+      char label[96];
+      snprintf(label, sizeof label, "[%s] attend %s, q %s k %s", vecattn_isa_name(isa),
+               additive ? "additive" : "general", vecattn_dtype_name(q.t.dtype), vecattn_dtype_name(k.t.dtype));
       const double err = typed_rel_l2(&out.t, ref, label);
       ck_assert_msg(err <= 1e-5, "%s: relative L2 error %.3g", label, err);
       typed_free(&q), typed_free(&k), typed_free(&v), typed_free(&out);
