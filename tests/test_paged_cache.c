@@ -6,6 +6,7 @@
  * sequence reads back as the model says and the free blocks are those no
  * table holds; every rejected call leaves the pools, tables and lengths as
  * they were. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -780,6 +781,43 @@ START_TEST(test_strided_input) {
 }
 END_TEST
 
+/* Pools the library allocates: V starts where f32 loads may read it even
+ * behind K rows of 34 bytes (one q8_0 block) or 10 (5 f16), an odd number of
+ * them (V once began right after K: misaligned f32, which UBSan reports
+ * in the sanitizer job). The call equals vecattn_sdpa over the same rows. */
+START_TEST(test_pool_alignment) {
+  tu_reseed(0xA11Cu);
+  static const struct { vecattn_dtype kt; int64_t d; } cases[] = {{VECATTN_Q8_0, 32}, {VECATTN_F16, 5}};
+  enum { N = 3, HQ = 2 };
+  TU_FOR_EACH_ISA(isa) {
+    for (int c = 0; c < 2; ++c) {
+      const int64_t D = cases[c].d;
+      vecattn_paged_cache_desc d = {N, 1, 1, D, cases[c].kt, VECATTN_F32, 1, NULL, NULL};
+      vecattn_paged_cache *pc;
+      ck_assert_int_eq(vecattn_paged_cache_create(&pc, &d), VECATTN_OK);
+      float k[N * 32], v[N * 32], q[HQ * 32], out[HQ * 32], want[HQ * 32];
+      tu_fill_normal(k, N * D), tu_fill_normal(v, N * D), tu_fill_normal(q, HQ * D);
+      const vecattn_tensor kt = vecattn_tensor_bshd(k, 1, N, 1, D), vt = vecattn_tensor_bshd(v, 1, N, 1, D);
+      const int32_t id[1] = {0}, cu[2] = {0, N}, cq[2] = {0, 1};
+      ck_assert_int_eq(vecattn_paged_cache_append(pc, id, cu, 1, &kt, &vt), VECATTN_OK);
+      unsigned char kq[N * 34];
+      ck_assert_int_eq(vecattn_paged_cache_read(pc, 0, 0, N, kq, cases[c].kt, NULL, VECATTN_F32), VECATTN_OK);
+      vecattn_tensor qt = vecattn_tensor_bshd(q, 1, 1, HQ, D), ot = vecattn_tensor_bshd(out, 1, 1, HQ, D);
+      vecattn_tensor wt = vecattn_tensor_bshd(want, 1, 1, HQ, D);
+      const vecattn_tensor kr = vecattn_tensor_bhsd_typed(kq, cases[c].kt, 1, 1, N, D);
+      const vecattn_tensor vr = vecattn_tensor_bhsd(v, 1, 1, N, D);
+      ck_assert_int_eq(vecattn_sdpa(&qt, &kr, &vr, &wt, NULL), VECATTN_OK);
+      ck_assert_int_eq(vecattn_sdpa_paged(&qt, &ot, pc, id, cq, 1, NULL), VECATTN_OK);
+      for (int64_t i = 0; i < HQ * D; ++i)
+        ck_assert_msg(fabsf(out[i] - want[i]) <= 1e-5f * (1.0f + fabsf(want[i])), "[%s] k %s: out[%lld] %g, want %g",
+                      vecattn_isa_name(isa), vecattn_dtype_name(cases[c].kt), (long long)i, (double)out[i],
+                      (double)want[i]);
+      vecattn_paged_cache_destroy(pc);
+    }
+  }
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("paged_cache");
   TCase *tc = tcase_create("paged_cache");
@@ -790,6 +828,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_einval);
   tcase_add_test(tc, test_caller_pools);
   tcase_add_test(tc, test_strided_input);
+  tcase_add_test(tc, test_pool_alignment);
   suite_add_tcase(s, tc);
   return s;
 }

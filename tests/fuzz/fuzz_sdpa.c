@@ -38,32 +38,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "vecattn.h"
 
 enum { MAX_DIM = 64 };
 
-typedef struct {
-  const uint8_t *p;
-  size_t n;
-  uint64_t rng;
-} reader;
-
-static uint8_t rd(reader *r) {
-  if (r->n) {
-    r->n--;
-    return *r->p++;
-  }
-  r->rng = r->rng * 6364136223846793005ull + 1442695040888963407ull;
-  return (uint8_t)(r->rng >> 56);
-}
-
 static int64_t rd_dim(reader *r) { return 1 + rd(r) % MAX_DIM; }
-
-static int64_t rd_i64(reader *r) {
-  uint64_t u = 0;
-  for (int i = 0; i < 8; ++i) u = u << 8 | rd(r);
-  return (int64_t)u;
-}
 
 /* Extents (bytes) from this far up cannot fit any user address space the
  * library knows (x86-64: 2^47, aarch64: 2^48, from a base near 0): such a
@@ -81,19 +61,7 @@ static __int128 extent_elems(const int64_t shape[4], const int64_t st[4]) {
   return last + 1;
 }
 
-static float rd_value(reader *r, int specials) {
-  const uint8_t b = rd(r);
-  if (specials && b >= 250) {
-    static const float special[] = {NAN, INFINITY, -INFINITY, 1e30f, 1e-40f, -FLT_MAX};
-    return special[b - 250];
-  }
-  return (float)((int)b - 128) / 32.0f;
-}
-
-static _Noreturn void fail(const char *what) {
-  fprintf(stderr, "fuzz_sdpa: %s\n", what);
-  abort();
-}
+static _Noreturn void fail(const char *what) { fuzz_fail("fuzz_sdpa", what); }
 
 typedef struct {
   vecattn_tensor t;
@@ -274,9 +242,7 @@ static void check_bounded(const float *got, size_t n, float bound) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  uint64_t seed = 0xCBF29CE484222325ull; /* FNV-1a of the input */
-  for (size_t i = 0; i < size; ++i) seed = (seed ^ data[i]) * 0x100000001B3ull;
-  reader r = {data, size, seed};
+  reader r = reader_of(data, size);
 
   const uint8_t flags = rd(&r);
   const int specials = (flags >> 6) & 1;
