@@ -146,12 +146,40 @@ START_TEST(test_copy_row) {
 }
 END_TEST
 
+/* f32 V behind q8_0 K of one block a row, 3 of them (102 bytes): V once
+ * began right after K, misaligned (UBSan reports it in the sanitizer job).
+ * The layer's output equals a cache of 4 positions, whose K ends aligned. */
+START_TEST(test_values_aligned) {
+  tu_reseed(0xA116u);
+  enum { D1 = 32, S1 = 3 };
+  static float eye1[D1 * D1];
+  for (int i = 0; i < D1; ++i) eye1[i * D1 + i] = 1.0f;
+  vecattn_mha_weights w = {0};
+  w.d_model = D1, w.n_heads = 1, w.n_kv_heads = 1, w.head_dim = D1;
+  w.wq = w.wk = w.wv = w.wo = eye1;
+  float x[S1 * D1], y3[S1 * D1], y4[S1 * D1];
+  tu_fill_normal(x, S1 * D1);
+  vecattn_sdpa_opts o = {0};
+  o.causal = 1;
+  TU_FOR_EACH_ISA(isa) {
+    vecattn_kv_cache *c3, *c4;
+    ck_assert_int_eq(vecattn_kv_cache_create_typed(&c3, 1, 1, D1, S1, VECATTN_Q8_0, VECATTN_F32), VECATTN_OK);
+    ck_assert_int_eq(vecattn_kv_cache_create_typed(&c4, 1, 1, D1, S1 + 1, VECATTN_Q8_0, VECATTN_F32), VECATTN_OK);
+    ck_assert_int_eq(vecattn_mha_forward(&w, x, 1, S1, c3, y3, &o), VECATTN_OK);
+    ck_assert_int_eq(vecattn_mha_forward(&w, x, 1, S1, c4, y4, &o), VECATTN_OK);
+    ck_assert_msg(memcmp(y3, y4, sizeof y3) == 0, "[%s] the cache's capacity changed the output", vecattn_isa_name(isa));
+    vecattn_kv_cache_destroy(c3), vecattn_kv_cache_destroy(c4);
+  }
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("kv_ops");
   TCase *tc = tcase_create("kv_ops");
   tcase_add_test(tc, test_read_back);
   tcase_add_test(tc, test_truncate_round_trip);
   tcase_add_test(tc, test_copy_row);
+  tcase_add_test(tc, test_values_aligned);
   suite_add_tcase(s, tc);
   return s;
 }
