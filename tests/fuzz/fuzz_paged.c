@@ -1,19 +1,23 @@
 /* libFuzzer harness for the paged KV cache: a small pool (1..8 blocks of
  * 1..17 positions, any K/V types), then up to 16 operations on it chosen by
  * the input: append, write (slots), set_seq, truncate, copy_seq, release,
- * read and vecattn_sdpa_paged, with arguments that are often out of range.
+ * read, vecattn_sdpa_paged and the layer over it (vecattn_mha_forward_varlen,
+ * small random weights, RoPE or not, positions given or not), with arguments
+ * that are often out of range.
  * The harness keeps its own model of every sequence's length and aborts when
  *   - a call the contract says must fail succeeds (an id out of range, an id
  *     listed twice in an append, a slot outside the pool or written twice, a
  *     block outside the pool, a length past the table, a truncation or read
- *     past the length, more queries than positions), or a status is not a
- *     vecattn_status;
+ *     past the length, more queries than positions, query offsets that do not
+ *     start at 0 or that decrease, a negative position, RoPE over an odd head
+ *     dim), or a status is not a vecattn_status;
  *   - a failed call changed a length or wrote to its outputs;
  *   - a length differs from the model after a successful call, or the free
  *     blocks leave [0, n_blocks], or releasing every sequence does not give
  *     every block back;
  *   - vecattn_sdpa_paged differs, bit for bit, from vecattn_sdpa_varlen over
- *     the same positions read back into contiguous rows.
+ *     the same positions read back into contiguous rows;
+ *   - the layer's output is not finite (finite inputs, weights of |w| <= 1/8).
  * Memory errors are AddressSanitizer's to catch. */
 #include <math.h>
 #include <stdint.h>
@@ -196,7 +200,13 @@ static void op_sdpa(reader *r, pool *p, int64_t group) {
   memset(out, 0x7F, sizeof(float) * (size_t)(rows * D));
   if (lse) memset(lse, 0x7F, sizeof(float) * (size_t)rows);
   o.lse = lse;
-  const vecattn_status st = vecattn_sdpa_paged(&tq_t, &to, p->c, ids, cu, n, &o);
+  int32_t cu_call[4];
+  memcpy(cu_call, cu, sizeof cu);
+  if (how >> 6 == 2 && n > 1) /* offsets that decrease, or run past the queries */
+    cu_call[1] = cu[n] + 1, hostile = 1;
+  else if (how >> 6 == 3)
+    cu_call[0] = 1, hostile = 1; /* not starting at 0 */
+  const vecattn_status st = vecattn_sdpa_paged(&tq_t, &to, p->c, ids, cu_call, n, &o);
   check_status(st);
   if (getenv("FUZZ_PAGED_VERBOSE"))
     fprintf(stderr, "sdpa_paged: k %s v %s D %lld Hkv %lld block %lld, %lld sequences, %d queries, %d positions%s -> %s\n",
@@ -224,6 +234,61 @@ static void op_sdpa(reader *r, pool *p, int64_t group) {
     free(kall), free(vall), free(out2), free(lse2);
   }
   free(q), free(out), free(lse);
+}
+
+static float *rd_matrix(reader *r, int64_t n) {
+  float *m = malloc(sizeof(float) * (size_t)n);
+  for (int64_t i = 0; i < n; ++i) m[i] = rd_value(r, 0) / 32.0f;
+  return m;
+}
+
+static void op_layer(reader *r, pool *p, int64_t group) {
+  const int64_t n = 1 + rd(r) % 3, H = p->d.n_kv_heads, Hq = H * group, D = p->d.head_dim;
+  int32_t ids[3], cu[4] = {0};
+  int hostile = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    ids[i] = rd_seq(r, p);
+    cu[i + 1] = cu[i] + rd(r) % 5;
+    hostile |= ids[i] >= p->d.max_seqs;
+    for (int64_t j = 0; j < i; ++j) hostile |= ids[j] == ids[i];
+  }
+  const uint8_t how = rd(r);
+  vecattn_mha_weights w = {0};
+  w.d_model = 1 + rd(r) % 16, w.n_heads = Hq, w.n_kv_heads = H, w.head_dim = D;
+  w.rope = how & 1;
+  hostile |= w.rope && D % 2;
+  const int64_t dm = w.d_model, total = cu[n] ? cu[n] : 1;
+  float *wq = rd_matrix(r, Hq * D * dm), *wk = rd_matrix(r, H * D * dm), *wv = rd_matrix(r, H * D * dm);
+  float *wo = rd_matrix(r, dm * Hq * D), *x = rd_matrix(r, total * dm), *y = malloc(sizeof(float) * (size_t)(total * dm));
+  w.wq = wq, w.wk = wk, w.wv = wv, w.wo = wo;
+  int64_t *pos = NULL;
+  if (how & 2) {
+    pos = malloc(sizeof(int64_t) * (size_t)total);
+    for (int64_t t = 0; t < total; ++t) {
+      pos[t] = (int64_t)(rd(r) % 40) - 1;
+      hostile |= t < cu[n] && pos[t] < 0;
+    }
+  }
+  vecattn_sdpa_opts o = {0};
+  o.causal = (how >> 2) & 1;
+  o.reduced_precision = (how >> 3) & 1;
+  o.num_threads = 1 + (how >> 4) % 2;
+  memset(y, 0x7F, sizeof(float) * (size_t)(total * dm));
+  const vecattn_status st = vecattn_mha_forward_varlen(&w, x, cu, ids, n, pos, p->c, y, &o);
+  check_status(st);
+  if (getenv("FUZZ_PAGED_VERBOSE"))
+    fprintf(stderr, "layer: k %s v %s D %lld Hq %lld Hkv %lld d_model %lld, %lld sequences, %d tokens%s%s -> %s\n",
+            vecattn_dtype_name(p->d.k_type), vecattn_dtype_name(p->d.v_type), (long long)D, (long long)Hq,
+            (long long)H, (long long)dm, (long long)n, cu[n], w.rope ? ", rope" : "", pos ? ", positions" : "",
+            vecattn_strerror(st));
+  if (hostile && st == VECATTN_OK) fail("the layer accepted a bad id, position or RoPE over an odd head dim");
+  if (st != VECATTN_OK && !all_bytes(y, sizeof(float) * (size_t)(total * dm), 0x7F)) fail("failed layer call wrote y");
+  if (st == VECATTN_OK) {
+    for (int64_t i = 0; i < n; ++i) p->len[ids[i]] += cu[i + 1] - cu[i];
+    for (int64_t e = 0; e < cu[n] * dm; ++e)
+      if (!isfinite(y[e])) fail("the layer's output is not finite");
+  }
+  free(wq), free(wk), free(wv), free(wo), free(x), free(y), free(pos);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -256,7 +321,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   const int ops = 1 + rd(&r) % MAX_OPS;
   for (int i = 0; i < ops; ++i) {
-    switch (rd(&r) % 8) {
+    switch (rd(&r) % 9) {
     case 0: op_append(&r, &p); break;
     case 1: op_write(&r, &p); break;
     case 2: op_set_seq(&r, &p); break;
@@ -264,7 +329,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 4: op_copy_release(&r, &p, 1); break;
     case 5: op_copy_release(&r, &p, 0); break;
     case 6: op_read(&r, &p); break;
-    default: op_sdpa(&r, &p, group); break;
+    case 7: op_sdpa(&r, &p, group); break;
+    default: op_layer(&r, &p, group); break;
     }
     check_model(&p);
   }
