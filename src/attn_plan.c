@@ -266,7 +266,7 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
     } else {
       const float *row = src;
       if (p->qt != VECATTN_F32) pl->kern->to_f32(src, p->qt, ws->row_tmp, p->D), row = ws->row_tmp;
-      for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = row[d] * p->scale;
+      for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = dt_ld_f32(row + d) * p->scale;
     }
   }
   if (pl->q8dot) /* the scaled rows, quantised once for every key of the tile */
@@ -368,7 +368,7 @@ static void add_bias_and_alibi(const attn_plan *pl, const attn_tile *t, int64_t 
                             j0 * p->bias_stride[3];
       const void *bias = (const unsigned char *)p->bias + dt_bytes(p->bias_t, first);
       if (p->bias_t == VECATTN_F32)
-        for (int c = 0; c < nk; ++c) s[c * pl->score_ld] += ((const float *)bias)[c * p->bias_stride[3]];
+        for (int c = 0; c < nk; ++c) s[c * pl->score_ld] += dt_ld_f32((const float *)bias + c * p->bias_stride[3]);
       else
         for (int c = 0; c < nk; ++c) s[c * pl->score_ld] += dt_load1(bias, p->bias_t, c * p->bias_stride[3]);
     }

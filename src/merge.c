@@ -60,10 +60,10 @@ static void merge_row(const struct vecattn_kernels *kern, const merge_job *m, in
     const vecattn_tensor *p = &m->parts[s];
     const float *x = row_of(p, b, h, i);
     if (p->dtype != VECATTN_F32) kern->to_f32(x, p->dtype, tmp, m->Dv), x = tmp;
-    if (first)
-      for (int64_t e = 0; e < m->Dv; ++e) acc[e] = w * x[e];
+    if (first) /* x may be a caller's part, at any address */
+      for (int64_t e = 0; e < m->Dv; ++e) acc[e] = w * dt_ld_f32(x + e);
     else
-      for (int64_t e = 0; e < m->Dv; ++e) acc[e] += w * x[e];
+      for (int64_t e = 0; e < m->Dv; ++e) acc[e] += w * dt_ld_f32(x + e);
     first = 0;
   }
   kern->from_f32(acc, m->out->dtype, dst, m->Dv);

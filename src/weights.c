@@ -47,13 +47,16 @@ static void weights_tile(const attn_plan *pl, const attn_tile *t, attn_workspace
     attn_score_block(pl, t, j0, nk, ws, NULL);
     for (int r = 0; r < t->rows; ++r) {
       float *row = weights_row(pl, t, r) + j0;
-      for (int c = 0; c < nk; ++c) row[c] = ws->scores[(int64_t)c * pl->score_ld + r];
+      for (int c = 0; c < nk; ++c) dt_st_f32(row + c, ws->scores[(int64_t)c * pl->score_ld + r]);
     }
   }
   for (int r = 0; r < t->rows; ++r) {
     float *row = weights_row(pl, t, r);
     float m = -INFINITY;
-    for (int64_t j = lo; j < hi; ++j) m = row[j] > m ? row[j] : m;
+    for (int64_t j = lo; j < hi; ++j) {
+      const float x = dt_ld_f32(row + j);
+      m = x > m ? x : m;
+    }
     float *lse = p->lse ? p->lse + (t->b * p->Hq + t->head0 + r / t->n_q) * p->Nq + t->q0 + r % t->n_q
                         : NULL;
     if (m == -INFINITY) {

@@ -21,6 +21,22 @@ static inline float dt_bits_f32(uint32_t u) {
   return x;
 }
 
+/* Loads and stores of caller memory, which need not be aligned to its
+ * element (API.md: no alignment is required of data): one plain load or
+ * store where the target allows it, never a fault on 32-bit ARM. */
+static inline float dt_ld_f32(const void *p) {
+  float x;
+  memcpy(&x, p, sizeof x);
+  return x;
+}
+static inline void dt_st_f32(void *p, float x) { memcpy(p, &x, sizeof x); }
+static inline uint16_t dt_ld_u16(const void *p) {
+  uint16_t x;
+  memcpy(&x, p, sizeof x);
+  return x;
+}
+static inline void dt_st_u16(void *p, uint16_t x) { memcpy(p, &x, sizeof x); }
+
 /* Exact: every f16 is an f32. Subnormals are renormalised by one float
  * subtraction (the magic number is 2^-14 in f32's exponent). */
 static inline float dt_f16_to_f32(uint16_t h) {
@@ -80,15 +96,15 @@ static inline int64_t dt_bytes(vecattn_dtype t, int64_t n) {
 /* Element e of a row starting at `row` (a block boundary for Q8_0). */
 static inline float dt_load1(const void *row, vecattn_dtype t, int64_t e) {
   switch (t) {
-  case VECATTN_F16: return dt_f16_to_f32(((const uint16_t *)row)[e]);
-  case VECATTN_BF16: return dt_bf16_to_f32(((const uint16_t *)row)[e]);
+  case VECATTN_F16: return dt_f16_to_f32(dt_ld_u16((const uint16_t *)row + e));
+  case VECATTN_BF16: return dt_bf16_to_f32(dt_ld_u16((const uint16_t *)row + e));
   case VECATTN_Q8_0: {
     const unsigned char *blk = (const unsigned char *)row + e / VECATTN_Q8_0_BLOCK * VECATTN_Q8_0_BLOCK_BYTES;
     uint16_t d;
     memcpy(&d, blk, sizeof d);
     return dt_f16_to_f32(d) * (float)(int8_t)blk[2 + e % VECATTN_Q8_0_BLOCK];
   }
-  default: return ((const float *)row)[e];
+  default: return dt_ld_f32((const float *)row + e);
   }
 }
 

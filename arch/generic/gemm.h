@@ -102,7 +102,7 @@ static inline __attribute__((always_inline)) void gemm_block(
     if (with_pf)
       for (int64_t off = 0; off < nv * pf_vec; off += 64) __builtin_prefetch(pf + p * ldpf + off, 0, VF_PREFETCH_L2);
     for (int r = 0; r < mr; ++r) {
-      const vf av = vf_set1(arow[r][p * a_col]);
+      const vf av = vf_set1(dt_ld_f32(arow[r] + p * a_col)); /* A may be caller memory (K) */
       for (int j = 0; j < nv; ++j) acc[r][j] = vf_fma(av, bv[j], acc[r][j]);
     }
   }

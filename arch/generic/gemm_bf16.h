@@ -85,9 +85,9 @@ static void pack_bf16_pairs(const void *x0, const void *x1, vecattn_dtype t, int
 /* Plain integer code: the compiler vectorises it with this ISA's flags. */
 static void zip_bf16(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *dst) {
   if (b1)
-    for (int j = 0; j < n; ++j) dst[j] = (uint32_t)b0[j] | (uint32_t)b1[j] << 16;
+    for (int j = 0; j < n; ++j) dst[j] = (uint32_t)dt_ld_u16(b0 + j) | (uint32_t)dt_ld_u16(b1 + j) << 16;
   else
-    for (int j = 0; j < n; ++j) dst[j] = b0[j];
+    for (int j = 0; j < n; ++j) dst[j] = dt_ld_u16(b0 + j);
 }
 #define VF_GEMM_BF16 gemm_bf16
 #define VF_PACK_BF16_PAIRS pack_bf16_pairs

@@ -22,7 +22,7 @@ static float exp_shift_sum(float *x, int64_t n, float shift) {
   if (i < n) {
     const int tail = (int)(n - i);
     vf_store_n(x + i, vf_exp(vf_sub(vf_load_n(x + i, tail), vs)), tail);
-    for (; i < n; ++i) sum += x[i];
+    for (; i < n; ++i) sum += dt_ld_f32(x + i); /* x may be caller memory (weights) */
   }
   return sum;
 }

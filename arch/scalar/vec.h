@@ -14,10 +14,10 @@
 typedef float vf;
 static inline vf vf_zero(void) { return 0.0f; }
 static inline vf vf_set1(float x) { return x; }
-static inline vf vf_load(const float *p) { return *p; }
-static inline void vf_store(float *p, vf v) { *p = v; }
-static inline vf vf_load_n(const float *p, int n) { (void)n; return *p; }
-static inline void vf_store_n(float *p, vf v, int n) { (void)n; *p = v; }
+static inline vf vf_load(const float *p) { return dt_ld_f32(p); }
+static inline void vf_store(float *p, vf v) { dt_st_f32(p, v); }
+static inline vf vf_load_n(const float *p, int n) { (void)n; return dt_ld_f32(p); }
+static inline void vf_store_n(float *p, vf v, int n) { (void)n; dt_st_f32(p, v); }
 static inline vf vf_fma(vf a, vf b, vf c) { return a * b + c; }
 static inline vf vf_mul(vf a, vf b) { return a * b; }
 static inline vf vf_add(vf a, vf b) { return a + b; }
@@ -29,16 +29,16 @@ static inline vf vf_exp(vf v) { return expf(v); }
 static inline vf vf_tanh(vf v) { return tanhf(v); }
 
 /* Element types: the reference conversions of generic/dtype_scalar.h. */
-static inline vf vf_load_f16(const uint16_t *p) { return dt_f16_to_f32(*p); }
-static inline vf vf_load_n_f16(const uint16_t *p, int n) { (void)n; return dt_f16_to_f32(*p); }
-static inline vf vf_load_bf16(const uint16_t *p) { return dt_bf16_to_f32(*p); }
-static inline vf vf_load_n_bf16(const uint16_t *p, int n) { (void)n; return dt_bf16_to_f32(*p); }
+static inline vf vf_load_f16(const uint16_t *p) { return dt_f16_to_f32(dt_ld_u16(p)); }
+static inline vf vf_load_n_f16(const uint16_t *p, int n) { (void)n; return dt_f16_to_f32(dt_ld_u16(p)); }
+static inline vf vf_load_bf16(const uint16_t *p) { return dt_bf16_to_f32(dt_ld_u16(p)); }
+static inline vf vf_load_n_bf16(const uint16_t *p, int n) { (void)n; return dt_bf16_to_f32(dt_ld_u16(p)); }
 static inline vf vf_load_i8(const int8_t *p) { return (float)*p; }
 static inline float vf_f16_1(uint16_t h) { return dt_f16_to_f32(h); }
-static inline void vf_store_f16(uint16_t *p, vf v) { *p = dt_f32_to_f16(v); }
-static inline void vf_store_n_f16(uint16_t *p, vf v, int n) { (void)n; *p = dt_f32_to_f16(v); }
-static inline void vf_store_bf16(uint16_t *p, vf v) { *p = dt_f32_to_bf16(v); }
-static inline void vf_store_n_bf16(uint16_t *p, vf v, int n) { (void)n; *p = dt_f32_to_bf16(v); }
+static inline void vf_store_f16(uint16_t *p, vf v) { dt_st_u16(p, dt_f32_to_f16(v)); }
+static inline void vf_store_n_f16(uint16_t *p, vf v, int n) { (void)n; dt_st_u16(p, dt_f32_to_f16(v)); }
+static inline void vf_store_bf16(uint16_t *p, vf v) { dt_st_u16(p, dt_f32_to_bf16(v)); }
+static inline void vf_store_n_bf16(uint16_t *p, vf v, int n) { (void)n; dt_st_u16(p, dt_f32_to_bf16(v)); }
 /* Rounded to nearest even (the default rounding mode), as the vector paths do;
  * NaN gives 0 (the vector paths' result differs: q8_0 of non-finite data is unspecified). */
 static inline void vf_store_i8(int8_t *p, vf v) {

@@ -64,7 +64,7 @@ static inline vf vf_blend_bit(vf a, vf b, int s) {
  * arithmetic, which keeps subnormals); bf16 and int8 are plain NEON. */
 static inline vf vf_load_n_f16(const uint16_t *p, int n) {
   float t[4] = {0, 0, 0, 0};
-  for (int i = 0; i < n; ++i) t[i] = dt_f16_to_f32(p[i]);
+  for (int i = 0; i < n; ++i) t[i] = dt_f16_to_f32(dt_ld_u16(p + i));
   return vld1q_f32(t);
 }
 static inline vf vf_load_f16(const uint16_t *p) { return vf_load_n_f16(p, 4); }
@@ -84,7 +84,7 @@ static inline float vf_f16_1(uint16_t h) { return dt_f16_to_f32(h); }
 static inline void vf_store_n_f16(uint16_t *p, vf v, int n) {
   float t[4];
   vst1q_f32(t, v);
-  for (int i = 0; i < n; ++i) p[i] = dt_f32_to_f16(t[i]);
+  for (int i = 0; i < n; ++i) dt_st_u16(p + i, dt_f32_to_f16(t[i]));
 }
 static inline void vf_store_f16(uint16_t *p, vf v) { vf_store_n_f16(p, v, 4); }
 static inline void vf_store_bf16(uint16_t *p, vf v) { vst1_u16(p, vf_bf16_bits(v)); }
