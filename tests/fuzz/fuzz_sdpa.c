@@ -23,7 +23,8 @@
  *   per tensor q, k, v, out: layout %4 (bhsd, bshd, padded, raw: then per
  *   stride[0..2] one byte: >= 224 a whole int64 from the next 8 bytes (any
  *   value, so extents reach past the address space), else that byte as a
- *   signed stride; stride[3] = 1 unless the next byte is odd)
+ *   signed stride; stride[3] = 1 unless the next byte is odd); bit 2 of
+ *   the layout byte puts the data one byte past an aligned address
  *   window, kv_len[b], bias broadcast mask + stride-0 mask (+ one byte: >= 240
  *   a whole-int64 stride on dim byte % 4), scale, data.
  * A q8_0 K or V makes its head dim 32 or 64 unless that dim's byte % 4 is 3,
@@ -65,6 +66,7 @@ static _Noreturn void fail(const char *what) { fuzz_fail("fuzz_sdpa", what); }
 
 typedef struct {
   vecattn_tensor t;
+  void *raw; /* what buf is carved from (q, k, v, out) */
   void *buf;
   size_t n;    /* elements in buf (q8_0: whole blocks) */
   int hostile; /* strides the library must reject */
@@ -82,9 +84,9 @@ static size_t type_bytes(vecattn_dtype t, size_t n) {
 
 /* One element of any float type (not q8_0) as f32. */
 static float load_elem(const void *buf, vecattn_dtype t, int64_t at) {
-  float f;
-  if (t == VECATTN_F32) return ((const float *)buf)[at];
-  if (vecattn_convert((const uint16_t *)buf + at, t, &f, VECATTN_F32, 1) != VECATTN_OK) fail("convert failed");
+  float f; /* buf may be one byte off: vecattn_convert reads it as bytes */
+  if (vecattn_convert((const unsigned char *)buf + (t == VECATTN_F32 ? 4 : 2) * at, t, &f, VECATTN_F32, 1) != VECATTN_OK)
+    fail("convert failed");
   return f;
 }
 
@@ -94,7 +96,8 @@ static void make_tensor(ftensor *x, reader *r, int64_t b, int64_t h, int64_t s, 
   const int64_t shape[4] = {b, h, s, d};
   const int64_t pad = t == VECATTN_Q8_0 ? VECATTN_Q8_0_BLOCK : 1; /* padding in whole blocks */
   int64_t st[4];
-  switch (rd(r) % 4) {
+  const uint8_t layout = rd(r);
+  switch (layout % 4) {
   case 0: st[3] = 1, st[2] = d, st[1] = s * d, st[0] = h * s * d; break;
   case 1: st[3] = 1, st[1] = d, st[2] = h * d, st[0] = s * h * d; break;
   case 2:
@@ -125,7 +128,11 @@ static void make_tensor(ftensor *x, reader *r, int64_t b, int64_t h, int64_t s, 
   }
   x->n = (size_t)last + 1;
   if (t == VECATTN_Q8_0) x->n = (x->n + VECATTN_Q8_0_BLOCK - 1) / VECATTN_Q8_0_BLOCK * VECATTN_Q8_0_BLOCK;
-  x->buf = malloc(type_bytes(t, x->n));
+  /* bit 2 of the layout byte: data one byte past an aligned address (no
+   * alignment is required of data, not even the element's) */
+  const size_t off = layout >> 2 & 1;
+  x->raw = malloc(type_bytes(t, x->n) + off);
+  x->buf = (unsigned char *)x->raw + off;
   memcpy(x->t.shape, shape, sizeof shape);
   memcpy(x->t.stride, st, sizeof st);
   x->t.data = x->buf;
@@ -153,12 +160,10 @@ static int ext_huge(ftensor *b, int *hostile) {
 
 /* Values from the input, rounded to the tensor's type as vecattn_convert rounds. */
 static void fill(ftensor *x, reader *r, int specials) {
-  float *f = x->t.dtype == VECATTN_F32 ? x->buf : malloc(x->n * sizeof(float));
+  float *f = malloc(x->n * sizeof(float));
   for (size_t i = 0; i < x->n; ++i) f[i] = rd_value(r, specials);
-  if (f != x->buf) {
-    if (vecattn_convert(f, VECATTN_F32, x->buf, x->t.dtype, (int64_t)x->n) != VECATTN_OK) fail("convert failed");
-    free(f);
-  }
+  if (vecattn_convert(f, VECATTN_F32, x->buf, x->t.dtype, (int64_t)x->n) != VECATTN_OK) fail("convert failed");
+  free(f);
 }
 
 /* max |x| over the buffer, widened. */
@@ -399,7 +404,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   vecattn_set_isa(VECATTN_ISA_AUTO);
 
-  free(q.buf), free(k.buf), free(v.buf), free(out.buf), free(bias.buf);
+  free(q.raw), free(k.raw), free(v.raw), free(out.raw), free(bias.buf);
   free(alibi), free(fw), free(fu), free(fv), free(lse);
   return 0;
 }
