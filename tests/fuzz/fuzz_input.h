@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "vecattn.h"
+
 typedef struct {
   const uint8_t *p;
   size_t n;
@@ -51,6 +53,27 @@ static inline float rd_value(reader *r, int specials) {
 static inline _Noreturn void fuzz_fail(const char *harness, const char *what) {
   fprintf(stderr, "%s: %s\n", harness, what);
   abort();
+}
+
+/* n floats of (b - 128) / 32 x scale from the input. */
+static inline float *rd_floats(reader *r, int64_t n, float scale) {
+  float *m = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+  for (int64_t i = 0; i < n; ++i) m[i] = rd_value(r, 0) * scale;
+  return m;
+}
+
+static inline int all_bytes(const void *p, size_t n, unsigned char b) {
+  for (size_t i = 0; i < n; ++i)
+    if (((const unsigned char *)p)[i] != b) return 0;
+  return 1;
+}
+
+/* A status must be one of vecattn_status's, and a failure leaves a detail. */
+static inline void fuzz_check_status(const char *harness, vecattn_status st) {
+  if (st != VECATTN_OK && st != VECATTN_EINVAL && st != VECATTN_ENOMEM && st != VECATTN_EUNSUPPORTED &&
+      st != VECATTN_EOVERFLOW && st != VECATTN_ENOSPC)
+    fuzz_fail(harness, "status is not a vecattn_status");
+  if (st != VECATTN_OK && !vecattn_last_error()[0]) fuzz_fail(harness, "a failed call left no detail message");
 }
 
 #endif

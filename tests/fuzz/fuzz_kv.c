@@ -26,30 +26,13 @@ enum { MAX_OPS = 12 };
 
 static _Noreturn void fail(const char *what) { fuzz_fail("fuzz_kv", what); }
 
-static void check_status(vecattn_status st) {
-  if (st != VECATTN_OK && st != VECATTN_EINVAL && st != VECATTN_ENOMEM && st != VECATTN_EUNSUPPORTED &&
-      st != VECATTN_EOVERFLOW && st != VECATTN_ENOSPC)
-    fail("status is not a vecattn_status");
-  if (st != VECATTN_OK && !vecattn_last_error()[0]) fail("a failed call left no detail message");
-}
-
-static int all_bytes(const void *p, size_t n, unsigned char b) {
-  for (size_t i = 0; i < n; ++i)
-    if (((const unsigned char *)p)[i] != b) return 0;
-  return 1;
-}
+static void check_status(vecattn_status st) { fuzz_check_status("fuzz_kv", st); }
 
 typedef struct {
   vecattn_kv_cache *c;
   int64_t batch, hkv, d, cap, len; /* len: the model */
   vecattn_dtype kt, vt;
 } cache;
-
-static float *rd_matrix(reader *r, int64_t n, float scale) {
-  float *m = malloc(sizeof(float) * (size_t)(n ? n : 1));
-  for (int64_t i = 0; i < n; ++i) m[i] = rd_value(r, 0) * scale;
-  return m;
-}
 
 /* The layer's weights for this cache: d_model 1..16, group 1..3. */
 typedef struct {
@@ -61,8 +44,8 @@ static void layer_make(reader *r, const cache *c, layer *l) {
   memset(l, 0, sizeof *l);
   const int64_t dm = 1 + rd(r) % 16, hq = c->hkv * (1 + rd(r) % 3);
   l->w.d_model = dm, l->w.n_heads = hq, l->w.n_kv_heads = c->hkv, l->w.head_dim = c->d;
-  l->m[0] = rd_matrix(r, hq * c->d * dm, 1.0f / 32), l->m[1] = rd_matrix(r, c->hkv * c->d * dm, 1.0f / 32);
-  l->m[2] = rd_matrix(r, c->hkv * c->d * dm, 1.0f / 32), l->m[3] = rd_matrix(r, dm * hq * c->d, 1.0f / 32);
+  l->m[0] = rd_floats(r, hq * c->d * dm, 1.0f / 32), l->m[1] = rd_floats(r, c->hkv * c->d * dm, 1.0f / 32);
+  l->m[2] = rd_floats(r, c->hkv * c->d * dm, 1.0f / 32), l->m[3] = rd_floats(r, dm * hq * c->d, 1.0f / 32);
   l->w.wq = l->m[0], l->w.wk = l->m[1], l->w.wv = l->m[2], l->w.wo = l->m[3];
 }
 
@@ -85,8 +68,8 @@ static void op_forward(reader *r, cache *c, int cross) {
   o.causal = (how >> 1) & 1;
   o.reduced_precision = (how >> 2) & 1;
   o.num_threads = 1 + (how >> 3) % 2;
-  float *x = rd_matrix(r, n, 1.0f), *y = malloc(sizeof(float) * (size_t)n);
-  float *mem = cross ? rd_matrix(r, c->batch * seq_kv * dm, 1.0f) : NULL;
+  float *x = rd_floats(r, n, 1.0f), *y = malloc(sizeof(float) * (size_t)n);
+  float *mem = cross ? rd_floats(r, c->batch * seq_kv * dm, 1.0f) : NULL;
   memset(y, 0x7F, sizeof(float) * (size_t)n);
   const vecattn_status st = cross ? vecattn_mha_cross(&l.w, x, c->batch, seq, mem, seq_kv, y, &o)
                                   : vecattn_mha_forward(&l.w, x, c->batch, seq, c->c, y, &o);

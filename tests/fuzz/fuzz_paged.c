@@ -32,18 +32,7 @@ enum { MAX_SEQS = 4, MAX_OPS = 16 };
 
 static _Noreturn void fail(const char *what) { fuzz_fail("fuzz_paged", what); }
 
-static void check_status(vecattn_status st) {
-  if (st != VECATTN_OK && st != VECATTN_EINVAL && st != VECATTN_ENOMEM && st != VECATTN_EUNSUPPORTED &&
-      st != VECATTN_EOVERFLOW && st != VECATTN_ENOSPC)
-    fail("status is not a vecattn_status");
-  if (st != VECATTN_OK && !vecattn_last_error()[0]) fail("a failed call left no detail message");
-}
-
-static int all_bytes(const void *p, size_t n, unsigned char b) {
-  for (size_t i = 0; i < n; ++i)
-    if (((const unsigned char *)p)[i] != b) return 0;
-  return 1;
-}
+static void check_status(vecattn_status st) { fuzz_check_status("fuzz_paged", st); }
 
 typedef struct {
   vecattn_paged_cache *c;
@@ -61,6 +50,21 @@ static void check_model(const pool *p) {
 /* A sequence id: one past the last now and then. */
 static int32_t rd_seq(reader *r, const pool *p) { return (int32_t)(rd(r) % (p->d.max_seqs + 1)); }
 
+/* n sequence ids (one past the last now and then, maybe one twice) and
+ * offsets cu of 0 .. max_new rows each: returns whether an id is out of
+ * range or listed twice, which calls that append must reject. */
+static int rd_batch(reader *r, const pool *p, int64_t n, int max_new, int32_t *ids, int32_t *cu) {
+  int bad = 0;
+  cu[0] = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    ids[i] = rd_seq(r, p);
+    cu[i + 1] = cu[i] + rd(r) % (max_new + 1);
+    bad |= ids[i] >= p->d.max_seqs;
+    for (int64_t j = 0; j < i; ++j) bad |= ids[j] == ids[i];
+  }
+  return bad;
+}
+
 /* [1, Hkv, n, D] f32 rows (packed [n, Hkv, D]) of values from the input. */
 static float *rd_rows(reader *r, const pool *p, int64_t n, vecattn_tensor *t) {
   const size_t count = (size_t)(n * p->d.n_kv_heads * p->d.head_dim);
@@ -73,14 +77,8 @@ static float *rd_rows(reader *r, const pool *p, int64_t n, vecattn_tensor *t) {
 
 static void op_append(reader *r, pool *p) {
   const int64_t n = 1 + rd(r) % 3;
-  int32_t ids[3], cu[4] = {0};
-  int hostile = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    ids[i] = rd_seq(r, p);
-    cu[i + 1] = cu[i] + rd(r) % 9;
-    hostile |= ids[i] >= p->d.max_seqs;
-    for (int64_t j = 0; j < i; ++j) hostile |= ids[j] == ids[i];
-  }
+  int32_t ids[3], cu[4];
+  const int hostile = rd_batch(r, p, n, 8, ids, cu);
   vecattn_tensor k, v;
   float *kb = rd_rows(r, p, cu[n], &k), *vb = rd_rows(r, p, cu[n], &v);
   const vecattn_status st = vecattn_paged_cache_append(p->c, ids, cu, n, &k, &v);
@@ -236,30 +234,20 @@ static void op_sdpa(reader *r, pool *p, int64_t group) {
   free(q), free(out), free(lse);
 }
 
-static float *rd_matrix(reader *r, int64_t n) {
-  float *m = malloc(sizeof(float) * (size_t)n);
-  for (int64_t i = 0; i < n; ++i) m[i] = rd_value(r, 0) / 32.0f;
-  return m;
-}
-
 static void op_layer(reader *r, pool *p, int64_t group) {
   const int64_t n = 1 + rd(r) % 3, H = p->d.n_kv_heads, Hq = H * group, D = p->d.head_dim;
-  int32_t ids[3], cu[4] = {0};
-  int hostile = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    ids[i] = rd_seq(r, p);
-    cu[i + 1] = cu[i] + rd(r) % 5;
-    hostile |= ids[i] >= p->d.max_seqs;
-    for (int64_t j = 0; j < i; ++j) hostile |= ids[j] == ids[i];
-  }
+  int32_t ids[3], cu[4];
+  int hostile = rd_batch(r, p, n, 4, ids, cu);
   const uint8_t how = rd(r);
   vecattn_mha_weights w = {0};
   w.d_model = 1 + rd(r) % 16, w.n_heads = Hq, w.n_kv_heads = H, w.head_dim = D;
   w.rope = how & 1;
   hostile |= w.rope && D % 2;
   const int64_t dm = w.d_model, total = cu[n] ? cu[n] : 1;
-  float *wq = rd_matrix(r, Hq * D * dm), *wk = rd_matrix(r, H * D * dm), *wv = rd_matrix(r, H * D * dm);
-  float *wo = rd_matrix(r, dm * Hq * D), *x = rd_matrix(r, total * dm), *y = malloc(sizeof(float) * (size_t)(total * dm));
+  const float ws = 1.0f / 32;
+  float *wq = rd_floats(r, Hq * D * dm, ws), *wk = rd_floats(r, H * D * dm, ws), *wv = rd_floats(r, H * D * dm, ws);
+  float *wo = rd_floats(r, dm * Hq * D, ws), *x = rd_floats(r, total * dm, ws);
+  float *y = malloc(sizeof(float) * (size_t)(total * dm));
   w.wq = wq, w.wk = wk, w.wv = wv, w.wo = wo;
   int64_t *pos = NULL;
   if (how & 2) {
