@@ -31,7 +31,9 @@
  * and pads layout 2 by whole blocks, so most such calls are valid. Results
  * with opts.reduced_precision (int8 and bf16 products) are not compared with
  * the scalar path, only bounded: each output row is a convex combination of
- * V rows (weights: probabilities). */
+ * V rows (weights: probabilities). An accepted sdpa call without masks is
+ * also split at a key into two shards, computed with their lse and merged
+ * (vecattn_merge): that must give the whole call's result. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -244,10 +246,51 @@ static void check_bounded(const float *got, size_t n, float bound) {
     }
 }
 
+/* Keys [j0, j0 + n) of x (K or V): the same tensor, its data moved on. */
+static vecattn_tensor key_slice(const vecattn_tensor *x, int64_t j0, int64_t n) {
+  vecattn_tensor s = *x;
+  s.data = (unsigned char *)x->data + vecattn_dtype_bytes(x->dtype, j0 * x->stride[2]);
+  s.shape[2] = n;
+  return s;
+}
+
+/* An unmasked sdpa call split at key `split` into two shards, each with its
+ * lse, and merged: what context-parallel attention does. It must give the
+ * whole call's result (ref, as f32) up to rounding. */
+static void check_merge(const call_spec *c, int64_t split, const float *ref, float vmax, float rel) {
+  const vecattn_tensor *q = c->q;
+  const int64_t B = q->shape[0], Hq = q->shape[1], Nq = q->shape[2], Nk = c->k->shape[2], Dv = c->v->shape[3];
+  const size_t rows = (size_t)(B * Hq * Nq), n = rows * (size_t)Dv;
+  float *part[2], *part_lse[2], *merged = malloc(n * sizeof(float));
+  vecattn_tensor parts[2];
+  for (int s = 0; s < 2; ++s) {
+    const int64_t j0 = s ? split : 0, nk = s ? Nk - split : split;
+    const vecattn_tensor k = key_slice(c->k, j0, nk), v = key_slice(c->v, j0, nk);
+    part[s] = malloc(n * sizeof(float)), part_lse[s] = malloc(rows * sizeof(float));
+    parts[s] = vecattn_tensor_bhsd(part[s], B, Hq, Nq, Dv);
+    vecattn_sdpa_opts o = c->o;
+    o.lse = part_lse[s];
+    if (vecattn_sdpa(q, &k, &v, &parts[s], &o) != VECATTN_OK) fail("a shard of an accepted call was rejected");
+  }
+  vecattn_tensor out = vecattn_tensor_bhsd(merged, B, Hq, Nq, Dv);
+  if (vecattn_merge(parts, (const float *const *)part_lse, 2, &out, NULL, c->o.num_threads) != VECATTN_OK)
+    fail("merge rejected two shards");
+  const float tol = rel * (1.0f + vmax);
+  if (getenv("FUZZ_SDPA_VERBOSE")) fprintf(stderr, "merge: split at key %lld of %lld\n", (long long)split, (long long)Nk);
+  for (size_t e = 0; e < n; ++e)
+    if (!(fabsf(merged[e] - ref[e]) <= tol)) {
+      fprintf(stderr, "element %zu: merged %g, whole %g (split at key %lld of %lld)\n", e, (double)merged[e],
+              (double)ref[e], (long long)split, (long long)Nk);
+      fail("two merged shards differ from the whole call");
+    }
+  free(part[0]), free(part[1]), free(part_lse[0]), free(part_lse[1]), free(merged);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   reader r = reader_of(data, size);
+  const uint64_t seed_byte = r.rng >> 56; /* from the input's hash: picks the shard split */
 
   const uint8_t flags = rd(&r);
   const int specials = (flags >> 6) & 1;
@@ -400,6 +443,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       /* bf16 output: both sides round their f32 to 8 bits, maybe to neighbours */
       compare(got, ref, rows * (size_t)Dv, got_lse, lse, rows, vmax, out.t.dtype == VECATTN_BF16 ? 1e-2f : 2e-3f);
       free(got), free(got_lse), free(ref);
+    }
+    /* no mask that depends on where a key sits, so any split is exact */
+    if (!specials && c.kind == 0 && !(flags & 0x1F) && Nk > 1) {
+      float *whole = gather(&out);
+      check_merge(&c, 1 + (int64_t)(seed_byte % (uint64_t)(Nk - 1)), whole, vmax,
+                  c.o.reduced_precision ? 0.25f : out.t.dtype == VECATTN_BF16 ? 1e-2f : 2e-3f);
+      free(whole);
     }
   }
   vecattn_set_isa(VECATTN_ISA_AUTO);

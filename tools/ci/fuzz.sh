@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer runs of tests/fuzz/fuzz_sdpa, fuzz_paged and fuzz_kv for CI
 # (called from .ci/run) or by hand: clang build with ASan + UBSan
-# (build-fuzz), each seed corpus replayed, then FUZZ_SECONDS (default 30) of
+# (build-fuzz), each seed corpus replayed, then FUZZ_SECONDS (default 20) of
 # fuzzing from it per harness. New inputs go to build-fuzz/corpus*, never into the source tree; a
 # crash leaves its input as build-fuzz/<harness>-crash-* (replay:
 # ./build-fuzz/tests/fuzz/<harness> <file>).
@@ -26,7 +26,7 @@ for h in sdpa:corpus paged:corpus_paged kv:corpus_kv; do
   ./build-fuzz/tests/fuzz/$name "$seeds"/* > "build-fuzz/$name-seeds.log" 2>&1 ||
     { cat "build-fuzz/$name-seeds.log"; exit 1; }
   echo "$name: $(ls "$seeds" | wc -l) seed inputs replayed"
-  ./build-fuzz/tests/fuzz/$name -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \
+  ./build-fuzz/tests/fuzz/$name -max_total_time="${FUZZ_SECONDS:-20}" -print_final_stats=1 \
     -artifact_prefix="build-fuzz/$name-" "$scratch" "$seeds"
 done
 echo "fuzz total: $(( $(date +%s) - T0 )) s"
