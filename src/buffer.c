@@ -21,6 +21,15 @@ void *buffer_alloc(size_t bytes) {
   return p;
 }
 
+void *pair_calloc(size_t first_bytes, size_t second_bytes, unsigned char **second) {
+  *second = NULL;
+  if (first_bytes > SIZE_MAX - LINE) return NULL;
+  const size_t at = (first_bytes + LINE - 1) / LINE * LINE;
+  unsigned char *p = at > SIZE_MAX - second_bytes ? NULL : calloc(at + second_bytes, 1);
+  if (p) *second = p + at;
+  return p;
+}
+
 void *scratch_alloc(size_t bytes, void **base) {
   *base = bytes == 0 || bytes > SIZE_MAX - LINE ? NULL : malloc(bytes + LINE);
   if (!*base) return NULL;

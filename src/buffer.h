@@ -17,4 +17,11 @@ void *buffer_alloc(size_t bytes);
  * decode). */
 void *scratch_alloc(size_t bytes, void **base);
 
+/* One zeroed allocation for two arrays (a cache's K and V), the second
+ * starting at the first cache line past the first's end, so it is aligned
+ * whatever the first's size (f32 V right after 34-byte q8_0 K rows was not):
+ * *second points there. NULL on failure or overflowing sizes; free() the
+ * result. */
+void *pair_calloc(size_t first_bytes, size_t second_bytes, unsigned char **second);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 
+#include "buffer.h"
 #include "generic/dtype_scalar.h"
 #include "status.h"
 #include "threads.h"
@@ -29,20 +30,18 @@ vecattn_status vecattn_kv_cache_create_typed(vecattn_kv_cache **out, int64_t bat
     return status_fail(VECATTN_EOVERFLOW, "kv cache of %" PRId64 " x %" PRId64 " x %" PRId64 " x %" PRId64
                        " elements overflows int64", batch, n_kv_heads, head_dim, max_seq);
   const size_t k_bytes = vecattn_dtype_bytes(k_type, n), v_bytes = vecattn_dtype_bytes(v_type, n);
-  /* V starts a cache line past K's end: right after it, f32 V behind an odd
-   * number of 2-byte elements or q8_0 blocks (34 bytes) was misaligned. */
-  const size_t v_at = k_bytes > SIZE_MAX - 63 ? 0 : (k_bytes + 63) / 64 * 64;
-  if (!k_bytes || !v_bytes || !v_at || v_at > SIZE_MAX - v_bytes)
+  if (!k_bytes || !v_bytes || k_bytes > SIZE_MAX - v_bytes)
     return status_fail(VECATTN_EOVERFLOW, "kv cache of %" PRId64 " elements: its bytes overflow size_t", n);
   vecattn_kv_cache *c = malloc(sizeof *c);
   /* Zeroed, so slots past len never hold uninitialised memory. */
-  unsigned char *mem = calloc(v_at + v_bytes, 1);
+  unsigned char *v_mem;
+  unsigned char *mem = pair_calloc(k_bytes, v_bytes, &v_mem);
   if (!c || !mem) {
     free(c);
     free(mem);
     return status_nomem("the kv cache");
   }
-  *c = (vecattn_kv_cache){batch, n_kv_heads, head_dim, max_seq, 0, k_type, v_type, mem, mem + v_at};
+  *c = (vecattn_kv_cache){batch, n_kv_heads, head_dim, max_seq, 0, k_type, v_type, mem, v_mem};
   *out = c;
   return VECATTN_OK;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "checks.h"
 #include "status.h"
 
@@ -63,12 +64,8 @@ vecattn_status vecattn_paged_cache_create(vecattn_paged_cache **out, const vecat
   if (desc->k_pool) {
     c->k_pool = desc->k_pool, c->v_pool = desc->v_pool;
   } else {
-    /* Zeroed, so positions never written read as zeros, not old heap bytes.
-     * V starts a cache line past K's end: right after it, f32 V behind
-     * 2-byte or q8_0 K rows (34 bytes a block) was misaligned. */
-    const size_t v_at = (k_bytes + 63) / 64 * 64;
-    c->k_pool = v_at >= k_bytes && v_at + v_bytes >= v_at ? calloc(v_at + v_bytes, 1) : NULL;
-    c->v_pool = c->k_pool ? c->k_pool + v_at : NULL;
+    /* Zeroed, so positions never written read as zeros, not old heap bytes. */
+    c->k_pool = pair_calloc(k_bytes, v_bytes, &c->v_pool);
     c->owns_pools = 1;
   }
   if (!c->holders || !c->free_stack || !c->stacked || !c->seqs || !c->k_pool) {

@@ -2,9 +2,9 @@
 # libFuzzer runs of tests/fuzz/fuzz_sdpa, fuzz_paged and fuzz_kv for CI
 # (called from .ci/run) or by hand: clang build with ASan + UBSan
 # (build-fuzz), each seed corpus replayed, then FUZZ_SECONDS (default 20) of
-# fuzzing from it per harness. New inputs go to build-fuzz/corpus*, never into the source tree; a
-# crash leaves its input as build-fuzz/<harness>-crash-* (replay:
-# ./build-fuzz/tests/fuzz/<harness> <file>).
+# fuzzing from it per harness. New inputs go to build-fuzz/corpus*, never
+# into the source tree; a crash leaves its input as
+# build-fuzz/<harness>-crash-* (replay: ./build-fuzz/tests/fuzz/<harness> <file>).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 T0=$(date +%s)
