@@ -124,6 +124,11 @@ struct vecattn_kernels {
   void (*pack_bf16_pairs)(const void *x0, const void *x1, vecattn_dtype t, int n, uint32_t *dst);
   /* The same for rows already in bf16: dst[j] = b0[j] | b1[j] << 16 (b1 NULL: zeros). */
   void (*zip_bf16)(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *dst);
+  /* gemm_nt_st with bf16 products, for B of type BF16 (read in place: its rows are
+   * pairs along k) and rs < lanes; k even, row r of A the pairs a + r * lda (a
+   * scaled query row rounded to bf16). */
+  void (*gemm_nt_st_bf16)(const uint32_t *a, int64_t lda, int m, int rs, vecattn_rows b, int n, int k,
+                          float *st, vecattn_rows pf);
 
   /* int8 products, NULL on ISAs without them. quantize_q8: x[:n] (n whole 32-element
    * blocks) as int8 q[:n] and one f32 scale per block, d = max|x| / 127, q = x / d rounded

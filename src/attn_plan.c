@@ -59,6 +59,9 @@ static size_t q_packed_floats(const attn_plan *pl) {
   return align16((int64_t)(pl->keys_in_place ? pl->rows_max : pl->rows_pad) * pl->p->D);
 }
 
+/* The tile's query rows as bf16 (dec_bf16). */
+static size_t q_bf16_floats(const attn_plan *pl) { return align16(ceil_div((int64_t)pl->rows_max * pl->p->D, 2)); }
+
 /* A block's K or V row addresses (gather_k, gather_v), in floats. */
 static size_t rows_at_floats(const attn_plan *pl) {
   return align16(ceil_div((int64_t)(pl->block_k * sizeof(void *)), sizeof(float)));
@@ -108,6 +111,8 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
     while (g < pl->rows_max) g *= 2;
     pl->score_ld = g;
   }
+  pl->dec_bf16 = p->reduced_precision && kern->gemm_nt_st_bf16 && pl->keys_in_place && p->kt == VECATTN_BF16 &&
+                 p->D % 2 == 0 && pl->score_ld < kern->lanes && !p->additive && p->v;
 
   const int64_t rows = pl->rows_max, rows_pad = pl->rows_pad;
   if (p->v) {
@@ -121,6 +126,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
                          (pl->pack_v ? align16((int64_t)pl->block_k * pl->dv_pad) : 0) +
                          (pl->widen_k ? align16((int64_t)pl->block_k * p->D) : 0) +
                          (pl->bf16 ? bf16_floats(pl) : 0) + (pl->q8dot || pl->q8mm ? q8_floats(pl) : 0) +
+                         (pl->dec_bf16 ? q_bf16_floats(pl) : 0) +
                          row_tmp_floats(p) +
                          align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
                          3 * align16(rows_pad) + (p->pages ? align16(rows_pad) : 0) +
@@ -153,6 +159,8 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
   }
   ws.q_pack = NULL;
   if (q8_packs(pl)) ws.q_pack = mem, mem += align16(ceil_div(VECATTN_Q8_PACK_BYTES(pl->p->D), 4));
+  ws.q_bf16 = NULL;
+  if (pl->dec_bf16) ws.q_bf16 = (uint16_t *)mem, mem += q_bf16_floats(pl);
   ws.row_tmp = mem, mem += row_tmp_floats(pl->p);
   ws.scores = mem, mem += align16(rows_pad * pl->block_k);
   ws.acc = NULL;
@@ -275,6 +283,8 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
                             ws->q_d + (int64_t)r * p->D / VECATTN_Q8_0_BLOCK);
   if (ws->q_pack) /* the ISA's own layout of them */
     pl->kern->pack_q8(ws->q_i8, ws->q_d, t->rows, pl->score_ld, (int)p->D, ws->q_pack);
+  if (pl->dec_bf16) /* the scaled rows rounded once: pairs along D, as bf16 K rows lie */
+    pl->kern->from_f32(ws->q_packed, VECATTN_BF16, ws->q_bf16, (int64_t)t->rows * p->D);
   if (!pl->keys_in_place) /* padding lanes score 0, never NaN */
     for (int64_t d = 0; d < p->D; ++d)
       for (int r = t->rows; r < lanes; ++r) ws->q_packed[d * lanes + r] = 0.0f;
@@ -430,7 +440,10 @@ static void dot_score_block(const attn_plan *pl, const attn_tile *t, int64_t j0,
         const vecattn_rows after = attn_keys(pl, at.t, at.j);
         keys.p2 = after.p, keys.run2 = after.run < at.hi - at.j ? after.run : at.hi - at.j;
       }
-      if (pl->q8dot)
+      if (pl->dec_bf16)
+        pl->kern->gemm_nt_st_bf16((const uint32_t *)ws->q_bf16, p->D / 2, t->rows, pl->score_ld, keys, n, (int)p->D,
+                                  ws->scores + (int64_t)c * pl->score_ld, attn_values(pl, t, j0 + c));
+      else if (pl->q8dot)
         pl->kern->gemm_nt_st_q8(ws->q_pack ? (const int8_t *)ws->q_pack : ws->q_i8, ws->q_pack ? NULL : ws->q_d,
                                 t->rows, pl->score_ld, keys, n, (int)p->D,
                                 ws->scores + (int64_t)c * pl->score_ld, attn_values(pl, t, j0 + c));

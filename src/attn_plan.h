@@ -41,6 +41,9 @@ typedef struct {
                     pack K^T): Q, K, P and V are rounded to bf16 pairs along the sums */
   int q8dot;     /* int8 products (reduced_precision on an ISA with gemm_nt_st_q8, K q8_0,
                     keys_in_place): the tile's queries quantised into q_i8 / q_d */
+  int dec_bf16;  /* bf16 score products in decode (reduced_precision on an ISA with
+                    gemm_nt_st_bf16, K bf16, keys_in_place, D even, score_ld < lanes): the
+                    tile's scaled query rows rounded to bf16 into q_bf16 */
   int q8mm;      /* int8 matrix products for the scores (reduced_precision on an ISA with
                     gemm_q8mm, K q8_0, not keys_in_place): the tile's queries quantised as
                     row pairs into q_i8 / q_d, no q_packed; P.V as without it (bf16 or f32) */
@@ -70,6 +73,7 @@ typedef struct {
                        of 2 * D int8 as kernels.h's gemm_q8mm reads them */
   float *q_d;       /* their scales: [rows_max][D / 32], or when q8mm [rows_pad / 2][D / 32][4] */
   void *q_pack;     /* when q8dot on an ISA with pack_q8: both as its gemm_nt_st_q8 reads them */
+  uint16_t *q_bf16; /* when dec_bf16: Q [rows_max][D] as bf16 (pairs along D) */
   float *row_tmp;   /* two rows of max(D, Dv) floats for conversions */
   float *scores;    /* S^T [block_k][score_ld] */
   float *acc;       /* [rows_max][dv_pad] */

@@ -121,6 +121,16 @@ static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t 
 }
 
 #if VF_LANES > 1
+/* acc + a * b lane by lane, or with dot2 (ISAs with bf16 products) the two
+ * products of each lane's bf16 pair. */
+static inline __attribute__((always_inline)) vf gemm_nt_madd(vf acc, vf a, vf b, const int dot2) {
+#ifdef VF_HAVE_DOT2
+  if (dot2) return vf_dot2(acc, a, b);
+#endif
+  (void)dot2;
+  return vf_fma(a, b, acc);
+}
+
 /* One vector of S^T for a group of rs rows (rs < VF_LANES): each accumulator
  * holds one (key, row) pair, so VF_LANES / rs keys x rs rows fold into one
  * vector laid out as S^T[key][row] by a single vf_hsum_lanes (pair (key, row)
@@ -128,8 +138,11 @@ static void gemm_nt(const float *a, int64_t lda, int m, const float *b, int64_t 
 static inline __attribute__((always_inline)) void gemm_nt_st_block(
     const float *a, int64_t lda, int m, const vf_byte *b, int64_t ldb, int n, int k, float *st,
     const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t ahead, const vf_byte *b2, int64_t run2, const int rs,
-    const int bt) {
+    const int bt, const int dot2) {
   const int kg = VF_LANES / rs;
+  /* dot2: B is bf16 read as it lies, pairs along k, and A its rows' pairs
+   * (lda in pairs, k even): a vector spans 2 * VF_LANES elements. */
+  const int epv = dot2 ? 2 * VF_LANES : VF_LANES, ahalf = dot2 ? 2 : 1;
   vf acc[VF_LANES];
   const float *arow[VF_LANES];
   const vf_byte *brow[VF_LANES], *bahead[VF_LANES];
@@ -144,10 +157,10 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
   for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
   /* Runs of one prefetch each (a line, or a q8_0 block whose scale is loaded
    * once per key), then single vectors; q8_0 rows are whole runs. */
-  const int run = VF_RUN_ELEMS(bt), nrun = run / VF_LANES;
-  /* pf rows advance nrun * pf_vec bytes a run: one line, or two when pf is
-   * wider per element than B (f32 V beside 16-bit K). */
-  const int64_t pf_step = nrun * pf_vec;
+  const int run = VF_RUN_ELEMS(bt), nrun = run / epv;
+  /* pf rows advance pf_vec bytes per VF_LANES elements of a run: one line, or
+   * two when pf is wider per element than B (f32 V beside 16-bit K). */
+  const int64_t pf_step = run / VF_LANES * pf_vec;
   const int pf_two = pf_step > 64;
   /* One byte offset into B's rows per run, shared by every row and prefetch:
    * indexing q8_0 blocks by element cost a division per address, and the
@@ -169,36 +182,40 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
     for (int u = 0; u < nrun; ++u) {
       vf av[VF_LANES];
       for (int r = 0; r < rs; ++r) {
-        av[r] = vf_load(arow[r] + p + u * VF_LANES);
+        av[r] = vf_load(arow[r] + (p + u * epv) / ahalf);
         VF_PIN(av[r]);
       }
       for (int c = 0; c < kg; ++c) {
-        vf bv = bt == VECATTN_Q8_0 ? vf_load_q8_scaled(brow[c] + boff, u * VF_LANES, scale[c])
-                                   : vf_load_t(brow[c] + boff, u * VF_LANES, bt);
+        vf bv = dot2 ? vf_load((const float *)(brow[c] + boff) + u * VF_LANES)
+                : bt == VECATTN_Q8_0 ? vf_load_q8_scaled(brow[c] + boff, u * VF_LANES, scale[c])
+                                     : vf_load_t(brow[c] + boff, u * VF_LANES, bt);
         VF_PIN(bv);
-        for (int r = 0; r < rs; ++r) acc[vf_hsum_slot(c * rs + r)] = vf_fma(av[r], bv, acc[vf_hsum_slot(c * rs + r)]);
+        for (int r = 0; r < rs; ++r)
+          acc[vf_hsum_slot(c * rs + r)] = gemm_nt_madd(acc[vf_hsum_slot(c * rs + r)], av[r], bv, dot2);
       }
     }
   }
-  for (; p + VF_LANES <= k; p += VF_LANES) {
+  for (; p + epv <= k; p += epv) {
     vf av[VF_LANES];
     for (int r = 0; r < rs; ++r) {
-      av[r] = vf_load(arow[r] + p);
+      av[r] = vf_load(arow[r] + p / ahalf);
       VF_PIN(av[r]);
     }
     for (int c = 0; c < kg; ++c) {
-      vf bv = vf_load_t(brow[c], p, bt);
+      vf bv = dot2 ? vf_load((const float *)brow[c] + p / 2) : vf_load_t(brow[c], p, bt);
       VF_PIN(bv);
-      for (int r = 0; r < rs; ++r) acc[vf_hsum_slot(c * rs + r)] = vf_fma(av[r], bv, acc[vf_hsum_slot(c * rs + r)]);
+      for (int r = 0; r < rs; ++r)
+        acc[vf_hsum_slot(c * rs + r)] = gemm_nt_madd(acc[vf_hsum_slot(c * rs + r)], av[r], bv, dot2);
     }
   }
   if (p < k) { /* zero-filled tail lanes add nothing */
-    const int tail = k - p;
+    const int tail = (k - p) / ahalf;
     vf av[VF_LANES];
-    for (int r = 0; r < rs; ++r) av[r] = vf_load_n(arow[r] + p, tail);
+    for (int r = 0; r < rs; ++r) av[r] = vf_load_n(arow[r] + p / ahalf, tail);
     for (int c = 0; c < kg; ++c) {
-      const vf bv = vf_load_n_t(brow[c], p, tail, bt);
-      for (int r = 0; r < rs; ++r) acc[vf_hsum_slot(c * rs + r)] = vf_fma(av[r], bv, acc[vf_hsum_slot(c * rs + r)]);
+      const vf bv = dot2 ? vf_load_n((const float *)brow[c] + p / 2, tail) : vf_load_n_t(brow[c], p, tail, bt);
+      for (int r = 0; r < rs; ++r)
+        acc[vf_hsum_slot(c * rs + r)] = gemm_nt_madd(acc[vf_hsum_slot(c * rs + r)], av[r], bv, dot2);
     }
   }
   vf_store(st, vf_hsum_lanes(acc));
@@ -211,20 +228,20 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
 static inline __attribute__((always_inline)) void gemm_nt_st_body(
     const float *a, int64_t lda, int m, int rs, const vf_byte *b, int64_t ldb, int n, int k, float *st,
     const vf_byte *pf, int64_t ldpf, int64_t pf_vec, int64_t pf_ahead, int64_t ahead, const vf_byte *b2,
-    int64_t run2, const int bt) {
+    int64_t run2, const int bt, const int dot2) {
 #if VF_LANES > 1
   if (rs < VF_LANES) {
     for (int j = 0; j < n; j += VF_LANES / rs) {
       const vf_byte *bj = b + j * ldb, *pj = pf ? pf + j * ldpf : NULL;
       float *sj = st + (int64_t)j * rs;
       switch (rs) {
-      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 1, bt); break;
-      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 2, bt); break;
+      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 1, bt, dot2); break;
+      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 2, bt, dot2); break;
 #if VF_LANES > 4
-      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 4, bt); break;
+      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 4, bt, dot2); break;
 #endif
 #if VF_LANES > 8
-      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 8, bt); break;
+      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 8, bt, dot2); break;
 #endif
       }
     }
@@ -233,26 +250,31 @@ static inline __attribute__((always_inline)) void gemm_nt_st_body(
 #endif
   (void)pf, (void)ldpf, (void)pf_vec, (void)b2, (void)run2; /* one row per vector: scores come from gemm_nt, V is
                                                                 fetched by P.V */
-  gemm_nt_body(a, lda, m, b, ldb, n, k, st, 1, rs, pf_ahead, ahead, bt);
+  if (!dot2) gemm_nt_body(a, lda, m, b, ldb, n, k, st, 1, rs, pf_ahead, ahead, bt); /* dot2: rs < VF_LANES */
 }
 
-#define GEMM_NT_ST_VARIANT(T)                                                                           \
-  static __attribute__((noinline)) void gemm_nt_st_##T(const float *a, int64_t lda, int m, int rs,      \
-                                                       const vf_byte *b, int64_t ldb, int n, int k,     \
-                                                       float *st, const vf_byte *pf, int64_t ldpf,      \
-                                                       int64_t pf_vec, int64_t pf_ahead, int64_t ahead, \
-                                                       const vf_byte *b2, int64_t run2) {               \
-    gemm_nt_st_body(a, lda, m, rs, b, ldb, n, k, st, pf, ldpf, pf_vec, pf_ahead, ahead, b2, run2,       \
-                    VECATTN_##T);                                                                       \
+#define GEMM_NT_ST_VARIANT(T, NAME, DOT2)                                                                \
+  static __attribute__((noinline)) void gemm_nt_st_##NAME(const float *a, int64_t lda, int m, int rs,    \
+                                                          const vf_byte *b, int64_t ldb, int n, int k,   \
+                                                          float *st, const vf_byte *pf, int64_t ldpf,    \
+                                                          int64_t pf_vec, int64_t pf_ahead,              \
+                                                          int64_t ahead, const vf_byte *b2, int64_t run2) { \
+    gemm_nt_st_body(a, lda, m, rs, b, ldb, n, k, st, pf, ldpf, pf_vec, pf_ahead, ahead, b2, run2,        \
+                    VECATTN_##T, DOT2);                                                                  \
   }
-GEMM_NT_ST_VARIANT(F32)
-GEMM_NT_ST_VARIANT(F16)
-GEMM_NT_ST_VARIANT(BF16)
-GEMM_NT_ST_VARIANT(Q8_0)
+GEMM_NT_ST_VARIANT(F32, F32, 0)
+GEMM_NT_ST_VARIANT(F16, F16, 0)
+GEMM_NT_ST_VARIANT(BF16, BF16, 0)
+GEMM_NT_ST_VARIANT(Q8_0, Q8_0, 0)
+#ifdef VF_HAVE_DOT2
+GEMM_NT_ST_VARIANT(BF16, BF16_PAIRS, 1)
+#endif
 #undef GEMM_NT_ST_VARIANT
 
-static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, vecattn_rows b, int n, int k,
-                       float *st, vecattn_rows pf) {
+/* dot2: A holds pairs of bf16 (gemm_nt_st_bf16). */
+static inline __attribute__((always_inline)) void gemm_nt_st_any(const float *a, int64_t lda, int m, int rs,
+                                                                 vecattn_rows b, int n, int k, float *st,
+                                                                 vecattn_rows pf, const int dot2) {
   const vf_byte *bp = b.p, *pfp = pf.p;
   /* One row: its stride is never used, and the API lets it be anything. */
   const int64_t ld = n > 1 ? b.ld : 0, ldb = dt_bytes(b.t, ld), ldpf = n > 1 ? dt_bytes(pf.t, pf.ld) : 0;
@@ -261,6 +283,13 @@ static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, vecattn_rows 
   const vf_byte *b2 = b.p2;
   const int64_t run2 = b.run2;
 #define GEMM_NT_ST_CALL(T) gemm_nt_st_##T(a, lda, m, rs, bp, ldb, n, k, st, pfp, ldpf, pf_vec, pf_ahead, ahead, b2, run2)
+#ifdef VF_HAVE_DOT2
+  if (dot2) {
+    GEMM_NT_ST_CALL(BF16_PAIRS);
+    return;
+  }
+#endif
+  (void)dot2;
   switch (b.t) {
   case VECATTN_F16: GEMM_NT_ST_CALL(F16); break;
   case VECATTN_BF16: GEMM_NT_ST_CALL(BF16); break;
@@ -269,5 +298,28 @@ static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, vecattn_rows 
   }
 #undef GEMM_NT_ST_CALL
 }
+
+static void gemm_nt_st(const float *a, int64_t lda, int m, int rs, vecattn_rows b, int n, int k, float *st,
+                       vecattn_rows pf) {
+  gemm_nt_st_any(a, lda, m, rs, b, n, k, st, pf, 0);
+}
+
+#if defined(VF_HAVE_DOT2) && VF_LANES > 1
+/* Decode scores with bf16 products (opts.reduced_precision): B bf16 rows read
+ * in place as pairs along k, A the rows' pairs (ldq pairs apart), k even, rs
+ * below VF_LANES. Per key and 2 * VF_LANES elements one load and rs products,
+ * against two widening loads and 2 rs FMAs. f16 rows rounded to bf16 as they
+ * load (two widening loads and VCVTNE2PS2BF16 a vector) ran no faster than f32
+ * products on Zen 5 (f16 decode in cache 14.2-14.7 ns per key-head either way),
+ * so f16 K keeps f32 products. */
+static void gemm_nt_st_bf16(const uint32_t *q, int64_t ldq, int m, int rs, vecattn_rows b, int n, int k, float *st,
+                            vecattn_rows pf) {
+  gemm_nt_st_any((const float *)q, ldq, m, rs, b, n, k, st, pf, 1);
+}
+#define VF_GEMM_NT_ST_BF16 gemm_nt_st_bf16
+#else
+#define VF_GEMM_NT_ST_BF16 NULL
+#endif
+
 
 #endif

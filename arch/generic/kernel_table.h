@@ -44,6 +44,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .gemm_bf16 = VF_GEMM_BF16,
     .pack_bf16_pairs = VF_PACK_BF16_PAIRS,
     .zip_bf16 = VF_ZIP_BF16,
+    .gemm_nt_st_bf16 = VF_GEMM_NT_ST_BF16,
     .quantize_q8 = VF_QUANTIZE_Q8,
     .gemm_nt_st_q8 = VF_GEMM_NT_ST_Q8,
     .pack_q8 = VF_PACK_Q8,
