@@ -195,6 +195,10 @@ typedef struct {
   double x_f32;               /* rate ratio over the all-f32 case of the same shape, ISA
                                  and threads (typed cases only); NAN when not measured */
   int x_f32_mixed;
+  double x_f32_paired;        /* the same ratio from calls alternated with that f32 case's
+                                 (median f32 time / median time of this case), both full
+                                 size; NAN when not measured */
+  int paired_rounds;          /* alternations behind x_f32_paired */
   vecattn_isa lower_isa;
   double peak_rss, workspace; /* bytes; NAN when unknown */
   vb_check check;

@@ -594,6 +594,46 @@ static int run_case(shape_state *ss, variant *v, vb_result *r, const options *o,
   return CASE_OK;
 }
 
+/* A typed case's speed-up over the all-f32 case of its shape, ISA and
+ * threads, timed side by side: the two alternate call by call (each on its
+ * own rotating copies), so a shared machine's drifting bandwidth or load
+ * falls on both alike. At least min_reps rounds and about min_time of
+ * calls in all. */
+static int pair_with_f32(const variant *f32, const vb_data *d, vb_result *r, const options *o) {
+  const vb_data *f = &f32->data;
+  double warm = vb_now();
+  if (vb_data_run(f, 0, r->threads) != VECATTN_OK) return CASE_FAILED; /* the same call timed before */
+  warm = vb_now() - warm + r->t_med;
+  double want = o->min_time / (warm > 1e-7 ? warm : 1e-7);
+  int rounds = want > MAX_REPS ? MAX_REPS : (int)ceil(want);
+  if (rounds < o->min_reps) rounds = o->min_reps;
+  double *t = malloc(2 * (size_t)rounds * sizeof *t);
+  if (!t) return CASE_FAILED;
+  vb_busy_start(o->busy);
+  for (int i = 0; i < rounds; i++) {
+    if (vb_stop_requested()) {
+      vb_busy_stop();
+      free(t);
+      return CASE_STOPPED;
+    }
+    double t0 = vb_now();
+    vecattn_status st = vb_data_run(f, (i + 1) % f->copies, r->threads);
+    double t1 = vb_now();
+    if (st == VECATTN_OK) st = vb_data_run(d, (i + 1) % d->copies, r->threads);
+    t[i] = t1 - t0, t[rounds + i] = vb_now() - t1;
+    if (st != VECATTN_OK) {
+      vb_busy_stop();
+      free(t);
+      return CASE_FAILED;
+    }
+  }
+  vb_busy_stop();
+  r->x_f32_paired = vb_median(t, rounds) / vb_median(t + rounds, rounds);
+  r->paired_rounds = rounds;
+  free(t);
+  return CASE_OK;
+}
+
 static int limit_index(const vb_limits *l, int threads) {
   for (int i = 0; i < l->count; i++)
     if (l->threads[i] == threads) return i;
@@ -760,7 +800,7 @@ static void init_result(vb_result *r, const vb_shape *s, vecattn_isa isa, int th
   r->isa = isa;
   r->threads = threads;
   r->t_med = r->t_min = r->t_max = NAN;
-  r->gflops = r->gbps = r->value = r->pct = r->bw_case = r->x_scalar = r->x_lower = r->x_f32 = NAN;
+  r->gflops = r->gbps = r->value = r->pct = r->bw_case = r->x_scalar = r->x_lower = r->x_f32 = r->x_f32_paired = NAN;
   r->check_tol = vb_shape_check_tol(s);
   r->peak_rss = r->workspace = r->check_err = NAN;
   r->lower_isa = VECATTN_ISA_AUTO;
@@ -909,8 +949,14 @@ int main(int argc, char **argv) {
   size_t budget = vb_phys_mem_bytes() / 4;
   if (o.quick && budget > ((size_t)64 << 20)) budget = (size_t)64 << 20; /* quick: no big rotation sets */
 
+  /* The all-f32 copies of the shape being run, kept for its typed blocks'
+   * side-by-side timing (pair_with_f32). */
+  variant kept_f32;
+  memset(&kept_f32, 0, sizeof kept_f32);
   for (int bi = 0; bi < nblocks && !vb_stop_requested(); bi++) {
     const vb_shape s = blocks[bi];
+    const int all_f32 = s.dtype == VECATTN_F32 && s.kv_dtype == VECATTN_F32;
+    if (kept_f32.have && strcmp(kept_f32.data.shape.name, s.name)) variant_free(&kept_f32);
     char types[24];
     vb_shape_types(&s, types, sizeof types);
     size_t tb = vb_shape_tensor_bytes(&s);
@@ -994,6 +1040,13 @@ int main(int argc, char **argv) {
           rc = CASE_OK;
         }
         if (rc == CASE_OK) rc = vb_stop_requested() ? CASE_STOPPED : run_case(&ss, v, r, &o, in.mem, step, checked);
+        const vb_result *f32 = find_typed(res, n, r, r->isa, VECATTN_F32, VECATTN_F32);
+        if (rc == CASE_OK && !all_f32 && kept_f32.have && !r->reduced && f32 && !f32->reduced) {
+          vb_progress(step, "%s %s %s t=%d: alternating with f32/f32 ...", s.name, types, vecattn_isa_name(r->isa),
+                      r->threads);
+          rc = pair_with_f32(&kept_f32, &v->data, r, &o);
+          if (rc == CASE_FAILED) fail_call(r, VECATTN_ENOMEM, "timing beside f32/f32");
+        }
         if (rc == CASE_STOPPED) break; /* the unfinished case is left out */
         if (rc == CASE_FAILED) in.ok = 0;
         derive(r, res, n, &lim);
@@ -1004,9 +1057,16 @@ int main(int argc, char **argv) {
         vb_report_row(stdout, r);
         fflush(stdout);
       }
+    int typed_follow = 0; /* later blocks of this shape in other types */
+    for (int bj = bi + 1; bj < nblocks; bj++) typed_follow |= !strcmp(blocks[bj].name, s.name);
+    if (all_f32 && typed_follow && !kept_f32.have) {
+      kept_f32 = ss.full;
+      memset(&ss.full, 0, sizeof ss.full);
+    }
     variant_free(&ss.full);
     variant_free(&ss.red);
   }
+  variant_free(&kept_f32);
   vb_progress_end();
   vecattn_set_isa(VECATTN_ISA_AUTO);
 

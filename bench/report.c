@@ -134,7 +134,8 @@ void vb_report_row(FILE *f, const vb_result *x) {
   if (isfinite(x->x_lower))
     snprintf(xl, sizeof xl, "%.2fx%s %s", x->x_lower, x->x_lower_mixed ? "~" : "", vecattn_isa_name(x->lower_isa));
   else snprintf(xl, sizeof xl, "-");
-  if (isfinite(x->x_f32)) snprintf(xf, sizeof xf, "%.2fx%s", x->x_f32, x->x_f32_mixed ? "~" : "");
+  if (isfinite(x->x_f32_paired)) snprintf(xf, sizeof xf, "%.2fx", x->x_f32_paired);
+  else if (isfinite(x->x_f32)) snprintf(xf, sizeof xf, "%.2fx%s", x->x_f32, x->x_f32_mixed ? "~" : "");
   else snprintf(xf, sizeof xf, "-");
   fmt_mib(rss, sizeof rss, x->peak_rss);
   fmt_mib(ws, sizeof ws, x->workspace);
@@ -187,8 +188,11 @@ void vb_report_summary(FILE *f, const vb_info *in, const vb_result *r, int n) {
              "           (scalar < sse2 < avx2 < avx512; scalar < neon < sve; scalar < neon32), same shape\n"
              "           and threads; with the same size that is the median time ratio; '~' marks a pair\n"
              "           where one row is reduced and the other full. vs f32: over the all-f32 case (f32/f32)\n"
-             "           of the same shape, ISA and threads, measured earlier in this run, as a ratio\n"
-             "           of GFLOP/s (the same work; GB/s would count each type's own bytes).\n"
+             "           of the same shape, ISA and threads, timed side by side: after its own timed runs\n"
+             "           a typed case's calls alternate with f32/f32's, and this is the ratio of the two\n"
+             "           median times (JSON: speedup_vs_f32_paired, paired_rounds), which a shared\n"
+             "           machine's drift in bandwidth or load touches alike; where a row is reduced, the\n"
+             "           ratio of the separate runs' GFLOP/s (JSON: speedup_vs_f32).\n"
              "  check  : relative L2 error of the warm-up output against the scalar path on the same\n"
              "           typed inputs, limit %.0e for f32 output (f16 2e-3, bf16 1.6e-2: the output\n"
              "           type's rounding; +1e-2 with --reduced-precision);\n"
@@ -284,6 +288,8 @@ static int record_fields(const vb_result *x, field *f) {
   S("lower_isa", isfinite(x->x_lower) ? vecattn_isa_name(x->lower_isa) : NULL);
   D("speedup_vs_f32", x->x_f32);
   B("speedup_vs_f32_mixed_sizes", x->x_f32_mixed);
+  D("speedup_vs_f32_paired", x->x_f32_paired);
+  I("paired_rounds", x->paired_rounds);
   D("peak_rss_bytes", x->peak_rss);
   D("workspace_bytes", x->workspace);
   S("check", check_name(x));

@@ -218,8 +218,15 @@ def typed(tmp):
           1e-6 * res[1]["speedup_vs_f32"], "the q8_0 case carries its speed-up (time ratio) over the f32 case")
     check(ok and all(r["reduced_precision"] is True and abs(r["check_tol"] - 1.01e-2) < 1e-12 for r in res),
           "--reduced-precision recorded per case, check limit widened")
-    check("vs f32" in p.stdout and re.search(r"f32/q8_0\s+scalar.*\d\.\d\dx", p.stdout) is not None,
-          "the table shows the types and the vs-f32 ratio")
+    # Then timed side by side with it: alternated calls, at least --min-reps
+    # rounds; the table shows that ratio.
+    paired = res[1]["speedup_vs_f32_paired"] if ok else None
+    check(ok and res[0]["speedup_vs_f32_paired"] is None and res[0]["paired_rounds"] == 0 and
+          paired is not None and paired > 0 and res[1]["paired_rounds"] >= 3,
+          "the q8_0 case carries its speed-up from calls alternated with f32's (%s)" % paired)
+    check("vs f32" in p.stdout and paired is not None and
+          re.search(r"f32/q8_0\s+scalar.*\s%.2fx\s" % paired, p.stdout) is not None,
+          "the table shows the types and the side-by-side vs-f32 ratio")
 
     # A head dim q8_0 cannot hold: that pair is skipped, with a note, the rest runs.
     p, _ = run(["--quick", "--b", "1", "--hq", "2", "--nq", "1", "--nk", "64", "--d", "48", "--isa", "scalar",
