@@ -131,6 +131,46 @@ static inline __attribute__((always_inline)) vf gemm_nt_madd(vf acc, vf a, vf b,
   return vf_fma(a, b, acc);
 }
 
+/* The whole runs of gemm_nt_st_block (prefetching as they go); returns the
+ * elements they covered. sure: every bahead row and pf exist. */
+static inline __attribute__((always_inline)) int gemm_nt_st_runs(
+    const float *const *arow, const vf_byte *const *brow, const vf_byte *const *bahead, const vf_byte *pf,
+    int64_t ldpf, int64_t pf_step, int pf_two, int64_t run_bytes, int k, vf *acc, const int rs, const int kg,
+    const int bt, const int dot2, const int sure) {
+  const int epv = dot2 ? 2 * VF_LANES : VF_LANES, ahalf = dot2 ? 2 : 1;
+  const int run = VF_RUN_ELEMS(bt), nrun = run / epv;
+  int64_t pf_off = 0; /* an offset, not a pointer: pf may be NULL (weights have no V) */
+  int64_t boff = 0;
+  int p = 0;
+  for (; p + run <= k; p += run, pf_off += pf_step, boff += run_bytes) {
+    vf scale[VF_LANES];
+    for (int c = 0; c < kg; ++c) {
+      if (sure || bahead[c]) __builtin_prefetch(bahead[c] + boff, 0, VF_PREFETCH_LOCALITY);
+      if (sure || pf) {
+        __builtin_prefetch(pf + c * ldpf + pf_off, 0, VF_PREFETCH_L2);
+        if (pf_two) __builtin_prefetch(pf + c * ldpf + pf_off + 64, 0, VF_PREFETCH_L2);
+      }
+      if (bt == VECATTN_Q8_0) scale[c] = vf_q8_scale(brow[c] + boff, 0);
+    }
+    for (int u = 0; u < nrun; ++u) {
+      vf av[VF_LANES];
+      for (int r = 0; r < rs; ++r) {
+        av[r] = vf_load(arow[r] + (p + u * epv) / ahalf);
+        VF_PIN(av[r]);
+      }
+      for (int c = 0; c < kg; ++c) {
+        vf bv = dot2 ? vf_load((const float *)(brow[c] + boff) + u * VF_LANES)
+                : bt == VECATTN_Q8_0 ? vf_load_q8_scaled(brow[c] + boff, u * VF_LANES, scale[c])
+                                     : vf_load_t(brow[c] + boff, u * VF_LANES, bt);
+        VF_PIN(bv);
+        for (int r = 0; r < rs; ++r)
+          acc[vf_hsum_slot(c * rs + r)] = gemm_nt_madd(acc[vf_hsum_slot(c * rs + r)], av[r], bv, dot2);
+      }
+    }
+  }
+  return p;
+}
+
 /* One vector of S^T for a group of rs rows (rs < VF_LANES): each accumulator
  * holds one (key, row) pair, so VF_LANES / rs keys x rs rows fold into one
  * vector laid out as S^T[key][row] by a single vf_hsum_lanes (pair (key, row)
@@ -157,7 +197,7 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
   for (int i = 0; i < VF_LANES; ++i) acc[i] = vf_zero();
   /* Runs of one prefetch each (a line, or a q8_0 block whose scale is loaded
    * once per key), then single vectors; q8_0 rows are whole runs. */
-  const int run = VF_RUN_ELEMS(bt), nrun = run / epv;
+  const int run = VF_RUN_ELEMS(bt);
   /* pf rows advance pf_vec bytes per VF_LANES elements of a run: one line, or
    * two when pf is wider per element than B (f32 V beside 16-bit K). */
   const int64_t pf_step = run / VF_LANES * pf_vec;
@@ -166,35 +206,15 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
    * indexing q8_0 blocks by element cost a division per address, and the
    * spills it forced made the loop twice f16's on Intel. */
   const int64_t run_bytes = dt_bytes((vecattn_dtype)bt, run);
-  int64_t pf_off = 0; /* an offset, not a pointer: pf may be NULL (weights have no V) */
-  int64_t boff = 0;
-  int p = 0;
-  for (; p + run <= k; p += run, pf_off += pf_step, boff += run_bytes) {
-    vf scale[VF_LANES];
-    for (int c = 0; c < kg; ++c) {
-      if (bahead[c]) __builtin_prefetch(bahead[c] + boff, 0, VF_PREFETCH_LOCALITY);
-      if (pf) {
-        __builtin_prefetch(pf + c * ldpf + pf_off, 0, VF_PREFETCH_L2);
-        if (pf_two) __builtin_prefetch(pf + c * ldpf + pf_off + 64, 0, VF_PREFETCH_L2);
-      }
-      if (bt == VECATTN_Q8_0) scale[c] = vf_q8_scale(brow[c] + boff, 0);
-    }
-    for (int u = 0; u < nrun; ++u) {
-      vf av[VF_LANES];
-      for (int r = 0; r < rs; ++r) {
-        av[r] = vf_load(arow[r] + (p + u * epv) / ahalf);
-        VF_PIN(av[r]);
-      }
-      for (int c = 0; c < kg; ++c) {
-        vf bv = dot2 ? vf_load((const float *)(brow[c] + boff) + u * VF_LANES)
-                : bt == VECATTN_Q8_0 ? vf_load_q8_scaled(brow[c] + boff, u * VF_LANES, scale[c])
-                                     : vf_load_t(brow[c] + boff, u * VF_LANES, bt);
-        VF_PIN(bv);
-        for (int r = 0; r < rs; ++r)
-          acc[vf_hsum_slot(c * rs + r)] = gemm_nt_madd(acc[vf_hsum_slot(c * rs + r)], av[r], bv, dot2);
-      }
-    }
-  }
+  /* Every key's rows to prefetch known to exist (the common case): the
+   * prefetches go out without a test each. */
+  int sure = pf != NULL;
+  for (int c = 0; c < kg; ++c) sure &= bahead[c] != NULL;
+  const int p_runs = sure ? gemm_nt_st_runs(arow, brow, bahead, pf, ldpf, pf_step, pf_two, run_bytes, k, acc, rs, kg, bt,
+                                       dot2, 1)
+                     : gemm_nt_st_runs(arow, brow, bahead, pf, ldpf, pf_step, pf_two, run_bytes, k, acc, rs, kg, bt,
+                                       dot2, 0);
+  int p = p_runs;
   for (; p + epv <= k; p += epv) {
     vf av[VF_LANES];
     for (int r = 0; r < rs; ++r) {
