@@ -96,6 +96,11 @@ void *vb_alloc_big(size_t bytes); /* free() it */
 /* ---- sysinfo.c ---- */
 size_t vb_llc_bytes(const char **source);
 size_t vb_phys_mem_bytes(void);
+/* Inputs smaller than this many times the LLC rotate through copies that
+ * add up to it, so timed calls read memory, not cache. At 2x, Zen 5's 32 MiB
+ * L3 still served part of each 64 MiB decode pass (f32 decode, 2 threads,
+ * alternated builds: 0.93-1.00 ms at 2x against 1.10-1.13 ms at 4x). */
+#define VB_LLC_MULTIPLE 4
 double vb_loadavg(void); /* negative if unknown */
 /* What a run was taken on, for comparing runs of several machines. */
 typedef struct {

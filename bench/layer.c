@@ -64,11 +64,11 @@ static float *out_floats(size_t n) {
   return p;
 }
 
-/* Rotating copies: enough that consecutive calls stream >= 2x the LLC. */
+/* Rotating copies: enough that consecutive calls stream >= VB_LLC_MULTIPLE x the LLC. */
 static int copies_for(size_t bytes_per_copy, size_t llc) {
   const size_t budget = vb_phys_mem_bytes() / 4;
-  if (bytes_per_copy >= 2 * llc) return 1;
-  size_t c = (2 * llc + bytes_per_copy - 1) / bytes_per_copy;
+  if (bytes_per_copy >= VB_LLC_MULTIPLE * llc) return 1;
+  size_t c = (VB_LLC_MULTIPLE * llc + bytes_per_copy - 1) / bytes_per_copy;
   if (c * bytes_per_copy > budget) c = budget / bytes_per_copy;
   if (c > 64) c = 64;
   return c < 1 ? 1 : (int)c;
@@ -411,7 +411,7 @@ static void usage(FILE *f) {
   fputs("Usage: vecattn-bench-layer [options]\n"
         "Times the MHA layer's building blocks against the FMA peak and read bandwidth,\n"
         "each measured right before and after its case with the same ISA and threads.\n"
-        "Weights, inputs and caches rotate through copies larger than 2x the LLC.\n"
+        "Weights, inputs and caches rotate through copies larger than 4x the LLC.\n"
         "  --case NAME    gemm | mha-prefill | mha-decode (repeatable); default: all\n"
         "  --isa NAME     ISA path (repeatable); default: the best this CPU supports\n"
         "  --threads N    thread count (repeatable; 'all' = omp_get_max_threads()); default: all\n"
@@ -495,7 +495,8 @@ int main(int argc, char **argv) {
   const double load_start = vb_loadavg();
   vb_stop_install();
   printf("vecattn-bench-layer (vecattn %s), features: %s\n", vecattn_version(), vecattn_cpu_features());
-  printf("  LLC %.1f MiB (%s): weights, inputs and caches rotate through >= 2x that\n", (double)llc / MIB, llc_source);
+  printf("  LLC %.1f MiB (%s): weights, inputs and caches rotate through >= %dx that\n", (double)llc / MIB, llc_source,
+         VB_LLC_MULTIPLE);
   if (load_start >= 0)
     printf("  load average %.2f at start%s\n", load_start,
            load_start > VB_LOAD_BUSY ? " -- other processes are busy, timings will be distorted" : "");

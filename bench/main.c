@@ -322,10 +322,10 @@ static int parse(int argc, char **argv, options *o) {
   return 0;
 }
 
-/* Rotating copies: enough that the timed runs stream >= 2x the LLC. */
+/* Rotating copies: enough that the timed runs stream >= VB_LLC_MULTIPLE x the LLC. */
 static int copies_for(size_t tensor_bytes, size_t llc, size_t budget) {
-  if (tensor_bytes >= 2 * llc) return 1;
-  size_t c = (2 * llc + tensor_bytes - 1) / tensor_bytes;
+  if (tensor_bytes >= VB_LLC_MULTIPLE * llc) return 1;
+  size_t c = (VB_LLC_MULTIPLE * llc + tensor_bytes - 1) / tensor_bytes;
   if (c * tensor_bytes > budget) c = budget / tensor_bytes;
   if (c > 256) c = 256;
   return c < 1 ? 1 : (int)c;

@@ -54,8 +54,8 @@ void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l) {
   fprintf(f, "; K/V");
   for (int i = 0; i < in->nkv_dtypes; i++) fprintf(f, " %s", vecattn_dtype_name(in->kv_dtypes[i]));
   fprintf(f, "%s", in->reduced_precision ? "; reduced-precision products allowed (--reduced-precision)" : "");
-  fprintf(f, "\n  LLC          : %.1f MiB (%s); inputs rotate through >= 2x LLC when smaller\n", (double)l->llc / MIB,
-          l->llc_source);
+  fprintf(f, "\n  LLC          : %.1f MiB (%s); inputs rotate through >= %dx LLC when smaller\n", (double)l->llc / MIB,
+          l->llc_source, VB_LLC_MULTIPLE);
   fprintf(f, "  timing       : warm-up (checked against scalar), then >= %d runs and ~%.2f s per case\n", in->min_reps,
           in->min_time);
   if (!in->full)
