@@ -598,9 +598,12 @@ static int run_case(shape_state *ss, variant *v, vb_result *r, const options *o,
  * threads, timed side by side: the two alternate call by call (each on its
  * own rotating copies), so a shared machine's drifting bandwidth or load
  * falls on both alike. At least min_reps rounds and about min_time of
- * calls in all. */
+ * calls in all. The f32 calls never set reduced_precision: the baseline is
+ * plain f32 attention, as the issue's targets read. */
 static int pair_with_f32(const variant *f32, const vb_data *d, vb_result *r, const options *o) {
-  const vb_data *f = &f32->data;
+  vb_data plain = f32->data;
+  plain.shape.reduced_precision = 0;
+  const vb_data *f = &plain;
   double warm = vb_now();
   if (vb_data_run(f, 0, r->threads) != VECATTN_OK) return CASE_FAILED; /* the same call timed before */
   warm = vb_now() - warm + r->t_med;
