@@ -101,6 +101,9 @@ size_t vb_phys_mem_bytes(void);
  * L3 still served part of each 64 MiB decode pass (f32 decode, 2 threads,
  * alternated builds: 0.93-1.00 ms at 2x against 1.10-1.13 ms at 4x). */
 #define VB_LLC_MULTIPLE 4
+/* Copies of bytes_per_copy to rotate through: enough to stream VB_LLC_MULTIPLE
+ * x llc, within budget bytes and max_copies (at least 1). */
+int vb_rotating_copies(size_t bytes_per_copy, size_t llc, size_t budget, int max_copies);
 double vb_loadavg(void); /* negative if unknown */
 /* What a run was taken on, for comparing runs of several machines. */
 typedef struct {

@@ -66,12 +66,7 @@ static float *out_floats(size_t n) {
 
 /* Rotating copies: enough that consecutive calls stream >= VB_LLC_MULTIPLE x the LLC. */
 static int copies_for(size_t bytes_per_copy, size_t llc) {
-  const size_t budget = vb_phys_mem_bytes() / 4;
-  if (bytes_per_copy >= VB_LLC_MULTIPLE * llc) return 1;
-  size_t c = (VB_LLC_MULTIPLE * llc + bytes_per_copy - 1) / bytes_per_copy;
-  if (c * bytes_per_copy > budget) c = budget / bytes_per_copy;
-  if (c > 64) c = 64;
-  return c < 1 ? 1 : (int)c;
+  return vb_rotating_copies(bytes_per_copy, llc, vb_phys_mem_bytes() / 4, 64);
 }
 
 /* One iteration on copy `copy`; phase[0], phase[1] receive the seconds of the

@@ -324,11 +324,7 @@ static int parse(int argc, char **argv, options *o) {
 
 /* Rotating copies: enough that the timed runs stream >= VB_LLC_MULTIPLE x the LLC. */
 static int copies_for(size_t tensor_bytes, size_t llc, size_t budget) {
-  if (tensor_bytes >= VB_LLC_MULTIPLE * llc) return 1;
-  size_t c = (VB_LLC_MULTIPLE * llc + tensor_bytes - 1) / tensor_bytes;
-  if (c * tensor_bytes > budget) c = budget / tensor_bytes;
-  if (c > 256) c = 256;
-  return c < 1 ? 1 : (int)c;
+  return vb_rotating_copies(tensor_bytes, llc, budget, 256);
 }
 
 /* Output of the scalar path on `d` (all threads, copy 0), in a new buffer. */

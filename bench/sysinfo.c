@@ -66,6 +66,14 @@ size_t vb_llc_bytes(const char **source) {
   return (size_t)32 << 20;
 }
 
+int vb_rotating_copies(size_t bytes_per_copy, size_t llc, size_t budget, int max_copies) {
+  if (bytes_per_copy >= VB_LLC_MULTIPLE * llc) return 1;
+  size_t c = (VB_LLC_MULTIPLE * llc + bytes_per_copy - 1) / bytes_per_copy;
+  if (c * bytes_per_copy > budget) c = budget / bytes_per_copy;
+  if (c > (size_t)max_copies) c = (size_t)max_copies;
+  return c < 1 ? 1 : (int)c;
+}
+
 size_t vb_phys_mem_bytes(void) {
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page <= 0) return (size_t)4 << 30;

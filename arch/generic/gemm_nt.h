@@ -210,11 +210,8 @@ static inline __attribute__((always_inline)) void gemm_nt_st_block(
    * prefetches go out without a test each. */
   int sure = pf != NULL;
   for (int c = 0; c < kg; ++c) sure &= bahead[c] != NULL;
-  const int p_runs = sure ? gemm_nt_st_runs(arow, brow, bahead, pf, ldpf, pf_step, pf_two, run_bytes, k, acc, rs, kg, bt,
-                                       dot2, 1)
-                     : gemm_nt_st_runs(arow, brow, bahead, pf, ldpf, pf_step, pf_two, run_bytes, k, acc, rs, kg, bt,
-                                       dot2, 0);
-  int p = p_runs;
+  int p = sure ? gemm_nt_st_runs(arow, brow, bahead, pf, ldpf, pf_step, pf_two, run_bytes, k, acc, rs, kg, bt, dot2, 1)
+               : gemm_nt_st_runs(arow, brow, bahead, pf, ldpf, pf_step, pf_two, run_bytes, k, acc, rs, kg, bt, dot2, 0);
   for (; p + epv <= k; p += epv) {
     vf av[VF_LANES];
     for (int r = 0; r < rs; ++r) {
@@ -255,13 +252,21 @@ static inline __attribute__((always_inline)) void gemm_nt_st_body(
       const vf_byte *bj = b + j * ldb, *pj = pf ? pf + j * ldpf : NULL;
       float *sj = st + (int64_t)j * rs;
       switch (rs) {
-      case 1: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 1, bt, dot2); break;
-      case 2: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 2, bt, dot2); break;
+      case 1:
+        gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 1, bt, dot2);
+        break;
+      case 2:
+        gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 2, bt, dot2);
+        break;
 #if VF_LANES > 4
-      case 4: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 4, bt, dot2); break;
+      case 4:
+        gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 4, bt, dot2);
+        break;
 #endif
 #if VF_LANES > 8
-      case 8: gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 8, bt, dot2); break;
+      case 8:
+        gemm_nt_st_block(a, lda, m, bj, ldb, n - j, k, sj, pj, ldpf, pf_vec, ahead - j, b2, run2, 8, bt, dot2);
+        break;
 #endif
       }
     }
@@ -340,6 +345,5 @@ static void gemm_nt_st_bf16(const uint32_t *q, int64_t ldq, int m, int rs, vecat
 #else
 #define VF_GEMM_NT_ST_BF16 NULL
 #endif
-
 
 #endif
