@@ -81,6 +81,12 @@ struct vecattn_kernels {
    * of all rows, and m, l, alpha are read and written replicated over the first lanes floats. */
   void (*softmax_update)(float *st, int64_t ld, int nk, int rows_pad, float *m, float *l,
                          float *alpha);
+  /* The same for rows_pad >= lanes on ISAs with bf16 products (else NULL), the
+   * weights written not to st (left as it was) but to pairs[q * ld_pairs + r] as
+   * bf16(weight of key 2q) | bf16(key 2q + 1) << 16 (a zero past nk), as
+   * pack_bf16_pairs would round them. */
+  void (*softmax_update_pairs)(const float *st, int64_t ld, int nk, int rows_pad, float *m, float *l,
+                               float *alpha, uint32_t *pairs, int64_t ld_pairs);
 
   /* x[:n] = exp(x[:n] - shift); returns the sum of the new x. */
   float (*exp_shift_sum)(float *x, int64_t n, float shift);

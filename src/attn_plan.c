@@ -90,7 +90,7 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->rows_pad = (int)round_up(pl->rows_max, kern->lanes);
   pl->score_ld = pl->rows_pad;
   if (pl->keys_in_place) pl->block_k = decode_block_k(p, kern);
-  pl->bf16 = p->reduced_precision && kern->gemm_bf16 && !pl->keys_in_place && !p->additive && p->v;
+  pl->bf16 = p->reduced_precision && kern->gemm_bf16 && kern->softmax_update_pairs && !pl->keys_in_place && !p->additive && p->v;
   pl->q8dot = p->reduced_precision && kern->gemm_nt_st_q8 && pl->keys_in_place && p->kt == VECATTN_Q8_0 &&
               !p->additive && p->v; /* weights are always f32 products, as with bf16 */
   pl->q8mm = p->reduced_precision && kern->gemm_q8mm && !pl->keys_in_place && p->kt == VECATTN_Q8_0 &&
@@ -267,6 +267,19 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
     place_queries_q8(pl, t, ws, lanes);
     return;
   }
+  if (pl->bf16) { /* a scaled row rounded to bf16 is its own pairs along D: a 32-bit transpose */
+    float *row = ws->row_tmp;
+    uint32_t *pairs = (uint32_t *)(ws->row_tmp + align16(p->D)); /* d2 of them fit */
+    for (int r = 0; r < t->rows; ++r) {
+      pl->kern->scale_to_f32(query_row(pl, t, r), p->qt, row, p->D, p->scale);
+      if (p->D % 2) row[p->D] = 0.0f;
+      pl->kern->from_f32(row, VECATTN_BF16, pairs, 2 * (int64_t)pl->d2);
+      for (int64_t q = 0; q < pl->d2; ++q) ws->q_pairs[q * lanes + r] = pairs[q];
+    }
+    for (int64_t q = 0; q < pl->d2; ++q) /* padding lanes score 0, never NaN */
+      for (int r = t->rows; r < lanes; ++r) ws->q_pairs[q * lanes + r] = 0;
+    return;
+  }
   for (int r = 0; r < t->rows; ++r) {
     const void *src = query_row(pl, t, r);
     if (pl->keys_in_place) {
@@ -288,11 +301,6 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
   if (!pl->keys_in_place) /* padding lanes score 0, never NaN */
     for (int64_t d = 0; d < p->D; ++d)
       for (int r = t->rows; r < lanes; ++r) ws->q_packed[d * lanes + r] = 0.0f;
-  if (pl->bf16) /* pairs of Q^T rows: dimensions 2q and 2q + 1 side by side */
-    for (int64_t q = 0; q < pl->d2; ++q)
-      pl->kern->pack_bf16_pairs(ws->q_packed + 2 * q * lanes,
-                                2 * q + 1 < p->D ? ws->q_packed + (2 * q + 1) * lanes : NULL, VECATTN_F32,
-                                lanes, ws->q_pairs + q * lanes);
 }
 
 /* Row j widened into dst (n floats). */
@@ -341,11 +349,9 @@ static void pack_key_pairs(const attn_plan *pl, const attn_tile *t, int64_t j0, 
 void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws, float *acc,
                   const float *row_scale) {
   const attn_problem *p = pl->p;
-  const int lanes = attn_tile_lanes(pl, t), kp = (nk + 1) / 2;
+  const int kp = (nk + 1) / 2;
   for (int q = 0; q < kp; ++q) {
     const int second = 2 * q + 1 < nk;
-    pl->kern->pack_bf16_pairs(ws->scores + 2 * q * pl->score_ld, second ? ws->scores + (2 * q + 1) * pl->score_ld : NULL,
-                              VECATTN_F32, lanes, ws->p_pairs + (int64_t)q * pl->rows_pad);
     uint32_t *vp = ws->v_pairs + (int64_t)q * pl->dv_pad;
     /* Each row on its own: the two of a pair may lie in different pages. */
     const vecattn_rows r0 = attn_values(pl, t, j0 + 2 * q);

@@ -128,8 +128,9 @@ static inline const void *attn_row(vecattn_rows rows, int64_t j) {
   return (const unsigned char *)rows.p + dt_bytes(rows.t, j * rows.ld);
 }
 
-/* P.V with bf16 products: rounds the block's weights and V rows to bf16 pairs
- * and accumulates into acc rows (rescaled by row_scale; NULL: acc is
+/* P.V with bf16 products: the block's weights, already bf16 pairs in
+ * ws->p_pairs (softmax_update_pairs), times its V rows rounded to pairs;
+ * accumulates into acc rows (rescaled by row_scale; NULL: acc is
  * overwritten), the running state of flash.c's summation tree. */
 void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws, float *acc,
                   const float *row_scale);

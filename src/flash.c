@@ -145,8 +145,12 @@ int flash_step(const attn_plan *pl, const attn_tile *t, attn_workspace *ws, flas
     cur->run_blocks = 0, cur->folded = 1;
   }
   attn_score_block(pl, t, j0, nk, ws, next);
-  kern->softmax_update(ws->scores, pl->score_ld, nk, attn_tile_lanes(pl, t), tr->run.max, tr->run.sum,
-                       ws->row_alpha);
+  if (pl->bf16) /* the weights go straight to the bf16 pairs P.V reads */
+    kern->softmax_update_pairs(ws->scores, pl->score_ld, nk, attn_tile_lanes(pl, t), tr->run.max, tr->run.sum,
+                               ws->row_alpha, ws->p_pairs, pl->rows_pad);
+  else
+    kern->softmax_update(ws->scores, pl->score_ld, nk, attn_tile_lanes(pl, t), tr->run.max, tr->run.sum,
+                         ws->row_alpha);
   /* A restarted run's first block overwrites acc (alpha would be 0 anyway):
    * what the buffer held before, maybe another tile's rows, is never read. */
   const float *row_scale = cur->folded && cur->run_blocks == 0 ? NULL : ws->row_alpha;

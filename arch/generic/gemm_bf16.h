@@ -82,11 +82,16 @@ static void pack_bf16_pairs(const void *x0, const void *x1, vecattn_dtype t, int
   }
 }
 
-/* Plain integer code: the compiler vectorises it with this ISA's flags. */
+/* Plain integer code, which the compiler vectorises with this ISA's flags,
+ * unless vec.h zips 32 at a time (vf_zip16). */
 static void zip_bf16(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *dst) {
-  if (b1)
-    for (int j = 0; j < n; ++j) dst[j] = (uint32_t)dt_ld_u16(b0 + j) | (uint32_t)dt_ld_u16(b1 + j) << 16;
-  else
+  if (b1) {
+    int j = 0;
+#ifdef VF_HAVE_ZIP16
+    for (; j + 32 <= n; j += 32) vf_zip16(b0 + j, b1 + j, dst + j);
+#endif
+    for (; j < n; ++j) dst[j] = (uint32_t)dt_ld_u16(b0 + j) | (uint32_t)dt_ld_u16(b1 + j) << 16;
+  } else
     for (int j = 0; j < n; ++j) dst[j] = dt_ld_u16(b0 + j);
 }
 #define VF_GEMM_BF16 gemm_bf16

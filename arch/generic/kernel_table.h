@@ -32,6 +32,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .gemm_nt = gemm_nt,
     .gemm_nt_st = gemm_nt_st,
     .softmax_update = softmax_update,
+    .softmax_update_pairs = VF_SOFTMAX_UPDATE_PAIRS,
     .exp_shift_sum = exp_shift_sum,
     .scale = scale,
     .scale_add = scale_add,

@@ -70,14 +70,13 @@ static void softmax_update_grouped(float *st, int nk, int g, float *m, float *l,
 }
 #endif
 
-static void softmax_update(float *st, int64_t ld, int nk, int rows_pad, float *m, float *l,
-                           float *alpha) {
-#if VF_LANES > 1
-  if (rows_pad < VF_LANES) {
-    softmax_update_grouped(st, nk, rows_pad, m, l, alpha);
-    return;
-  }
-#endif
+/* The block update for rows_pad >= lanes; with pairs (the bf16-products path)
+ * the weights of keys 2q and 2q + 1 go out as bf16 pairs at pairs + q *
+ * ld_pairs, as P.V reads them, and st keeps the scores: one pass over the
+ * block's weights fewer. The sums add the f32 weights either way. */
+static inline __attribute__((always_inline)) void softmax_update_rows(float *st, int64_t ld, int nk, int rows_pad,
+                                                                      float *m, float *l, float *alpha,
+                                                                      uint32_t *pairs, int64_t ld_pairs) {
   /* Shifting by at least -FLT_MAX keeps rows that saw only -inf at exp(-inf) = 0
    * with alpha = 0 (their sums and outputs are still zero) instead of NaN. */
   const vf floor = vf_set1(-FLT_MAX);
@@ -86,10 +85,23 @@ static void softmax_update(float *st, int64_t ld, int nk, int rows_pad, float *m
     for (int c = 0; c < nk; ++c) vmax = vf_max(vmax, vf_load(st + c * ld + r));
     const vf shift = vf_max(vmax, floor);
     vf vsum = vf_zero();
-    for (int c = 0; c < nk; ++c) {
-      const vf e = vf_exp(vf_sub(vf_load(st + c * ld + r), shift));
-      vf_store(st + c * ld + r, e);
-      vsum = vf_add(vsum, e);
+    if (pairs) {
+#ifndef VF_HAVE_DOT2
+      (void)ld_pairs;
+#else
+      for (int c = 0; c < nk; c += 2) {
+        const vf e0 = vf_exp(vf_sub(vf_load(st + c * ld + r), shift));
+        const vf e1 = c + 1 < nk ? vf_exp(vf_sub(vf_load(st + (c + 1) * ld + r), shift)) : vf_zero();
+        vf_store_bf16_pairs(pairs + c / 2 * ld_pairs + r, e0, e1);
+        vsum = vf_add(vf_add(vsum, e0), e1);
+      }
+#endif
+    } else {
+      for (int c = 0; c < nk; ++c) {
+        const vf e = vf_exp(vf_sub(vf_load(st + c * ld + r), shift));
+        vf_store(st + c * ld + r, e);
+        vsum = vf_add(vsum, e);
+      }
     }
     const vf va = vf_exp(vf_sub(vf_load(m + r), shift));
     vf_store(alpha + r, va);
@@ -97,5 +109,26 @@ static void softmax_update(float *st, int64_t ld, int nk, int rows_pad, float *m
     vf_store(m + r, vmax);
   }
 }
+
+static void softmax_update(float *st, int64_t ld, int nk, int rows_pad, float *m, float *l,
+                           float *alpha) {
+#if VF_LANES > 1
+  if (rows_pad < VF_LANES) {
+    softmax_update_grouped(st, nk, rows_pad, m, l, alpha);
+    return;
+  }
+#endif
+  softmax_update_rows(st, ld, nk, rows_pad, m, l, alpha, NULL, 0);
+}
+
+#ifdef VF_HAVE_DOT2
+static void softmax_update_pairs(const float *st, int64_t ld, int nk, int rows_pad, float *m, float *l,
+                                 float *alpha, uint32_t *pairs, int64_t ld_pairs) {
+  softmax_update_rows((float *)st, ld, nk, rows_pad, m, l, alpha, pairs, ld_pairs);
+}
+#define VF_SOFTMAX_UPDATE_PAIRS softmax_update_pairs
+#else
+#define VF_SOFTMAX_UPDATE_PAIRS NULL
+#endif
 
 #endif
