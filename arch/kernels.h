@@ -106,6 +106,11 @@ struct vecattn_kernels {
   /* Packs a B^T panel for gemm: dst[p][j] = w[j * ldw + p] for j < cols, 0 for
    * cols <= j < nr, p < k (nr a multiple of lanes). */
   void (*pack_bt)(const float *w, int64_t ldw, int cols, int64_t k, int nr, float *dst);
+  /* A tile's scaled queries as Q^T: dst[p * ld + j] = a * rows[j][p] widened from type
+   * t (F32, F16 or BF16), bit for bit a * to_f32(rows[j])[p], for j < n; 0 for n <= j
+   * < nr; p < k (nr and ld multiples of lanes). */
+  void (*pack_scaled_t)(const void *const *rows, vecattn_dtype t, int n, int64_t k, float a, int nr,
+                        float *dst, int64_t ld);
 
   /* dst[:n] = src[:n] widened to f32 / src[:n] rounded to type t (nearest even; for Q8_0,
    * n whole blocks, quantised as vecattn_convert documents). */

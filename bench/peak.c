@@ -31,6 +31,15 @@ static peak_loop loop_for(vecattn_isa isa) {
 #ifdef VB_HAVE_PEAK_NEON32
     case VECATTN_ISA_NEON32: return vb_peak_loop_neon32;
 #endif
+#ifdef VB_HAVE_PEAK_AVX512BF16
+    case VECATTN_ISA_AVX512BF16: return vb_peak_loop_avx512bf16;
+#endif
+#ifdef VB_HAVE_PEAK_NEONBF16
+    case VECATTN_ISA_NEONBF16: return vb_peak_loop_neonbf16;
+#endif
+#ifdef VB_HAVE_PEAK_SVEBF16
+    case VECATTN_ISA_SVEBF16: return vb_peak_loop_svebf16;
+#endif
     default: return 0;
   }
 }

@@ -78,18 +78,19 @@ void vb_report_header(FILE *f, const vb_info *in, const vb_limits *l) {
 }
 
 void vb_report_limits(FILE *f, const vb_info *in, const vb_limits *l) {
-  fprintf(f, "Physical limits (measured in this run)\n  %-26s", "");
+  fprintf(f, "Physical limits (measured in this run)\n  %-28s", "");
   for (int t = 0; t < l->count; t++) fprintf(f, "  %8s%-3d", "t=", l->threads[t]);
   fputc('\n', f);
   for (int i = 0; i < in->nisas; i++) {
-    fprintf(f, "  FMA peak %-8s GFLOP/s  ", vecattn_isa_name(in->isas[i]));
+    fprintf(f, "  FMA peak %-10s GFLOP/s  ", vecattn_isa_name(in->isas[i]));
     for (int t = 0; t < l->count; t++) fprintf(f, "  %11.1f", l->peak[in->isas[i]][t]);
     fputc('\n', f);
   }
-  fprintf(f, "  read bandwidth    GB/s     ");
+  fprintf(f, "  read bandwidth      GB/s     ");
   for (int t = 0; t < l->count; t++) fprintf(f, "  %11.1f", l->bw[t]);
   fprintf(f, "\n  (peak: best of 5 windows of 12 independent FMA chains per thread, summed over threads;\n"
-             "   sse2/scalar: 7+7 independent mul and add chains instead;\n"
+             "   sse2/scalar: 7+7 independent mul and add chains instead; avx512bf16, neonbf16, svebf16:\n"
+             "   bf16 dot-product chains (VDPBF16PS / BFDOT), 4 flops per 32-bit lane;\n"
              "   bandwidth: best of several read passes over %.0f MiB, alternately one stream per thread\n"
              "   and 4 prefetched streams%s)\n\n",
           (double)l->bw_bytes / MIB, in->quick ? ", smaller than 4x LLC in --quick, so partly cache" : "");
@@ -179,7 +180,9 @@ void vb_report_summary(FILE *f, const vb_info *in, const vb_result *r, int n) {
              "           to the type with vecattn_convert, the same for every path.\n"
              "  size   : full = the shape above; reduced = its reduced copy (same B/H/D/masks, Nq and Nk\n"
              "           capped at %lld), where a slow path on a big shape is timed by default (--full: never).\n"
-             "  %%limit : GFLOP/s against the same ISA's FMA peak at the same thread count; GB/s against\n"
+             "  %%limit : GFLOP/s against the same ISA's FMA peak at the same thread count (avx512bf16,\n"
+             "           neonbf16, svebf16: the peak of their bf16 dot products, VDPBF16PS / BFDOT, two\n"
+             "           multiply-adds per 32-bit lane an instruction); GB/s against\n"
              "           read passes over the case's own K and V copies with the same threads (alternately\n"
              "           one stream and 4 prefetched streams per thread, one copy each),\n"
              "           taken right after its timed runs (best of 3, 2 with --quick; JSON: read_gbps_case):\n"

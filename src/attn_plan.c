@@ -280,15 +280,18 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
       for (int r = t->rows; r < lanes; ++r) ws->q_pairs[q * lanes + r] = 0;
     return;
   }
-  for (int r = 0; r < t->rows; ++r) {
-    const void *src = query_row(pl, t, r);
-    if (pl->keys_in_place) {
-      pl->kern->scale_to_f32(src, p->qt, ws->q_packed + (int64_t)r * p->D, p->D, p->scale);
-    } else {
-      const float *row = src;
-      if (p->qt != VECATTN_F32) pl->kern->to_f32(src, p->qt, ws->row_tmp, p->D), row = ws->row_tmp;
-      for (int64_t d = 0; d < p->D; ++d) ws->q_packed[d * lanes + r] = dt_ld_f32(row + d) * p->scale;
+  if (!pl->keys_in_place) { /* Q^T, padding lanes 0 (they score 0, never NaN); rows by chunks of 64 */
+    enum { CHUNK = 64 };
+    const void *rows[CHUNK];
+    for (int c = 0; c < lanes; c += CHUNK) {
+      const int n = t->rows - c < 0 ? 0 : t->rows - c < CHUNK ? t->rows - c : CHUNK;
+      for (int r = 0; r < n; ++r) rows[r] = query_row(pl, t, c + r);
+      pl->kern->pack_scaled_t(rows, p->qt, n, p->D, p->scale, lanes - c < CHUNK ? lanes - c : CHUNK,
+                              ws->q_packed + c, lanes);
     }
+  } else {
+    for (int r = 0; r < t->rows; ++r)
+      pl->kern->scale_to_f32(query_row(pl, t, r), p->qt, ws->q_packed + (int64_t)r * p->D, p->D, p->scale);
   }
   if (pl->q8dot) /* the scaled rows, quantised once for every key of the tile */
     for (int r = 0; r < t->rows; ++r)
@@ -298,9 +301,6 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
     pl->kern->pack_q8(ws->q_i8, ws->q_d, t->rows, pl->score_ld, (int)p->D, ws->q_pack);
   if (pl->dec_bf16) /* the scaled rows rounded once: pairs along D, as bf16 K rows lie */
     pl->kern->from_f32(ws->q_packed, VECATTN_BF16, ws->q_bf16, (int64_t)t->rows * p->D);
-  if (!pl->keys_in_place) /* padding lanes score 0, never NaN */
-    for (int64_t d = 0; d < p->D; ++d)
-      for (int r = t->rows; r < lanes; ++r) ws->q_packed[d * lanes + r] = 0.0f;
 }
 
 /* Row j widened into dst (n floats). */

@@ -38,6 +38,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .scale_add = scale_add,
     .additive = additive,
     .pack_bt = pack_bt,
+    .pack_scaled_t = pack_scaled_t,
     .to_f32 = to_f32,
     .from_f32 = from_f32,
     .scale_to_f32 = scale_to_f32,

@@ -1,0 +1,44 @@
+/* SVE BF16 peak: 12 independent BFDOT chains at the CPU's own vector length,
+ * each instruction two multiply-adds per 32-bit lane (a pair of bf16
+ * products), counted as 4 flops a lane: the limit of the svebf16 path's bf16
+ * products. Built only on aarch64. */
+#include "peak_loops.h"
+
+#if defined(__aarch64__) && defined(__ARM_FEATURE_SVE) && defined(__ARM_FEATURE_BF16_VECTOR_ARITHMETIC)
+#include <arm_sve.h>
+#include <string.h>
+
+uint64_t vb_peak_loop_svebf16(uint64_t iters, float mul, float add, float *sink) {
+  const svbool_t pg = svptrue_b32();
+  uint32_t mul_bits, add_bits; /* truncated to bf16: any value serves */
+  memcpy(&mul_bits, &mul, sizeof mul_bits);
+  memcpy(&add_bits, &add, sizeof add_bits);
+  const svbfloat16_t a = svreinterpret_bf16_u16(svdup_n_u16((uint16_t)(mul_bits >> 16)));
+  const svbfloat16_t b = svreinterpret_bf16_u16(svdup_n_u16((uint16_t)(add_bits >> 16)));
+  /* sizeless SVE types cannot form an array: twelve named chains */
+  svfloat32_t c0 = svdup_n_f32(1.0f), c1 = svdup_n_f32(1.1f), c2 = svdup_n_f32(1.2f), c3 = svdup_n_f32(1.3f);
+  svfloat32_t c4 = svdup_n_f32(1.4f), c5 = svdup_n_f32(1.5f), c6 = svdup_n_f32(1.6f), c7 = svdup_n_f32(1.7f);
+  svfloat32_t c8 = svdup_n_f32(1.8f), c9 = svdup_n_f32(1.9f), c10 = svdup_n_f32(2.0f), c11 = svdup_n_f32(2.1f);
+  for (uint64_t i = 0; i < iters; i++) {
+    c0 = svbfdot_f32(c0, a, b);
+    c1 = svbfdot_f32(c1, a, b);
+    c2 = svbfdot_f32(c2, a, b);
+    c3 = svbfdot_f32(c3, a, b);
+    c4 = svbfdot_f32(c4, a, b);
+    c5 = svbfdot_f32(c5, a, b);
+    c6 = svbfdot_f32(c6, a, b);
+    c7 = svbfdot_f32(c7, a, b);
+    c8 = svbfdot_f32(c8, a, b);
+    c9 = svbfdot_f32(c9, a, b);
+    c10 = svbfdot_f32(c10, a, b);
+    c11 = svbfdot_f32(c11, a, b);
+  }
+  svfloat32_t t = svadd_f32_x(pg, svadd_f32_x(pg, svadd_f32_x(pg, c0, c1), svadd_f32_x(pg, c2, c3)),
+                              svadd_f32_x(pg, svadd_f32_x(pg, c4, c5), svadd_f32_x(pg, c6, c7)));
+  t = svadd_f32_x(pg, t, svadd_f32_x(pg, svadd_f32_x(pg, c8, c9), svadd_f32_x(pg, c10, c11)));
+  *sink = svaddv_f32(pg, t);
+  return iters * 12 * svcntw() * 4;
+}
+#else
+typedef int vb_peak_svebf16_absent; /* ISO C wants a non-empty file */
+#endif
