@@ -133,6 +133,9 @@ struct vecattn_kernels {
    * nearest even: two rows of type t (Q8_0: n whole blocks) widened in registers and
    * interleaved as the pairs gemm_bf16 reads (bf16 rows: zip_bf16 does it without rounding). */
   void (*pack_bf16_pairs)(const void *x0, const void *x1, vecattn_dtype t, int n, uint32_t *dst);
+  /* One row of type t rounded the same way, in order: dst[j] = bf16(x[j]), j < n (K rows
+   * as the scores' pairs along D). */
+  void (*pack_bf16_row)(const void *x, vecattn_dtype t, int n, uint16_t *dst);
   /* The same for rows already in bf16: dst[j] = b0[j] | b1[j] << 16 (b1 NULL: zeros). */
   void (*zip_bf16)(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *dst);
   /* gemm_nt_st with bf16 products, for B of type BF16 (read in place: its rows are

@@ -90,7 +90,8 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
   pl->rows_pad = (int)round_up(pl->rows_max, kern->lanes);
   pl->score_ld = pl->rows_pad;
   if (pl->keys_in_place) pl->block_k = decode_block_k(p, kern);
-  pl->bf16 = p->reduced_precision && kern->gemm_bf16 && kern->softmax_update_pairs && !pl->keys_in_place && !p->additive && p->v;
+  pl->bf16 = p->reduced_precision && kern->gemm_bf16 && kern->softmax_update_pairs && kern->pack_bf16_row &&
+             !pl->keys_in_place && !p->additive && p->v;
   pl->q8dot = p->reduced_precision && kern->gemm_nt_st_q8 && pl->keys_in_place && p->kt == VECATTN_Q8_0 &&
               !p->additive && p->v; /* weights are always f32 products, as with bf16 */
   pl->q8mm = p->reduced_precision && kern->gemm_q8mm && !pl->keys_in_place && p->kt == VECATTN_Q8_0 &&
@@ -303,11 +304,6 @@ void attn_pack_queries(const attn_plan *pl, const attn_tile *t, attn_workspace *
     pl->kern->from_f32(ws->q_packed, VECATTN_BF16, ws->q_bf16, (int64_t)t->rows * p->D);
 }
 
-/* Row j widened into dst (n floats). */
-static void widen_row(const attn_plan *pl, vecattn_rows rows, int64_t j, int64_t n, float *dst) {
-  pl->kern->to_f32(attn_row(rows, j), rows.t, dst, n);
-}
-
 void attn_row_addresses(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int values, const void **at) {
   for (int c = 0, len; c < nk; c += len) {
     len = attn_key_run(pl, j0 + c, nk - c);
@@ -336,12 +332,10 @@ static void pack_key_pairs(const attn_plan *pl, const attn_tile *t, int64_t j0, 
   for (int c = 0; c < nk; ++c) {
     const vecattn_rows key = attn_keys(pl, t, j0 + c);
     uint16_t *dst = (uint16_t *)(ws->k_pairs + (int64_t)c * pl->d2);
-    if (key.t == VECATTN_BF16) {
+    if (key.t == VECATTN_BF16)
       memcpy(dst, key.p, (size_t)D * sizeof *dst);
-    } else {
-      widen_row(pl, key, 0, D, ws->row_tmp);
-      pl->kern->from_f32(ws->row_tmp, VECATTN_BF16, dst, D);
-    }
+    else
+      pl->kern->pack_bf16_row(key.p, key.t, (int)D, dst);
     if (D % 2) dst[D] = 0;
   }
 }

@@ -82,6 +82,28 @@ static void pack_bf16_pairs(const void *x0, const void *x1, vecattn_dtype t, int
   }
 }
 
+/* One row of type t (Q8_0: whole blocks) rounded to bf16 as the products
+ * read it, dst[j] = bf16(x[j]) for j < n: K rows that are not bf16 already,
+ * widened in registers (with vf_store_bf16x2, two vectors an instruction). */
+static inline __attribute__((always_inline)) void pack_bf16_row_body(const vf_byte *x, int n, uint16_t *dst,
+                                                                     const int t) {
+  int j = 0;
+#ifdef VF_HAVE_BF16X2
+  for (; j + 2 * VF_LANES <= n; j += 2 * VF_LANES)
+    vf_store_bf16x2(dst + j, vf_load_t(x, j, t), vf_load_t(x, j + VF_LANES, t));
+#endif
+  for (; j + VF_LANES <= n; j += VF_LANES) vf_store_bf16(dst + j, vf_load_t(x, j, t));
+  if (j < n) vf_store_n_bf16(dst + j, vf_load_n_t(x, j, n - j, t), n - j);
+}
+static void pack_bf16_row(const void *x, vecattn_dtype t, int n, uint16_t *dst) {
+  switch (t) {
+  case VECATTN_F16: pack_bf16_row_body(x, n, dst, VECATTN_F16); break;
+  case VECATTN_BF16: pack_bf16_row_body(x, n, dst, VECATTN_BF16); break;
+  case VECATTN_Q8_0: pack_bf16_row_body(x, n, dst, VECATTN_Q8_0); break;
+  default: pack_bf16_row_body(x, n, dst, VECATTN_F32); break;
+  }
+}
+
 /* Plain integer code, which the compiler vectorises with this ISA's flags,
  * unless vec.h zips 32 at a time (vf_zip16). */
 static void zip_bf16(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *dst) {
@@ -96,10 +118,12 @@ static void zip_bf16(const uint16_t *b0, const uint16_t *b1, int n, uint32_t *ds
 }
 #define VF_GEMM_BF16 gemm_bf16
 #define VF_PACK_BF16_PAIRS pack_bf16_pairs
+#define VF_PACK_BF16_ROW pack_bf16_row
 #define VF_ZIP_BF16 zip_bf16
 #else
 #define VF_GEMM_BF16 NULL
 #define VF_PACK_BF16_PAIRS NULL
+#define VF_PACK_BF16_ROW NULL
 #define VF_ZIP_BF16 NULL
 #endif
 

@@ -45,6 +45,7 @@ const struct vecattn_kernels VEC_CAT(vecattn_kernels_, VEC_ISA) = {
     .scale_from_f32 = scale_from_f32,
     .gemm_bf16 = VF_GEMM_BF16,
     .pack_bf16_pairs = VF_PACK_BF16_PAIRS,
+    .pack_bf16_row = VF_PACK_BF16_ROW,
     .zip_bf16 = VF_ZIP_BF16,
     .gemm_nt_st_bf16 = VF_GEMM_NT_ST_BF16,
     .quantize_q8 = VF_QUANTIZE_Q8,

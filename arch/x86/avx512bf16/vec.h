@@ -24,6 +24,12 @@ static inline __m512i vf_bf16_pairs(vf x0, vf x1) {
                                               6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
 }
+/* lo and hi rounded to bf16 and stored in order (32 values): one VCVTNE2PS2BF16,
+ * denormals flushed as VDPBF16PS reads them anyway. */
+#define VF_HAVE_BF16X2 1
+static inline void vf_store_bf16x2(uint16_t *dst, vf lo, vf hi) {
+  _mm512_storeu_si512(dst, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
 /* dst[j] = b0[j] | b1[j] << 16 for j < 32: two word permutes (the compiler's
  * widen, shift and or took 10 instructions). */
 #define VF_HAVE_ZIP16 1
