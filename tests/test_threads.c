@@ -327,6 +327,20 @@ START_TEST(test_team_kept_after_long_region) {
 }
 END_TEST
 
+/* Threads runnable on the machine besides this one, from /proc/loadavg's
+ * "runnable/total" (the library sizes teams by the same count); 0 where it
+ * cannot be read. */
+static int runnable_others(void) {
+  FILE *f = fopen("/proc/loadavg", "r");
+  int runnable = 0;
+  if (f) {
+    double l1, l5, l15;
+    if (fscanf(f, "%lf %lf %lf %d/", &l1, &l5, &l15, &runnable) != 4) runnable = 0;
+    fclose(f);
+  }
+  return runnable > 1 ? runnable - 1 : 0;
+}
+
 /* Under OMP_PROC_BIND the runtime pins the calling thread to one place, so
  * its affinity mask is one CPU: a call must still get a team over the CPUs
  * the process had (sizing it by the mask ran every call serially). The
@@ -347,12 +361,19 @@ START_TEST(test_team_under_proc_bind) {
   tu_tensor out;
   inputs_make(&in, 1, 8, 8, 512, 512, 64); /* 0.54 GFLOP */
   tu_tensor_make(&out, TU_BHSD, 1, 8, 512, 64);
-  int widest = 1;
+  int widest = 1, crowded = 0;
   for (int rep = 0; rep < 5 && widest < 2; ++rep) { /* another process may hold the cores for a moment */
+    crowded += runnable_others() >= procs - 1;
     const int team = team_of_call(&in, &out, 0, 1);
     if (team > widest) widest = team;
   }
-  ck_assert_msg(widest >= 2, "bound (OMP_PROC_BIND), %d CPUs: 5 calls all ran on one thread", procs);
+  /* Other work that held every other CPU before each call (a qemu job beside
+   * this suite on 2 cores) rightly left each call alone: nothing to observe. */
+  if (widest < 2 && crowded == 5) {
+    printf("SKIP: other threads held the other CPUs before every call: no team to start\n");
+  } else {
+    ck_assert_msg(widest >= 2, "bound (OMP_PROC_BIND), %d CPUs: 5 calls all ran on one thread", procs);
+  }
   tu_tensor_free(&out);
   inputs_free(&in);
 }
