@@ -34,6 +34,9 @@ static peak_loop loop_for(vecattn_isa isa) {
 #ifdef VB_HAVE_PEAK_AVX512BF16
     case VECATTN_ISA_AVX512BF16: return vb_peak_loop_avx512bf16;
 #endif
+#ifdef VB_HAVE_PEAK_NEON
+    case VECATTN_ISA_NEONDOT: return vb_peak_loop_neon; /* its GFLOP/s shapes run neon's FMAs */
+#endif
 #ifdef VB_HAVE_PEAK_NEONBF16
     case VECATTN_ISA_NEONBF16: return vb_peak_loop_neonbf16;
 #endif
