@@ -116,6 +116,9 @@ void vb_machine_probe(vb_machine *m);
 /* ---- peak.c: per-ISA FMA peak ---- */
 int vb_peak_available(vecattn_isa isa);
 double vb_peak_gflops(vecattn_isa isa, int threads, double seconds);
+/* The path whose FMA peak bounds f32 products on path isa (avx512bf16 ->
+ * avx512, neonbf16 and neondot -> neon, svebf16 -> sve; others itself). */
+vecattn_isa vb_fma_isa(vecattn_isa isa);
 
 /* ---- bandwidth.c: streaming read bandwidth ---- */
 void *vb_bw_alloc(size_t bytes);

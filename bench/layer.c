@@ -284,8 +284,9 @@ static void print_pct(double value, double before, double after, const char *uni
          value > limit ? "  ABOVE THE LIMIT MEASURED BESIDE IT: the machine's load changed, rerun" : "");
 }
 
+/* Every product here is an f32 FMA, so the bf16 paths are held to their base path's peak. */
 static double peak_now(vecattn_isa isa, int threads, const options *op) {
-  return vb_peak_gflops(isa, threads, op->quick ? 0.05 : 0.2);
+  return vb_peak_gflops(vb_fma_isa(isa), threads, op->quick ? 0.05 : 0.2);
 }
 
 static int bench_gemm(const options *op, const dims *dm, vecattn_isa isa, int threads, size_t llc, double *median) {

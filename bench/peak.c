@@ -47,6 +47,19 @@ static peak_loop loop_for(vecattn_isa isa) {
   }
 }
 
+/* The path whose FMA loop bounds f32 products on path isa: the bf16 and
+ * dot-product paths run their base path's FMAs unless a call sets
+ * reduced_precision (vecattn-bench-layer never does). */
+vecattn_isa vb_fma_isa(vecattn_isa isa) {
+  switch (isa) {
+    case VECATTN_ISA_AVX512BF16: return VECATTN_ISA_AVX512;
+    case VECATTN_ISA_NEONBF16:
+    case VECATTN_ISA_NEONDOT: return VECATTN_ISA_NEON;
+    case VECATTN_ISA_SVEBF16: return VECATTN_ISA_SVE;
+    default: return isa;
+  }
+}
+
 /* The library's support check guards every call: a loop built with
  * -mavx512f must never run on a CPU without it. */
 int vb_peak_available(vecattn_isa isa) { return loop_for(isa) != 0 && vecattn_isa_supported(isa); }

@@ -289,8 +289,9 @@ def layer():
               "layer %s -> exit 2 (got %d)" % (" ".join(args), p.returncode))
     p = subprocess.run([LAYER, "--quick", "--case", "gemm", "--threads", "1", "--min-time", "0.01"],
                        capture_output=True, text=True, timeout=60)
-    check(p.returncode == 0 and "FMA peak (measured before" in p.stdout and "load average" in p.stdout,
-          "layer --quick gemm: runs, names the limit measured beside it and the load (%d)" % p.returncode)
+    check(p.returncode == 0 and "FMA peak (measured before" in p.stdout and "load average" in p.stdout and
+          "nan" not in p.stdout,
+          "layer --quick gemm: runs, names the limit measured beside it (a number) and the load (%d)" % p.returncode)
     p = subprocess.run([LAYER, "--quick", "--case", "gemm", "--threads", "1", "--threads", "2", "--min-time", "0.01",
                         "--busy", "1"], capture_output=True, text=True, timeout=60)
     check(p.returncode == 0 and re.search(r"busy ratio gemm\s+\S+\s+t=2\s+[0-9.]+", p.stdout),
