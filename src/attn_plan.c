@@ -344,17 +344,20 @@ void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, a
                   const float *row_scale) {
   const attn_problem *p = pl->p;
   const int kp = (nk + 1) / 2;
+  /* The block's rows in one run (no page ends among them) are found once. */
+  const int whole = attn_block_whole(pl, j0, nk);
+  const vecattn_rows run = attn_values(pl, t, j0);
   for (int q = 0; q < kp; ++q) {
     const int second = 2 * q + 1 < nk;
     uint32_t *vp = ws->v_pairs + (int64_t)q * pl->dv_pad;
-    /* Each row on its own: the two of a pair may lie in different pages. */
-    const vecattn_rows r0 = attn_values(pl, t, j0 + 2 * q);
-    const vecattn_rows r1 = second ? attn_values(pl, t, j0 + 2 * q + 1) : r0;
-    if (r0.t == VECATTN_BF16)
-      pl->kern->zip_bf16(r0.p, second ? r1.p : NULL, (int)p->Dv, vp);
+    /* Otherwise each row on its own: the two of a pair may lie in different pages. */
+    const void *r0 = whole ? attn_row(run, 2 * q) : attn_values(pl, t, j0 + 2 * q).p;
+    const void *r1 = !second ? NULL : whole ? attn_row(run, 2 * q + 1) : attn_values(pl, t, j0 + 2 * q + 1).p;
+    if (run.t == VECATTN_BF16)
+      pl->kern->zip_bf16(r0, r1, (int)p->Dv, vp);
     else
-      pl->kern->pack_bf16_pairs(r0.p, second ? r1.p : NULL, r0.t, (int)p->Dv, vp);
-    memset(vp + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof *vp);
+      pl->kern->pack_bf16_pairs(r0, r1, run.t, (int)p->Dv, vp);
+    if (pl->dv_pad > p->Dv) memset(vp + p->Dv, 0, (size_t)(pl->dv_pad - p->Dv) * sizeof *vp);
   }
   pl->kern->gemm_bf16(ws->p_pairs, 1, pl->rows_pad, t->rows, ws->v_pairs, pl->dv_pad, kp, pl->dv_pad, acc,
                       pl->dv_pad, row_scale);
