@@ -9,20 +9,11 @@ uint64_t vb_peak_loop_avx512(uint64_t iters, float mul, float add, float *sink) 
   __m512 c3 = _mm512_set1_ps(1.3f), c4 = _mm512_set1_ps(1.4f), c5 = _mm512_set1_ps(1.5f);
   __m512 c6 = _mm512_set1_ps(1.6f), c7 = _mm512_set1_ps(1.7f), c8 = _mm512_set1_ps(1.8f);
   __m512 c9 = _mm512_set1_ps(1.9f), c10 = _mm512_set1_ps(2.0f), c11 = _mm512_set1_ps(2.1f);
+#define STEP(i) c##i = _mm512_fmadd_ps(c##i, a, b);
   for (uint64_t i = 0; i < iters; i++) {
-    c0 = _mm512_fmadd_ps(c0, a, b);
-    c1 = _mm512_fmadd_ps(c1, a, b);
-    c2 = _mm512_fmadd_ps(c2, a, b);
-    c3 = _mm512_fmadd_ps(c3, a, b);
-    c4 = _mm512_fmadd_ps(c4, a, b);
-    c5 = _mm512_fmadd_ps(c5, a, b);
-    c6 = _mm512_fmadd_ps(c6, a, b);
-    c7 = _mm512_fmadd_ps(c7, a, b);
-    c8 = _mm512_fmadd_ps(c8, a, b);
-    c9 = _mm512_fmadd_ps(c9, a, b);
-    c10 = _mm512_fmadd_ps(c10, a, b);
-    c11 = _mm512_fmadd_ps(c11, a, b);
+    VB_CHAINS_12(STEP)
   }
+#undef STEP
   __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)),
                            _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
   t = _mm512_add_ps(t, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));

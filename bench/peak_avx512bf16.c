@@ -10,20 +10,11 @@ uint64_t vb_peak_loop_avx512bf16(uint64_t iters, float mul, float add, float *si
   const __m512bh b = _mm512_cvtne2ps_pbh(_mm512_set1_ps(add), _mm512_set1_ps(add));
   __m512 c[12];
   for (int j = 0; j < 12; j++) c[j] = _mm512_set1_ps(1.0f + 0.1f * (float)j);
+#define STEP(i) c[i] = _mm512_dpbf16_ps(c[i], a, b);
   for (uint64_t i = 0; i < iters; i++) {
-    c[0] = _mm512_dpbf16_ps(c[0], a, b);
-    c[1] = _mm512_dpbf16_ps(c[1], a, b);
-    c[2] = _mm512_dpbf16_ps(c[2], a, b);
-    c[3] = _mm512_dpbf16_ps(c[3], a, b);
-    c[4] = _mm512_dpbf16_ps(c[4], a, b);
-    c[5] = _mm512_dpbf16_ps(c[5], a, b);
-    c[6] = _mm512_dpbf16_ps(c[6], a, b);
-    c[7] = _mm512_dpbf16_ps(c[7], a, b);
-    c[8] = _mm512_dpbf16_ps(c[8], a, b);
-    c[9] = _mm512_dpbf16_ps(c[9], a, b);
-    c[10] = _mm512_dpbf16_ps(c[10], a, b);
-    c[11] = _mm512_dpbf16_ps(c[11], a, b);
+    VB_CHAINS_12(STEP)
   }
+#undef STEP
   __m512 t = _mm512_setzero_ps();
   for (int j = 0; j < 12; j++) t = _mm512_add_ps(t, c[j]);
   *sink = _mm512_reduce_add_ps(t);

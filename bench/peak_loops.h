@@ -7,6 +7,11 @@
 #define VB_PEAK_LOOPS_H
 #include <stdint.h>
 
+/* The loops' twelve independent chains: STEP(0) .. STEP(11), one statement
+ * each, written out by the preprocessor so every chain keeps its register. */
+#define VB_CHAINS_12(STEP) \
+  STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7) STEP(8) STEP(9) STEP(10) STEP(11)
+
 uint64_t vb_peak_loop_scalar(uint64_t iters, float mul, float add, float *sink);
 uint64_t vb_peak_loop_sse2(uint64_t iters, float mul, float add, float *sink);
 uint64_t vb_peak_loop_avx2(uint64_t iters, float mul, float add, float *sink);

@@ -12,20 +12,11 @@ uint64_t vb_peak_loop_neonbf16(uint64_t iters, float mul, float add, float *sink
   const bfloat16x8_t b = vcvtq_high_bf16_f32(vcvtq_low_bf16_f32(vdupq_n_f32(add)), vdupq_n_f32(add));
   float32x4_t c[12];
   for (int j = 0; j < 12; j++) c[j] = vdupq_n_f32(1.0f + 0.1f * (float)j);
+#define STEP(i) c[i] = vbfdotq_f32(c[i], a, b);
   for (uint64_t i = 0; i < iters; i++) {
-    c[0] = vbfdotq_f32(c[0], a, b);
-    c[1] = vbfdotq_f32(c[1], a, b);
-    c[2] = vbfdotq_f32(c[2], a, b);
-    c[3] = vbfdotq_f32(c[3], a, b);
-    c[4] = vbfdotq_f32(c[4], a, b);
-    c[5] = vbfdotq_f32(c[5], a, b);
-    c[6] = vbfdotq_f32(c[6], a, b);
-    c[7] = vbfdotq_f32(c[7], a, b);
-    c[8] = vbfdotq_f32(c[8], a, b);
-    c[9] = vbfdotq_f32(c[9], a, b);
-    c[10] = vbfdotq_f32(c[10], a, b);
-    c[11] = vbfdotq_f32(c[11], a, b);
+    VB_CHAINS_12(STEP)
   }
+#undef STEP
   float32x4_t t = vdupq_n_f32(0.0f);
   for (int j = 0; j < 12; j++) t = vaddq_f32(t, c[j]);
   *sink = vaddvq_f32(t);

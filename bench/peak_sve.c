@@ -12,21 +12,12 @@ uint64_t vb_peak_loop_sve(uint64_t iters, float mul, float add, float *sink) {
   svfloat32_t c0 = svdup_n_f32(1.0f), c1 = svdup_n_f32(1.1f), c2 = svdup_n_f32(1.2f), c3 = svdup_n_f32(1.3f);
   svfloat32_t c4 = svdup_n_f32(1.4f), c5 = svdup_n_f32(1.5f), c6 = svdup_n_f32(1.6f), c7 = svdup_n_f32(1.7f);
   svfloat32_t c8 = svdup_n_f32(1.8f), c9 = svdup_n_f32(1.9f), c10 = svdup_n_f32(2.0f), c11 = svdup_n_f32(2.1f);
+#define STEP(i) c##i = svmad_f32_x(pg, c##i, a, b);
   for (uint64_t i = 0; i < iters; i++) {
     /* svmad_f32_x(pg, x, y, acc) = x * y + acc */
-    c0 = svmad_f32_x(pg, c0, a, b);
-    c1 = svmad_f32_x(pg, c1, a, b);
-    c2 = svmad_f32_x(pg, c2, a, b);
-    c3 = svmad_f32_x(pg, c3, a, b);
-    c4 = svmad_f32_x(pg, c4, a, b);
-    c5 = svmad_f32_x(pg, c5, a, b);
-    c6 = svmad_f32_x(pg, c6, a, b);
-    c7 = svmad_f32_x(pg, c7, a, b);
-    c8 = svmad_f32_x(pg, c8, a, b);
-    c9 = svmad_f32_x(pg, c9, a, b);
-    c10 = svmad_f32_x(pg, c10, a, b);
-    c11 = svmad_f32_x(pg, c11, a, b);
+    VB_CHAINS_12(STEP)
   }
+#undef STEP
   svfloat32_t t = svadd_f32_x(pg, svadd_f32_x(pg, svadd_f32_x(pg, c0, c1), svadd_f32_x(pg, c2, c3)),
                               svadd_f32_x(pg, svadd_f32_x(pg, c4, c5), svadd_f32_x(pg, c6, c7)));
   t = svadd_f32_x(pg, t, svadd_f32_x(pg, svadd_f32_x(pg, c8, c9), svadd_f32_x(pg, c10, c11)));
