@@ -139,7 +139,8 @@ void attn_plan_init(attn_plan *pl, const attn_problem *p, const struct vecattn_k
                          row_tmp_floats(p) +
                          align16(rows_pad * pl->block_k) + (p->v ? align16(rows * pl->dv_pad) : 0) +
                          3 * align16(rows_pad) + (p->pages ? align16(rows_pad) : 0) +
-                         (pl->gather_v ? rows_at_floats(pl) : 0) + (pl->gather_k ? rows_at_floats(pl) : 0);
+                         (pl->gather_v || (pl->bf16 && p->pages) ? rows_at_floats(pl) : 0) +
+                         (pl->gather_k ? rows_at_floats(pl) : 0);
 }
 
 attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
@@ -183,7 +184,8 @@ attn_workspace attn_workspace_carve(const attn_plan *pl, float *mem) {
     for (int64_t r = 0; r < rows_pad; ++r) ws.ones[r] = 1.0f;
   }
   ws.v_at = ws.k_at = NULL;
-  if (pl->gather_v) ws.v_at = (const void **)mem, mem += rows_at_floats(pl);
+  if (pl->gather_v || (pl->bf16 && pl->p->pages)) /* bf16 over pages: K's, then V's */
+    ws.v_at = (const void **)mem, mem += rows_at_floats(pl);
   if (pl->gather_k) ws.k_at = (const void **)mem, mem += rows_at_floats(pl);
   ws.levels = pl->fold_levels ? mem : NULL;
   return ws;
@@ -333,17 +335,33 @@ void attn_widen_rows(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk
   }
 }
 
+/* Row c of the block's K (values 0) or V (values 1) rows from j0: from one
+ * run of rows, or, across pages, from the addresses gathered into at. */
+static inline const void *block_row(vecattn_rows run, const void *const *at, int c) {
+  return at ? at[c] : attn_row(run, c);
+}
+
+/* Where block_row finds the block's rows: at (pages end among them) or run. */
+static const void *const *block_rows(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, int values,
+                                     attn_workspace *ws, vecattn_rows *run) {
+  *run = values ? attn_values(pl, t, j0) : attn_keys(pl, t, j0);
+  if (attn_block_whole(pl, j0, nk)) return NULL;
+  attn_row_addresses(pl, t, j0, nk, values, ws->v_at);
+  return ws->v_at;
+}
+
 /* K rows j0 .. j0 + nk - 1 as bf16, each padded to d2 pairs: bf16 keys are
  * copied as they are. The gather may cross pages. */
 static void pack_key_pairs(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, attn_workspace *ws) {
   const int64_t D = pl->p->D;
+  vecattn_rows run;
+  const void *const *at = block_rows(pl, t, j0, nk, 0, ws, &run);
   for (int c = 0; c < nk; ++c) {
-    const vecattn_rows key = attn_keys(pl, t, j0 + c);
     uint16_t *dst = (uint16_t *)(ws->k_pairs + (int64_t)c * pl->d2);
-    if (key.t == VECATTN_BF16)
-      memcpy(dst, key.p, (size_t)D * sizeof *dst);
+    if (run.t == VECATTN_BF16)
+      memcpy(dst, block_row(run, at, c), (size_t)D * sizeof *dst);
     else
-      pl->kern->pack_bf16_row(key.p, key.t, (int)D, dst);
+      pl->kern->pack_bf16_row(block_row(run, at, c), run.t, (int)D, dst);
     if (D % 2) dst[D] = 0;
   }
 }
@@ -352,15 +370,12 @@ void attn_pv_bf16(const attn_plan *pl, const attn_tile *t, int64_t j0, int nk, a
                   const float *row_scale) {
   const attn_problem *p = pl->p;
   const int kp = (nk + 1) / 2;
-  /* The block's rows in one run (no page ends among them) are found once. */
-  const int whole = attn_block_whole(pl, j0, nk);
-  const vecattn_rows run = attn_values(pl, t, j0);
+  vecattn_rows run; /* the two rows of a pair may lie in different pages */
+  const void *const *at = block_rows(pl, t, j0, nk, 1, ws, &run);
   for (int q = 0; q < kp; ++q) {
     const int second = 2 * q + 1 < nk;
     uint32_t *vp = ws->v_pairs + (int64_t)q * pl->dv_pad;
-    /* Otherwise each row on its own: the two of a pair may lie in different pages. */
-    const void *r0 = whole ? attn_row(run, 2 * q) : attn_values(pl, t, j0 + 2 * q).p;
-    const void *r1 = !second ? NULL : whole ? attn_row(run, 2 * q + 1) : attn_values(pl, t, j0 + 2 * q + 1).p;
+    const void *r0 = block_row(run, at, 2 * q), *r1 = second ? block_row(run, at, 2 * q + 1) : NULL;
     if (run.t == VECATTN_BF16)
       pl->kern->zip_bf16(r0, r1, (int)p->Dv, vp);
     else

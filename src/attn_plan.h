@@ -81,7 +81,8 @@ typedef struct {
   float *levels;    /* fold_levels outer states of level_floats each (sdpa only) */
   float *ones;      /* [rows_pad] of 1.0f when the keys are paged: the row scale that
                        continues a P.V sum in a second call, bit for bit */
-  const void **v_at; /* when gather_v: [block_k] addresses of the block's V rows */
+  const void **v_at; /* when gather_v: [block_k] addresses of the block's V rows (with bf16
+                        products over pages: its K rows', then its V rows') */
   const void **k_at; /* when gather_k: [block_k] addresses of the block's K rows */
 } attn_workspace;
 
